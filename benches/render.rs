@@ -1,0 +1,334 @@
+//! Render benchmark: the exposition of a world of 1k, 10k and 100k RTP
+//! streams, rendered by the export system, side by side with the way the
+//! original exporter did it (a fresh registry of the `prometheus` crate,
+//! filled every scrape, then its `TextEncoder`).
+//!
+//! Run with `cargo bench --bench render`. Besides criterion's timings it
+//! prints, per size, the series count, the exposition size and the world's
+//! heap memory per stream (counted by the allocator below).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ejtimaa_systems::{
+    Core, Endpoint, ExportOptions, Host, IceState, MediaKind, Protocol, RtpStreamStats,
+    RtpStreamType, Score, StreamOwner, TransportKind, TransportTuple, WorldEvent,
+};
+use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+
+/// Counts live heap bytes, to measure the world's memory per stream.
+struct CountingAlloc;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator and only adds bookkeeping.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// Peers per room; each peer publishes audio and video and consumes everyone
+/// else's, so a peer owns 2 producer streams and 2 × (PEERS_PER_ROOM - 1)
+/// consumer streams.
+const PEERS_PER_ROOM: usize = 10;
+const STREAMS_PER_PEER: usize = 2 * PEERS_PER_ROOM;
+
+const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                          Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.51";
+
+/// A 36-character, UUID-shaped id.
+fn uuid(kind: u32, n: usize) -> String {
+    format!("{kind:08x}-1c2d-4e5f-8a9b-{n:012x}")
+}
+
+/// One series as the original built it: 13 label values and two numbers.
+struct Series {
+    producer: bool,
+    labels: [String; 13],
+    bytes: u64,
+    score: i64,
+}
+
+/// The events that build a world of `streams` streams, the stats events of
+/// one scrape, and the same series as plain data for the `prometheus` path.
+fn world(streams: usize) -> (Vec<WorldEvent>, Vec<WorldEvent>, Vec<Series>) {
+    let peers = streams.div_ceil(STREAMS_PER_PEER);
+    let rooms = peers.div_ceil(PEERS_PER_ROOM);
+    let mut build = vec![WorldEvent::WorkerStarted {
+        worker: uuid(1, 0).into(),
+        pid: 4242,
+    }];
+    let mut stats = Vec::new();
+    let mut series = Vec::new();
+    for r in 0..rooms {
+        build.push(WorldEvent::RoomOpened {
+            room: uuid(2, r).into(),
+            worker: uuid(1, 0).into(),
+        });
+    }
+    let mut stream_count = 0;
+    for p in 0..peers {
+        let room = p / PEERS_PER_ROOM;
+        let peer = uuid(3, p);
+        let display_name = format!("Participant {p} «test»");
+        build.push(WorldEvent::PeerJoined {
+            peer: peer.as_str().into(),
+            room: uuid(2, room).into(),
+            display_name: display_name.clone(),
+            user_agent: USER_AGENT.into(),
+        });
+        let remote = [192, 0, 2 + (p / 250 % 3) as u8, (p % 250) as u8 + 1];
+        for (t, send) in [(2 * p, true), (2 * p + 1, false)] {
+            let transport = uuid(4, t);
+            let tuple = TransportTuple {
+                protocol: Protocol::Udp,
+                local: Endpoint {
+                    host: Host::Ip([203, 0, 113, 10].into()),
+                    port: 40000 + t as u16 % 10000,
+                },
+                remote: Endpoint {
+                    host: Host::Ip(remote.into()),
+                    port: 50000 + send as u16,
+                },
+            };
+            build.extend([
+                WorldEvent::TransportCreated {
+                    transport: transport.as_str().into(),
+                    peer: peer.as_str().into(),
+                    kind: TransportKind::WebRtc,
+                },
+                WorldEvent::IceSelectedTupleChanged {
+                    transport: transport.as_str().into(),
+                    tuple: Some(tuple),
+                },
+                WorldEvent::IceStateChanged {
+                    transport: transport.as_str().into(),
+                    state: IceState::Completed,
+                },
+            ]);
+            let owners = if send { 2 } else { STREAMS_PER_PEER - 2 };
+            for o in 0..owners {
+                if stream_count == streams {
+                    break;
+                }
+                stream_count += 1;
+                let id = uuid(5, stream_count);
+                let (kind, mime, codec) = if o % 2 == 0 {
+                    (MediaKind::Audio, "audio/opus", "opus")
+                } else {
+                    (MediaKind::Video, "video/VP8", "VP8")
+                };
+                let owner = if send {
+                    build.push(WorldEvent::ProducerCreated {
+                        producer: id.as_str().into(),
+                        transport: transport.as_str().into(),
+                        kind,
+                        mime_type: mime.into(),
+                        paused: false,
+                    });
+                    StreamOwner::Producer(id.as_str().into())
+                } else {
+                    build.push(WorldEvent::ConsumerCreated {
+                        consumer: id.as_str().into(),
+                        transport: transport.as_str().into(),
+                        producer: uuid(5, 0).into(),
+                        kind,
+                        mime_type: mime.into(),
+                        paused: false,
+                    });
+                    StreamOwner::Consumer(id.as_str().into())
+                };
+                let stream_type = if send {
+                    RtpStreamType::InboundRtp
+                } else {
+                    RtpStreamType::OutboundRtp
+                };
+                let mut s = RtpStreamStats::empty(stream_type, 1000 + stream_count as u32);
+                s.byte_count = 1_000_000 + stream_count as u64 * 7919;
+                s.packet_count = 1000 + stream_count as u64;
+                s.score = Score::MAX;
+                stats.push(WorldEvent::StatsUpdated { owner, stats: s });
+                series.push(Series {
+                    producer: send,
+                    labels: [
+                        "4242".into(),
+                        uuid(2, room),
+                        peer.clone(),
+                        display_name.clone(),
+                        USER_AGENT.into(),
+                        transport.clone(),
+                        "udp".into(),
+                        format!("203.0.113.10:{}", 40000 + t as u16 % 10000),
+                        format!(
+                            "{}.{}.{}.{}:{}",
+                            remote[0],
+                            remote[1],
+                            remote[2],
+                            remote[3],
+                            50000 + send as u16
+                        ),
+                        id,
+                        kind_str(kind).into(),
+                        codec.into(),
+                        stream_type.as_str().into(),
+                    ],
+                    bytes: 1_000_000 + stream_count as u64 * 7919,
+                    score: 10,
+                });
+            }
+        }
+    }
+    (build, stats, series)
+}
+
+fn kind_str(kind: MediaKind) -> &'static str {
+    kind.as_str()
+}
+
+/// Advances every stream's counters, as the next scrape's get_stats would.
+fn next_scrape(stats: &mut [WorldEvent]) {
+    for e in stats {
+        if let WorldEvent::StatsUpdated { stats, .. } = e {
+            stats.byte_count += 1200;
+            stats.packet_count += 1;
+        }
+    }
+}
+
+const LABEL_NAMES: [&str; 13] = [
+    "pid",
+    "room_id",
+    "peer_id",
+    "display_name",
+    "user_agent",
+    "transport_id",
+    "proto",
+    "local_addr",
+    "remote_addr",
+    "id",
+    "kind",
+    "codec",
+    "type",
+];
+
+/// The original's way: a new registry per scrape, metrics created and filled
+/// from scratch, then encoded.
+fn render_with_prometheus_crate(series: &[Series], rooms: usize, out: &mut Vec<u8>) {
+    let registry = Registry::new();
+    let rooms_gauge = IntGaugeVec::new(Opts::new("Ejtimaa_rooms", "#rooms"), &[]).unwrap();
+    let peers_gauge = IntGaugeVec::new(Opts::new("Ejtimaa_peers", "#peers"), &["room_id"]).unwrap();
+    registry.register(Box::new(rooms_gauge.clone())).unwrap();
+    registry.register(Box::new(peers_gauge.clone())).unwrap();
+    rooms_gauge
+        .with_label_values(&[] as &[&str])
+        .set(rooms as i64);
+    let mut families = Vec::new();
+    for subsystem in ["consumer", "producer"] {
+        let bytes = IntCounterVec::new(
+            Opts::new(
+                format!("mediasoup_{subsystem}_byte_count_bytes"),
+                format!("{subsystem}.byteCount"),
+            ),
+            &LABEL_NAMES,
+        )
+        .unwrap();
+        let score = IntGaugeVec::new(
+            Opts::new(
+                format!("mediasoup_{subsystem}_score"),
+                format!("{subsystem}.score"),
+            ),
+            &LABEL_NAMES,
+        )
+        .unwrap();
+        registry.register(Box::new(bytes.clone())).unwrap();
+        registry.register(Box::new(score.clone())).unwrap();
+        families.push((bytes, score));
+    }
+    for s in series {
+        let (bytes, score) = &families[usize::from(s.producer)];
+        let labels: [&str; 13] = std::array::from_fn(|i| s.labels[i].as_str());
+        bytes.with_label_values(&labels).inc_by(s.bytes);
+        score.with_label_values(&labels).set(s.score);
+        peers_gauge
+            .with_label_values(&[labels[1]])
+            .set(PEERS_PER_ROOM as i64);
+    }
+    out.clear();
+    TextEncoder::new().encode(&registry.gather(), out).unwrap();
+}
+
+fn bench_render(c: &mut Criterion) {
+    let mut group = c.benchmark_group("render");
+    for streams in [1_000, 10_000, 100_000] {
+        let (build, mut stats, series) = world(streams);
+        let rooms = streams.div_ceil(STREAMS_PER_PEER).div_ceil(PEERS_PER_ROOM);
+        let consumers = series.iter().filter(|s| !s.producer).count();
+
+        let before = LIVE_BYTES.load(Ordering::Relaxed);
+        let mut core = Core::new(ExportOptions {
+            numeric: true,
+            ..ExportOptions::default()
+        });
+        core.apply_all(build);
+        core.apply_all(stats.iter().cloned());
+        let size = core.render().len();
+        let world_bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
+        let mut encoded = Vec::new();
+        render_with_prometheus_crate(&series, rooms, &mut encoded);
+        println!(
+            "streams={streams} consumer_series={consumers} exposition_bytes={size} \
+             prometheus_crate_bytes={} world_heap_bytes_per_stream={}",
+            encoded.len(),
+            world_bytes / streams
+        );
+
+        if streams >= 100_000 {
+            group.sample_size(10);
+        }
+        group.throughput(Throughput::Elements(2 * streams as u64));
+        group.bench_function(BenchmarkId::new("ejtimaa_render", streams), |b| {
+            b.iter(|| black_box(core.render().len()))
+        });
+        group.bench_function(BenchmarkId::new("ejtimaa_stats_and_render", streams), |b| {
+            b.iter(|| {
+                next_scrape(&mut stats);
+                core.apply_all(stats.iter().cloned());
+                black_box(core.render().len())
+            })
+        });
+        group.bench_function(
+            BenchmarkId::new("prometheus_crate_registry", streams),
+            |b| {
+                b.iter(|| {
+                    render_with_prometheus_crate(&series, rooms, &mut encoded);
+                    black_box(encoded.len())
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_render);
+criterion_main!(benches);

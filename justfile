@@ -1,0 +1,22 @@
+# Ejtimaa's everyday commands (`pip install rust-just` if you have no `just`).
+# Everything builds in release: see tools/dev.
+
+# list the recipes
+default:
+    @just --list
+
+# build and run the server with embedded defaults (extra args go to ejtimaa)
+run *ARGS:
+    tools/dev run {{ARGS}}
+
+# formatting, lints and the whole test suite (what CI runs)
+test:
+    tools/dev test
+
+# only the pure core's tests (fast: no mediasoup build)
+test-core:
+    cargo test -p ejtimaa-systems --release
+
+# criterion benchmarks
+bench:
+    cargo bench --bench render

@@ -1,0 +1,4 @@
+//! Ejtimaa's simulator: browserless synthetic peers that load and check a
+//! running server (see `shared/design.md`, "Simulator").
+
+pub mod signaling;

@@ -1,0 +1,224 @@
+//! The sections of the configuration file, with their defaults.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// `[http]`: the signaling listener (socket.io on axum).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to bind.
+    pub listen: IpAddr,
+    /// Port to bind; 0 picks a free one (logged at start).
+    pub port: u16,
+    /// Serve HTTPS with these files; plain HTTP when absent.
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: LOOPBACK,
+            port: 4443,
+            tls: None,
+        }
+    }
+}
+
+/// `[http.tls]`: PEM certificate chain and private key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
+
+/// mediasoup worker log level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerLogLevel {
+    /// Everything.
+    Debug,
+    /// Warnings and errors.
+    #[default]
+    Warn,
+    /// Errors only.
+    Error,
+    /// Nothing.
+    None,
+}
+
+/// A codec the routers offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CodecName {
+    /// Opus audio, 48 kHz stereo.
+    Opus,
+    /// VP8 video.
+    Vp8,
+    /// H.264 video (constrained baseline, packetization-mode 1).
+    H264,
+}
+
+/// `[mediasoup]`: workers and media.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediasoupConfig {
+    /// Number of workers; one per CPU core when absent.
+    pub num_workers: Option<usize>,
+    /// Worker log level.
+    pub log_level: WorkerLogLevel,
+    /// IP the WebRTC transports listen on.
+    pub rtc_listen_ip: IpAddr,
+    /// Address (IP or host name) announced to clients instead of the listen IP,
+    /// e.g. the public address behind NAT.
+    pub announced_address: Option<String>,
+    /// Lowest RTC port.
+    pub rtc_min_port: u16,
+    /// Highest RTC port.
+    pub rtc_max_port: u16,
+    /// When set, each worker runs one WebRtcServer on `webrtc_server_port + n`
+    /// (n = worker index) instead of a port per transport from the range.
+    pub webrtc_server_port: Option<u16>,
+    /// Codecs the routers offer.
+    pub codecs: Vec<CodecName>,
+    /// Initial outgoing bitrate estimate of a WebRTC transport (bps).
+    pub initial_available_outgoing_bitrate: u32,
+    /// Cap on what one WebRTC transport may receive (bps); 0 means no cap.
+    pub max_incoming_bitrate: u32,
+}
+
+impl Default for MediasoupConfig {
+    fn default() -> Self {
+        Self {
+            num_workers: None,
+            log_level: WorkerLogLevel::Warn,
+            rtc_listen_ip: LOOPBACK,
+            announced_address: None,
+            rtc_min_port: 40000,
+            rtc_max_port: 49999,
+            webrtc_server_port: None,
+            codecs: vec![CodecName::Opus, CodecName::Vp8, CodecName::H264],
+            initial_available_outgoing_bitrate: 1_000_000,
+            max_incoming_bitrate: 1_500_000,
+        }
+    }
+}
+
+/// `[prometheus]`: the exporter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Start the exporter.
+    pub enabled: bool,
+    /// Address to bind (the original bound every interface; we default to loopback).
+    pub listen: IpAddr,
+    /// Port to bind; 0 picks a free one (logged at start).
+    pub port: u16,
+    /// Mask addresses: `xx.xx.3.4:port`; IPv6 keeps its last two groups.
+    pub deidentify: bool,
+    /// Addresses as `ip:port`; when both this and `deidentify` are false,
+    /// reverse DNS names (cached, never blocking a scrape).
+    pub numeric: bool,
+    /// Leave the `transport_id` and `id` labels empty.
+    pub quiet: bool,
+    /// When set, scrapes must send `Authorization: Bearer <secret>`.
+    pub secret: Option<String>,
+    /// How long a scrape waits for mediasoup's stats (ms); late objects keep
+    /// their previous values.
+    pub stats_deadline_ms: u64,
+    /// Most get_stats calls in flight at once.
+    pub stats_concurrency: usize,
+    /// How long a reverse DNS answer is kept (s).
+    pub dns_ttl_secs: u64,
+    /// How long a reverse DNS lookup may take (ms).
+    pub dns_timeout_ms: u64,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: LOOPBACK,
+            port: 8889,
+            deidentify: false,
+            numeric: false,
+            quiet: false,
+            secret: None,
+            stats_deadline_ms: 2000,
+            stats_concurrency: 64,
+            dns_ttl_secs: 300,
+            dns_timeout_ms: 1000,
+        }
+    }
+}
+
+/// `[admin]`: the interactive admin socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Listen on the admin socket.
+    pub enabled: bool,
+    /// Unix socket path (created with mode 0600).
+    pub socket: PathBuf,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            socket: PathBuf::from("/tmp/ejtimaa-admin.sock"),
+        }
+    }
+}
+
+/// `[rooms]`: rooms' lifecycle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomsConfig {
+    /// How long an empty room lives on before it closes (ms), so that a peer
+    /// reconnecting quickly finds it.
+    pub empty_grace_ms: u64,
+}
+
+impl Default for RoomsConfig {
+    fn default() -> Self {
+        Self {
+            empty_grace_ms: 5000,
+        }
+    }
+}
+
+/// `[limits]`: what clients may ask for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Peers in one room.
+    pub max_peers_per_room: usize,
+    /// Rooms open at once.
+    pub max_rooms: usize,
+    /// Largest signaling message (bytes); bigger ones are refused.
+    pub max_message_bytes: usize,
+    /// Transports one peer may hold.
+    pub max_transports_per_peer: usize,
+    /// Producers one peer may hold.
+    pub max_producers_per_peer: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_peers_per_room: 100,
+            max_rooms: 1000,
+            max_message_bytes: 64 * 1024,
+            max_transports_per_peer: 4,
+            max_producers_per_peer: 8,
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Ejtimaa: a video-conferencing server on mediasoup that can be observed and
+//! load-tested without browsers.
+//!
+//! The shell around the pure core (`ejtimaa-systems`): configuration, the
+//! engine thread that owns the World, the mediasoup media layer, and the
+//! exporter over HTTP.
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod exporter;
+pub mod media;
+pub mod server;

@@ -1,0 +1,23 @@
+//! The export system: renders the Prometheus text exposition from the world.
+//!
+//! Each scrape runs [`refresh_room_labels`] and its siblings (recompute label
+//! fragments of what changed), [`rebuild_export_order`] (only when the world's
+//! shape or a label changed) and [`render_exposition`] (copies fragments and
+//! numbers into one reused buffer).
+
+mod address;
+mod escape;
+mod labels;
+mod options;
+mod order;
+mod render;
+
+pub use address::push_endpoint;
+pub use escape::{push_label, push_label_value};
+pub use labels::{
+    LabelFragment, Scratch, StreamOwnerComponent, refresh_owner_labels, refresh_peer_labels,
+    refresh_room_labels, refresh_transport_labels,
+};
+pub use options::ExportOptions;
+pub use order::{ExportOrder, rebuild_export_order};
+pub use render::{CONTENT_TYPE, Exposition, render_exposition};

@@ -1,0 +1,131 @@
+//! The order in which series are written, cached between scrapes.
+//!
+//! Series are sorted by their label text, so the output depends only on what
+//! the world holds, never on the order things happened in; and series whose
+//! label sets coincide (with `quiet`, two producers of one transport, kind and
+//! codec) sit side by side, so the renderer merges them instead of writing a
+//! duplicate. The order is rebuilt only when the world's shape or a label
+//! changed since the last scrape.
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
+
+use super::labels::LabelFragment;
+use crate::world::{Consumer, Producer, Room, Topology, Transport};
+
+/// One producer or consumer whose streams are exported, with its ancestors.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Row {
+    pub owner: Entity,
+    pub transport: Entity,
+    pub peer: Entity,
+    pub room: Entity,
+    /// Same four label fragments as the row before: its series merge with it.
+    pub same_labels_as_previous: bool,
+}
+
+/// The cached order; see the module doc.
+#[derive(Resource, Default)]
+pub struct ExportOrder {
+    built_at: Option<u64>,
+    /// Set by the label refresh systems when any fragment's text changed.
+    pub(crate) labels_changed: bool,
+    pub(crate) rooms: Vec<Entity>,
+    pub(crate) producers: Vec<Row>,
+    pub(crate) consumers: Vec<Row>,
+}
+
+/// What the order is built from: the objects and their label fragments.
+#[derive(SystemParam)]
+pub struct OrderSources<'w, 's> {
+    rooms: Query<'w, 's, (Entity, &'static Room)>,
+    producers: Query<'w, 's, (Entity, &'static ChildOf), With<Producer>>,
+    consumers: Query<'w, 's, (Entity, &'static ChildOf), With<Consumer>>,
+    transports: Query<'w, 's, (&'static Transport, &'static ChildOf)>,
+    parents: Query<'w, 's, &'static ChildOf>,
+    fragments: Query<'w, 's, &'static LabelFragment>,
+}
+
+/// Rebuilds [`ExportOrder`] if the topology or any label changed.
+pub fn rebuild_export_order(
+    mut order: ResMut<ExportOrder>,
+    topology: Res<Topology>,
+    sources: OrderSources,
+) {
+    if order.built_at == Some(topology.generation) && !order.labels_changed {
+        return;
+    }
+    let OrderSources {
+        rooms,
+        producers,
+        consumers,
+        transports,
+        parents,
+        fragments,
+    } = sources;
+    let order = &mut *order;
+    order.built_at = Some(topology.generation);
+    order.labels_changed = false;
+
+    let mut sorted_rooms: Vec<(&str, Entity)> = rooms
+        .iter()
+        .map(|(e, room)| (room.id.as_str(), e))
+        .collect();
+    sorted_rooms.sort_unstable();
+    order.rooms.clear();
+    order.rooms.extend(sorted_rooms.into_iter().map(|(_, e)| e));
+
+    let row_of = |(owner, child_of): (Entity, &ChildOf)| -> Option<Row> {
+        let transport = child_of.parent();
+        let (t, t_parent) = transports.get(transport).ok()?;
+        if !t.is_exported() {
+            return None;
+        }
+        let peer = t_parent.parent();
+        let room = parents.get(peer).ok()?.parent();
+        Some(Row {
+            owner,
+            transport,
+            peer,
+            room,
+            same_labels_as_previous: false,
+        })
+    };
+    sort_rows(
+        &mut order.producers,
+        producers.iter().filter_map(row_of),
+        &fragments,
+    );
+    sort_rows(
+        &mut order.consumers,
+        consumers.iter().filter_map(row_of),
+        &fragments,
+    );
+}
+
+fn sort_rows(
+    rows: &mut Vec<Row>,
+    found: impl Iterator<Item = Row>,
+    fragments: &Query<&LabelFragment>,
+) {
+    let text = |e: Entity| fragments.get(e).map_or("", LabelFragment::as_str);
+    let mut keyed: Vec<([&str; 4], Row)> = found
+        .map(|row| {
+            let key = [
+                text(row.room),
+                text(row.peer),
+                text(row.transport),
+                text(row.owner),
+            ];
+            (key, row)
+        })
+        .collect();
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    rows.clear();
+    let mut previous: Option<[&str; 4]> = None;
+    for (key, mut row) in keyed {
+        row.same_labels_as_previous = previous == Some(key);
+        previous = Some(key);
+        rows.push(row);
+    }
+}

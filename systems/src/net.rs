@@ -1,0 +1,91 @@
+//! Transport vocabulary: kinds, ICE state and the selected tuple.
+
+use core::fmt;
+use std::net::IpAddr;
+
+/// The kind of a mediasoup transport.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum TransportKind {
+    /// ICE + DTLS + SRTP towards a client; the only kind the exporter shows.
+    WebRtc,
+    /// Plain RTP.
+    Plain,
+    /// Router-to-router pipe.
+    Pipe,
+    /// In-process direct transport.
+    Direct,
+}
+
+/// The ICE state of a WebRTC transport, as mediasoup reports it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum IceState {
+    /// No connectivity checks yet.
+    #[default]
+    New,
+    /// A valid pair, not yet nominated.
+    Connected,
+    /// Nominated: media flows. Only transports in this state are exported.
+    Completed,
+    /// Consent lost.
+    Disconnected,
+    /// Closed.
+    Closed,
+}
+
+/// The transport protocol of a tuple.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Protocol {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+}
+
+impl Protocol {
+    /// `udp` or `tcp`, the `proto` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Udp => "udp",
+            Protocol::Tcp => "tcp",
+        }
+    }
+}
+
+/// A host as mediasoup names it: an IP address, or (for an announced local
+/// address) a name.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Host {
+    /// A numeric address.
+    Ip(IpAddr),
+    /// A host name.
+    Name(Box<str>),
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Ip(ip) => ip.fmt(f),
+            Host::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// One end of a tuple.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Endpoint {
+    /// Address or name.
+    pub host: Host,
+    /// Port.
+    pub port: u16,
+}
+
+/// The ICE selected tuple of a transport.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct TransportTuple {
+    /// UDP or TCP.
+    pub protocol: Protocol,
+    /// Our end.
+    pub local: Endpoint,
+    /// The client's end.
+    pub remote: Endpoint,
+}

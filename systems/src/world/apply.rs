@@ -1,0 +1,287 @@
+//! The apply system: turns [`WorldEvent`]s into entities and components.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use bevy_ecs::prelude::*;
+
+use super::components::{Consumer, Peer, Producer, Room, RtpStreams, Transport, Worker};
+use super::counters::{EventCounts, Ignored, Topology};
+use super::index::{IdIndex, Indexed};
+use crate::event::{StreamOwner, WorldEvent};
+use crate::media::{RtpStreamStats, RtpStreamType, Score};
+
+/// Events waiting for the next run of [`apply_events`].
+#[derive(Resource, Default)]
+pub struct Inbox(pub Vec<WorldEvent>);
+
+/// Names found by reverse DNS, filled by the shell; the exporter shows them in
+/// place of addresses when neither `numeric` nor `deidentify` is set.
+#[derive(Resource, Default, Debug)]
+pub struct ReverseDns(HashMap<IpAddr, Box<str>>);
+
+impl ReverseDns {
+    /// The name of an address, if one is known.
+    pub fn get(&self, ip: &IpAddr) -> Option<&str> {
+        self.0.get(ip).map(|s| &**s)
+    }
+
+    /// Records the name of an address.
+    pub fn set(&mut self, ip: IpAddr, name: &str) {
+        self.0.insert(ip, name.into());
+    }
+
+    /// Forgets the name of an address.
+    pub fn remove(&mut self, ip: &IpAddr) {
+        self.0.remove(ip);
+    }
+}
+
+/// Exclusive system: drains the [`Inbox`] and applies each event in order.
+pub fn apply_events(world: &mut World) {
+    let events = std::mem::take(&mut world.resource_mut::<Inbox>().0);
+    for event in events {
+        let outcome = apply_event(world, event);
+        world.resource_mut::<EventCounts>().count(outcome);
+    }
+}
+
+/// Applies one event; `Err` says why it changed nothing.
+pub fn apply_event(world: &mut World, event: WorldEvent) -> Result<(), Ignored> {
+    match event {
+        WorldEvent::WorkerStarted { worker, pid } => spawn(world, Worker { id: worker, pid }, None),
+        WorldEvent::WorkerClosed { worker } => despawn::<Worker>(world, &worker),
+        WorldEvent::WorkerDied { worker } => {
+            despawn::<Worker>(world, &worker)?;
+            world.resource_mut::<EventCounts>().worker_deaths += 1;
+            Ok(())
+        }
+        WorldEvent::RoomOpened { room, worker } => {
+            let parent = lookup::<Worker>(world, &worker)?;
+            spawn(world, Room { id: room }, Some(parent))
+        }
+        WorldEvent::RoomClosed { room } => despawn::<Room>(world, &room),
+        WorldEvent::PeerJoined {
+            peer,
+            room,
+            display_name,
+            user_agent,
+        } => {
+            let parent = lookup::<Room>(world, &room)?;
+            let peer = Peer {
+                id: peer,
+                display_name,
+                user_agent,
+            };
+            spawn(world, peer, Some(parent))
+        }
+        WorldEvent::PeerRenamed { peer, display_name } => {
+            let mut peer = get_mut::<Peer>(world, &peer)?;
+            if peer.display_name != display_name {
+                peer.display_name = display_name;
+            }
+            Ok(())
+        }
+        WorldEvent::PeerLeft { peer } => despawn::<Peer>(world, &peer),
+        WorldEvent::TransportCreated {
+            transport,
+            peer,
+            kind,
+        } => {
+            let parent = lookup::<Peer>(world, &peer)?;
+            let transport = Transport {
+                id: transport,
+                kind,
+                ice_state: Default::default(),
+                tuple: None,
+            };
+            spawn(world, transport, Some(parent))
+        }
+        WorldEvent::TransportClosed { transport } => despawn::<Transport>(world, &transport),
+        WorldEvent::IceStateChanged { transport, state } => {
+            let mut transport = get_mut::<Transport>(world, &transport)?;
+            if transport.ice_state != state {
+                transport.ice_state = state;
+                world.resource_mut::<Topology>().generation += 1;
+            }
+            Ok(())
+        }
+        WorldEvent::IceSelectedTupleChanged { transport, tuple } => {
+            let mut transport = get_mut::<Transport>(world, &transport)?;
+            if transport.tuple != tuple {
+                transport.tuple = tuple;
+            }
+            Ok(())
+        }
+        WorldEvent::ProducerCreated {
+            producer,
+            transport,
+            kind,
+            mime_type,
+            paused,
+        } => {
+            let parent = lookup::<Transport>(world, &transport)?;
+            let producer = Producer {
+                id: producer,
+                kind,
+                mime_type,
+                paused,
+            };
+            spawn(world, (producer, RtpStreams::default()), Some(parent))
+        }
+        WorldEvent::ProducerClosed { producer } => despawn::<Producer>(world, &producer),
+        WorldEvent::ProducerPaused { producer, paused } => {
+            let mut producer = get_mut::<Producer>(world, &producer)?;
+            if producer.paused != paused {
+                producer.paused = paused;
+            }
+            Ok(())
+        }
+        WorldEvent::ConsumerCreated {
+            consumer,
+            transport,
+            producer,
+            kind,
+            mime_type,
+            paused,
+        } => {
+            let parent = lookup::<Transport>(world, &transport)?;
+            let consumer = Consumer {
+                id: consumer,
+                producer,
+                kind,
+                mime_type,
+                paused,
+            };
+            spawn(world, (consumer, RtpStreams::default()), Some(parent))
+        }
+        WorldEvent::ConsumerClosed { consumer } => despawn::<Consumer>(world, &consumer),
+        WorldEvent::ConsumerPaused { consumer, paused } => {
+            let mut consumer = get_mut::<Consumer>(world, &consumer)?;
+            if consumer.paused != paused {
+                consumer.paused = paused;
+            }
+            Ok(())
+        }
+        WorldEvent::ScoreChanged { owner, ssrc, score } => apply_score(world, &owner, ssrc, score),
+        WorldEvent::StatsUpdated { owner, stats } => apply_stats(world, &owner, stats),
+        WorldEvent::HostnameResolved { ip, hostname } => {
+            let mut dns = world.resource_mut::<ReverseDns>();
+            // Touch the resource only on a real change: a change re-renders every
+            // transport's address labels.
+            if dns.get(&ip) != hostname.as_deref() {
+                match hostname {
+                    Some(name) => dns.set(ip, &name),
+                    None => dns.remove(&ip),
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The stream type a score event refers to: producers receive, consumers send.
+fn natural_type(owner: &StreamOwner) -> RtpStreamType {
+    match owner {
+        StreamOwner::Producer(_) => RtpStreamType::InboundRtp,
+        StreamOwner::Consumer(_) => RtpStreamType::OutboundRtp,
+    }
+}
+
+fn owner_streams<'w>(
+    world: &'w mut World,
+    owner: &StreamOwner,
+) -> Result<Mut<'w, RtpStreams>, Ignored> {
+    let entity = match owner {
+        StreamOwner::Producer(id) => lookup::<Producer>(world, id)?,
+        StreamOwner::Consumer(id) => lookup::<Consumer>(world, id)?,
+    };
+    world.get_mut::<RtpStreams>(entity).ok_or(Ignored::Unknown)
+}
+
+fn apply_score(
+    world: &mut World,
+    owner: &StreamOwner,
+    ssrc: u32,
+    score: Score,
+) -> Result<(), Ignored> {
+    let stream_type = natural_type(owner);
+    let mut streams = owner_streams(world, owner)?;
+    streams.entry(stream_type, ssrc).score = score;
+    Ok(())
+}
+
+fn apply_stats(
+    world: &mut World,
+    owner: &StreamOwner,
+    stats: RtpStreamStats,
+) -> Result<(), Ignored> {
+    let mut streams = owner_streams(world, owner)?;
+    let stream = streams.entry(stats.stream_type, stats.ssrc);
+    // Replies of concurrent get_stats calls can arrive out of order; counters
+    // never go backwards, so an older reply is recognised and dropped.
+    if stats.byte_count < stream.byte_count || stats.packet_count < stream.packet_count {
+        return Err(Ignored::Stale);
+    }
+    *stream = stats;
+    Ok(())
+}
+
+fn lookup<T: Indexed>(world: &World, id: &T::Id) -> Result<Entity, Ignored> {
+    world
+        .resource::<IdIndex>()
+        .get::<T>(id)
+        .ok_or(Ignored::Unknown)
+}
+
+fn get_mut<'w, T: Indexed<Mutability = bevy_ecs::component::Mutable>>(
+    world: &'w mut World,
+    id: &T::Id,
+) -> Result<Mut<'w, T>, Ignored> {
+    let entity = lookup::<T>(world, id)?;
+    world.get_mut::<T>(entity).ok_or(Ignored::Unknown)
+}
+
+fn spawn<T: Indexed>(
+    world: &mut World,
+    bundle: impl IndexedBundle<T>,
+    parent: Option<Entity>,
+) -> Result<(), Ignored> {
+    let id = bundle.indexed().id().clone();
+    if world.resource::<IdIndex>().get::<T>(&id).is_some() {
+        return Err(Ignored::Duplicate);
+    }
+    let entity = match parent {
+        Some(parent) => world.spawn((bundle, ChildOf(parent))).id(),
+        None => world.spawn(bundle).id(),
+    };
+    world.resource_mut::<IdIndex>().insert::<T>(id, entity);
+    world.resource_mut::<Topology>().generation += 1;
+    Ok(())
+}
+
+fn despawn<T: Indexed>(world: &mut World, id: &T::Id) -> Result<(), Ignored> {
+    let entity = lookup::<T>(world, id)?;
+    // Children are linked-spawned: this despawns the whole subtree, and each
+    // component's on_remove hook unindexes it.
+    world.despawn(entity);
+    world.resource_mut::<Topology>().generation += 1;
+    Ok(())
+}
+
+/// A bundle whose first part is the indexed component `T`.
+trait IndexedBundle<T: Indexed>: Bundle {
+    fn indexed(&self) -> &T;
+}
+
+impl<T: Indexed + Bundle> IndexedBundle<T> for T {
+    fn indexed(&self) -> &T {
+        self
+    }
+}
+
+impl<T: Indexed + Bundle> IndexedBundle<T> for (T, RtpStreams) {
+    fn indexed(&self) -> &T {
+        &self.0
+    }
+}

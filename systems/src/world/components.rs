@@ -1,0 +1,186 @@
+//! The entities' components. Relationships use bevy's `ChildOf`:
+//! worker → room → peer → transport → producer / consumer, so despawning any
+//! of them removes everything beneath it. Every object but the worker carries
+//! the exporter's [`LabelFragment`] cache.
+
+use bevy_ecs::prelude::*;
+
+use super::index::{Indexed, unindex};
+use crate::export::LabelFragment;
+use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId, WorkerId};
+use crate::media::{MediaKind, MimeType, RtpStreamStats, RtpStreamType};
+use crate::net::{IceState, TransportKind, TransportTuple};
+
+/// A mediasoup worker.
+#[derive(Component, Debug)]
+#[component(on_remove = unindex::<Worker>)]
+pub struct Worker {
+    /// Its id.
+    pub id: WorkerId,
+    /// OS thread id of the worker (or the process id), the `pid` label.
+    pub pid: u32,
+}
+
+/// A room: one router on a worker (its parent).
+#[derive(Component, Debug)]
+#[component(on_remove = unindex::<Room>)]
+#[require(LabelFragment)]
+pub struct Room {
+    /// Its id.
+    pub id: RoomId,
+}
+
+/// A peer in a room (its parent).
+#[derive(Component, Debug)]
+#[component(on_remove = unindex::<Peer>)]
+#[require(LabelFragment)]
+pub struct Peer {
+    /// Its id.
+    pub id: PeerId,
+    /// The name it shows.
+    pub display_name: String,
+    /// The User-Agent of its signaling handshake.
+    pub user_agent: String,
+}
+
+/// A transport of a peer (its parent).
+#[derive(Component, Debug)]
+#[component(on_remove = unindex::<Transport>)]
+#[require(LabelFragment)]
+pub struct Transport {
+    /// Its id.
+    pub id: TransportId,
+    /// WebRTC, plain, pipe or direct.
+    pub kind: TransportKind,
+    /// ICE state (WebRTC only; stays `New` for the others).
+    pub ice_state: IceState,
+    /// The ICE selected tuple, once there is one.
+    pub tuple: Option<TransportTuple>,
+}
+
+impl Transport {
+    /// Whether the exporter shows this transport's streams: a WebRTC transport
+    /// whose ICE state is `completed`, as in the original.
+    pub fn is_exported(&self) -> bool {
+        self.kind == TransportKind::WebRtc && self.ice_state == IceState::Completed
+    }
+}
+
+/// A producer on a transport (its parent).
+#[derive(Component, Debug)]
+#[component(on_remove = unindex::<Producer>)]
+#[require(LabelFragment)]
+pub struct Producer {
+    /// Its id.
+    pub id: ProducerId,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// MIME type of its first codec.
+    pub mime_type: MimeType,
+    /// Paused by its peer.
+    pub paused: bool,
+}
+
+/// A consumer on a transport (its parent).
+#[derive(Component, Debug)]
+#[component(on_remove = unindex::<Consumer>)]
+#[require(LabelFragment)]
+pub struct Consumer {
+    /// Its id.
+    pub id: ConsumerId,
+    /// The producer it consumes.
+    pub producer: ProducerId,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// MIME type of its first codec.
+    pub mime_type: MimeType,
+    /// Paused by its peer.
+    pub paused: bool,
+}
+
+/// The RTP streams of a producer or consumer, one entry per stream, ordered by
+/// (type, ssrc). Streams appear with their first stats or score and live as long
+/// as their owner.
+#[derive(Component, Debug, Default)]
+pub struct RtpStreams(Vec<RtpStreamStats>);
+
+impl RtpStreams {
+    /// The streams in (type, ssrc) order.
+    pub fn iter(&self) -> impl Iterator<Item = &RtpStreamStats> {
+        self.0.iter()
+    }
+
+    /// Number of streams.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The stream with this identity, if known.
+    pub fn get(&self, stream_type: RtpStreamType, ssrc: u32) -> Option<&RtpStreamStats> {
+        self.position(stream_type, ssrc).ok().map(|i| &self.0[i])
+    }
+
+    /// The stream with this identity, created with zero counters if unknown.
+    pub(crate) fn entry(&mut self, stream_type: RtpStreamType, ssrc: u32) -> &mut RtpStreamStats {
+        let i = match self.position(stream_type, ssrc) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, RtpStreamStats::empty(stream_type, ssrc));
+                i
+            }
+        };
+        &mut self.0[i]
+    }
+
+    fn position(&self, stream_type: RtpStreamType, ssrc: u32) -> Result<usize, usize> {
+        self.0
+            .binary_search_by(|s| (s.stream_type, s.ssrc).cmp(&(stream_type, ssrc)))
+    }
+}
+
+impl Indexed for Worker {
+    type Id = WorkerId;
+    fn id(&self) -> &WorkerId {
+        &self.id
+    }
+}
+
+impl Indexed for Room {
+    type Id = RoomId;
+    fn id(&self) -> &RoomId {
+        &self.id
+    }
+}
+
+impl Indexed for Peer {
+    type Id = PeerId;
+    fn id(&self) -> &PeerId {
+        &self.id
+    }
+}
+
+impl Indexed for Transport {
+    type Id = TransportId;
+    fn id(&self) -> &TransportId {
+        &self.id
+    }
+}
+
+impl Indexed for Producer {
+    type Id = ProducerId;
+    fn id(&self) -> &ProducerId {
+        &self.id
+    }
+}
+
+impl Indexed for Consumer {
+    type Id = ConsumerId;
+    fn id(&self) -> &ConsumerId {
+        &self.id
+    }
+}

@@ -1,0 +1,11 @@
+//! The world model: components, the id index and the apply system.
+
+mod apply;
+mod components;
+mod counters;
+mod index;
+
+pub use apply::{Inbox, ReverseDns, apply_event, apply_events};
+pub use components::{Consumer, Peer, Producer, Room, RtpStreams, Transport, Worker};
+pub use counters::{EventCounts, Ignored, Topology};
+pub use index::{IdIndex, Indexed};

@@ -1,0 +1,359 @@
+//! Property tests of the exporter's invariants (see the design's Invariants).
+//!
+//! Random event sequences (with nonsense: unknown ids, double closes, events
+//! after a close) and option changes are applied to the real [`Core`] and to an
+//! independent model; after every step the rendered text is parsed back with
+//! openmetrics-parser (not our code) and compared with the model.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use ejtimaa_systems::{Core, ExportOptions, Host, RtpStreamType, WorldEvent};
+use openmetrics_parser::{MetricNumber, PrometheusType, PrometheusValue};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, TestRunner};
+
+use support::model::{Closed, Expected, Labels, Model, Role};
+use support::strategy::{Step, scenario};
+
+/// A parsed family: labels → value, with its type.
+struct Family {
+    kind: PrometheusType,
+    series: BTreeMap<Labels, f64>,
+}
+
+fn parse(text: &str) -> Result<HashMap<String, Family>, TestCaseError> {
+    let exposition = openmetrics_parser::prometheus::parse_prometheus(text)
+        .map_err(|e| TestCaseError::fail(format!("exposition does not parse: {e:?}\n{text}")))?;
+    let mut families = HashMap::new();
+    for (name, family) in exposition.families {
+        let names = family.get_label_names().to_vec();
+        let kind = family.family_type.clone();
+        let mut series = BTreeMap::new();
+        for sample in family.iter_samples() {
+            let labelset = sample
+                .get_labelset()
+                .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            let labels: Labels = names
+                .iter()
+                .map(|n| {
+                    (
+                        n.clone(),
+                        labelset.get_label_value(n).unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            let value = match &sample.value {
+                PrometheusValue::Gauge(n) | PrometheusValue::Unknown(n) => number(n),
+                PrometheusValue::Counter(c) => number(&c.value),
+                other => return Err(TestCaseError::fail(format!("unexpected value {other:?}"))),
+            };
+            // openmetrics-parser refuses duplicate label sets, so reaching here
+            // already proves there are none; check anyway.
+            prop_assert!(
+                series.insert(labels, value).is_none(),
+                "duplicate series in {name}"
+            );
+        }
+        families.insert(name, Family { kind, series });
+    }
+    Ok(families)
+}
+
+fn number(n: &MetricNumber) -> f64 {
+    n.as_f64()
+}
+
+const BYTES: [(&str, Role); 2] = [
+    ("mediasoup_producer_byte_count_bytes", Role::Producer),
+    ("mediasoup_consumer_byte_count_bytes", Role::Consumer),
+];
+const SCORES: [(&str, Role); 2] = [
+    ("mediasoup_producer_score", Role::Producer),
+    ("mediasoup_consumer_score", Role::Consumer),
+];
+
+/// The 13 labels, in the original's order.
+const LABEL_NAMES: [&str; 13] = [
+    "pid",
+    "room_id",
+    "peer_id",
+    "display_name",
+    "user_agent",
+    "transport_id",
+    "proto",
+    "local_addr",
+    "remote_addr",
+    "id",
+    "kind",
+    "codec",
+    "type",
+];
+
+fn family<'a>(
+    families: &'a HashMap<String, Family>,
+    name: &str,
+) -> Result<&'a Family, TestCaseError> {
+    families
+        .get(name)
+        .ok_or_else(|| TestCaseError::fail(format!("family {name} missing")))
+}
+
+fn as_values(expected: &BTreeMap<Labels, Expected>) -> BTreeMap<Labels, f64> {
+    expected
+        .iter()
+        .map(|(l, e)| (l.clone(), e.value as f64))
+        .collect()
+}
+
+/// Each byte-count series of the previous step: its value and contributors.
+type Previous = HashMap<(&'static str, Labels), (f64, BTreeSet<(String, RtpStreamType, u32)>)>;
+
+/// Everything checked after one step.
+fn check_step(
+    text: &str,
+    model: &Model,
+    options: &ExportOptions,
+    closed: &Closed,
+    previous: &mut Previous,
+) -> Result<(), TestCaseError> {
+    let families = parse(text)?;
+
+    // Rooms and peers.
+    let rooms = family(&families, "Ejtimaa_rooms")?;
+    prop_assert_eq!(rooms.kind.clone(), PrometheusType::Gauge);
+    prop_assert_eq!(
+        rooms.series.values().copied().collect::<Vec<_>>(),
+        vec![model.rooms.len() as f64]
+    );
+    let peers = family(&families, "Ejtimaa_peers")?;
+    let expected_peers: BTreeMap<Labels, f64> = model
+        .peers_per_room()
+        .into_iter()
+        .map(|(room, n)| (Labels::from([("room_id".to_string(), room)]), n as f64))
+        .collect();
+    prop_assert_eq!(&peers.series, &expected_peers);
+    prop_assert_eq!(peers.series.values().sum::<f64>(), model.peers.len() as f64);
+
+    // Stream series: exactly the live streams on ICE-completed WebRTC
+    // transports, with every label read back equal to what was put in.
+    let mut current = HashMap::new();
+    for ((bytes_name, role), (score_name, _)) in BYTES.into_iter().zip(SCORES) {
+        let (bytes, scores) = model.expected_series(role, options);
+        let got_bytes = family(&families, bytes_name)?;
+        let got_scores = family(&families, score_name)?;
+        prop_assert_eq!(got_bytes.kind.clone(), PrometheusType::Counter);
+        prop_assert_eq!(got_scores.kind.clone(), PrometheusType::Gauge);
+        prop_assert_eq!(
+            &got_bytes.series,
+            &as_values(&bytes),
+            "{} differs",
+            bytes_name
+        );
+        prop_assert_eq!(
+            &got_scores.series,
+            &as_values(&scores),
+            "{} differs",
+            score_name
+        );
+
+        for (labels, value) in &got_scores.series {
+            prop_assert!((0.0..=10.0).contains(value), "score {} out of range", value);
+            prop_assert_eq!(labels.len(), LABEL_NAMES.len());
+        }
+        for (labels, value) in &got_bytes.series {
+            let contributors = bytes[labels].contributors.clone();
+            // A counter never decreases while its series lives, i.e. while no
+            // stream that made it up has gone (with `quiet`, streams of distinct
+            // owners can share one label set; losing one is a reset).
+            if let Some((before, had)) = previous.get(&(bytes_name, labels.clone()))
+                && contributors.is_superset(had)
+            {
+                prop_assert!(
+                    value >= before,
+                    "{} went down from {} to {}",
+                    bytes_name,
+                    before,
+                    value
+                );
+            }
+            current.insert((bytes_name, labels.clone()), (*value, contributors));
+            check_privacy(labels, model, options)?;
+        }
+    }
+    *previous = current;
+
+    // After a close, nothing of the closed object, or of anything under it, remains.
+    for family in families.values() {
+        for labels in family.series.keys() {
+            let get = |k: &str| labels.get(k).map(String::as_str).unwrap_or_default();
+            prop_assert!(
+                !closed.rooms.iter().any(|r| r == get("room_id")),
+                "closed room in {:?}",
+                labels
+            );
+            if labels.contains_key("peer_id") {
+                prop_assert!(!closed.peers.iter().any(|p| p == get("peer_id")));
+            }
+            if !options.quiet && labels.contains_key("id") {
+                prop_assert!(!closed.transports.iter().any(|t| t == get("transport_id")));
+                prop_assert!(!closed.owners.iter().any(|o| o == get("id")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `quiet` leaves ids empty; `deidentify` never shows a whole address.
+fn check_privacy(
+    labels: &Labels,
+    model: &Model,
+    options: &ExportOptions,
+) -> Result<(), TestCaseError> {
+    if options.quiet {
+        prop_assert_eq!(labels["id"].as_str(), "");
+        prop_assert_eq!(labels["transport_id"].as_str(), "");
+    }
+    if options.deidentify {
+        for t in model.transports.values() {
+            let Some(tuple) = &t.tuple else { continue };
+            for host in [&tuple.local.host, &tuple.remote.host] {
+                let Host::Ip(ip) = host else { continue };
+                let whole = ip.to_string();
+                for name in ["local_addr", "remote_addr"] {
+                    prop_assert!(
+                        !labels[name].contains(&whole),
+                        "{} = {:?} shows the whole address {}",
+                        name,
+                        labels[name],
+                        whole
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_scenario(options: ExportOptions, steps: &[Step]) -> Result<(), TestCaseError> {
+    let mut options = options;
+    let mut core = Core::new(options);
+    let mut model = Model::default();
+    let mut previous = HashMap::new();
+    for step in steps {
+        let closed = match step {
+            Step::Event(event) => {
+                core.push(event.clone());
+                model.apply(event)
+            }
+            Step::Options(o) => {
+                options = *o;
+                core.set_options(options);
+                Closed::default()
+            }
+        };
+        let text = core.render().to_owned();
+        check_step(&text, &model, &options, &closed, &mut previous)?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 1000, max_shrink_iters: 2000, ..Config::default() })]
+
+    #[test]
+    fn exposition_matches_the_model_after_every_event((options, steps) in scenario(200)) {
+        run_scenario(options, &steps)?;
+    }
+
+    /// The output depends on what the world holds, not on how it got there:
+    /// rebuilding the same state from scratch, in another order, renders the
+    /// same text.
+    #[test]
+    fn output_is_independent_of_history((options, steps) in scenario(150)) {
+        let mut core = Core::new(options);
+        let mut model = Model::default();
+        let mut options = options;
+        for step in &steps {
+            match step {
+                Step::Event(e) => { core.push(e.clone()); model.apply(e); }
+                Step::Options(o) => { options = *o; core.set_options(options); }
+            }
+        }
+        let text = core.render().to_owned();
+        let mut fresh = Core::new(options);
+        fresh.apply_all(support::snapshot::events(&model));
+        prop_assert_eq!(fresh.counts().unknown + fresh.counts().duplicate + fresh.counts().stale, 0);
+        prop_assert_eq!(fresh.render(), text.as_str());
+    }
+}
+
+/// The generator must reach the interesting states, or the properties above
+/// would pass vacuously: in most scenarios stream series are exported for a
+/// good share of the steps (the properties are checked after every step).
+#[test]
+fn scenarios_reach_exported_streams() {
+    let mut runner = TestRunner::deterministic();
+    let strategy = scenario(200);
+    let (mut scenarios_with_series, total) = (0, 200);
+    let (mut steps_with_series, mut steps) = (0, 0);
+    for _ in 0..total {
+        let (options, scenario_steps) = strategy.new_tree(&mut runner).expect("generate").current();
+        let mut core = Core::new(options);
+        let mut seen = false;
+        for step in &scenario_steps {
+            match step {
+                Step::Event(e) => core.push(e.clone()),
+                Step::Options(o) => core.set_options(*o),
+            }
+            steps += 1;
+            if core.render().contains("_byte_count_bytes{") {
+                steps_with_series += 1;
+                seen = true;
+            }
+        }
+        scenarios_with_series += usize::from(seen);
+    }
+    println!(
+        "{scenarios_with_series}/{total} scenarios, {steps_with_series}/{steps} steps export streams"
+    );
+    assert!(
+        scenarios_with_series * 2 > total,
+        "only {scenarios_with_series} of {total} scenarios exported a stream"
+    );
+    assert!(
+        steps_with_series * 4 > steps,
+        "only {steps_with_series} of {steps} steps exported a stream"
+    );
+}
+
+#[test]
+fn closing_a_worker_removes_everything_on_it() {
+    let mut core = Core::default();
+    let mut model = Model::default();
+    let events = support::snapshot::demo_world();
+    for e in &events {
+        model.apply(e);
+    }
+    core.apply_all(events);
+    let before = core.render().to_owned();
+    assert!(before.contains("mediasoup_producer_byte_count_bytes{"));
+    assert!(before.contains("mediasoup_consumer_score{"));
+
+    let died = WorldEvent::WorkerDied {
+        worker: "w0".into(),
+    };
+    model.apply(&died);
+    core.apply_all([died]);
+    let after = core.render().to_owned();
+    assert!(after.contains("Ejtimaa_rooms 0\n"), "{after}");
+    assert!(!after.contains("room_id="), "{after}");
+    assert_eq!(core.counts().worker_deaths, 1);
+    assert!(model.rooms.is_empty() && model.peers.is_empty() && model.owners.is_empty());
+    let index = core.world().resource::<ejtimaa_systems::world::IdIndex>();
+    assert_eq!(index.count::<ejtimaa_systems::world::Peer>(), 0);
+    assert_eq!(index.count::<ejtimaa_systems::world::Producer>(), 0);
+    assert_eq!(index.count::<ejtimaa_systems::world::Room>(), 0);
+}

@@ -1,0 +1,6 @@
+//! Shared test support: the independent model, strategies and snapshots.
+#![allow(dead_code)]
+
+pub mod model;
+pub mod snapshot;
+pub mod strategy;

@@ -1,0 +1,478 @@
+//! An independent model of what the exporter must show, written plainly with
+//! maps and without the ECS, to check the real implementation against.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use ejtimaa_systems::{
+    ExportOptions, Host, IceState, MediaKind, RtpStreamType, StreamOwner, TransportKind,
+    TransportTuple, WorldEvent,
+};
+
+/// A label set, name → value.
+pub type Labels = BTreeMap<String, String>;
+
+/// One expected series: its value and the streams that make it up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expected {
+    pub value: u64,
+    /// `(owner id, stream type, ssrc)` of each contributing stream.
+    pub contributors: BTreeSet<(String, RtpStreamType, u32)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MPeer {
+    pub room: String,
+    pub display_name: String,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct MTransport {
+    pub peer: String,
+    pub kind: TransportKind,
+    pub ice: IceState,
+    pub tuple: Option<TransportTuple>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MStream {
+    pub bytes: u64,
+    pub packets: u64,
+    pub score: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct MOwner {
+    pub transport: String,
+    pub kind: MediaKind,
+    pub mime: String,
+    pub paused: bool,
+    pub streams: BTreeMap<(RtpStreamType, u32), MStream>,
+}
+
+/// Producer or consumer, as the model keys them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Producer,
+    Consumer,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Model {
+    pub workers: BTreeMap<String, u32>,
+    pub rooms: BTreeMap<String, String>,
+    pub peers: BTreeMap<String, MPeer>,
+    pub transports: BTreeMap<String, MTransport>,
+    pub owners: BTreeMap<(Role, String), MOwner>,
+    pub dns: HashMap<IpAddr, String>,
+}
+
+/// What one event did to the model: ids of everything it closed.
+#[derive(Debug, Default)]
+pub struct Closed {
+    pub rooms: Vec<String>,
+    pub peers: Vec<String>,
+    pub transports: Vec<String>,
+    pub owners: Vec<String>,
+}
+
+impl Model {
+    pub fn apply(&mut self, event: &WorldEvent) -> Closed {
+        let mut closed = Closed::default();
+        match event {
+            WorldEvent::WorkerStarted { worker, pid } => {
+                self.workers.entry(worker.to_string()).or_insert(*pid);
+            }
+            WorldEvent::WorkerClosed { worker } | WorldEvent::WorkerDied { worker } => {
+                if self.workers.remove(worker.as_str()).is_some() {
+                    let rooms: Vec<String> = self
+                        .rooms
+                        .iter()
+                        .filter(|(_, w)| *w == worker.as_str())
+                        .map(|(r, _)| r.clone())
+                        .collect();
+                    for room in rooms {
+                        self.close_room(&room, &mut closed);
+                    }
+                }
+            }
+            WorldEvent::RoomOpened { room, worker } => {
+                if self.workers.contains_key(worker.as_str())
+                    && !self.rooms.contains_key(room.as_str())
+                {
+                    self.rooms.insert(room.to_string(), worker.to_string());
+                }
+            }
+            WorldEvent::RoomClosed { room } => self.close_room(room.as_str(), &mut closed),
+            WorldEvent::PeerJoined {
+                peer,
+                room,
+                display_name,
+                user_agent,
+            } => {
+                if self.rooms.contains_key(room.as_str()) && !self.peers.contains_key(peer.as_str())
+                {
+                    let p = MPeer {
+                        room: room.to_string(),
+                        display_name: display_name.clone(),
+                        user_agent: user_agent.clone(),
+                    };
+                    self.peers.insert(peer.to_string(), p);
+                }
+            }
+            WorldEvent::PeerRenamed { peer, display_name } => {
+                if let Some(p) = self.peers.get_mut(peer.as_str()) {
+                    p.display_name = display_name.clone();
+                }
+            }
+            WorldEvent::PeerLeft { peer } => self.close_peer(peer.as_str(), &mut closed),
+            WorldEvent::TransportCreated {
+                transport,
+                peer,
+                kind,
+            } => {
+                if self.peers.contains_key(peer.as_str())
+                    && !self.transports.contains_key(transport.as_str())
+                {
+                    let t = MTransport {
+                        peer: peer.to_string(),
+                        kind: *kind,
+                        ice: IceState::New,
+                        tuple: None,
+                    };
+                    self.transports.insert(transport.to_string(), t);
+                }
+            }
+            WorldEvent::TransportClosed { transport } => {
+                self.close_transport(transport.as_str(), &mut closed)
+            }
+            WorldEvent::IceStateChanged { transport, state } => {
+                if let Some(t) = self.transports.get_mut(transport.as_str()) {
+                    t.ice = *state;
+                }
+            }
+            WorldEvent::IceSelectedTupleChanged { transport, tuple } => {
+                if let Some(t) = self.transports.get_mut(transport.as_str()) {
+                    t.tuple = tuple.clone();
+                }
+            }
+            WorldEvent::ProducerCreated {
+                producer,
+                transport,
+                kind,
+                mime_type,
+                paused,
+            } => self.create_owner(
+                Role::Producer,
+                producer.as_str(),
+                transport.as_str(),
+                *kind,
+                mime_type.as_str(),
+                *paused,
+            ),
+            WorldEvent::ConsumerCreated {
+                consumer,
+                transport,
+                kind,
+                mime_type,
+                paused,
+                ..
+            } => self.create_owner(
+                Role::Consumer,
+                consumer.as_str(),
+                transport.as_str(),
+                *kind,
+                mime_type.as_str(),
+                *paused,
+            ),
+            WorldEvent::ProducerClosed { producer } => {
+                if self
+                    .owners
+                    .remove(&(Role::Producer, producer.to_string()))
+                    .is_some()
+                {
+                    closed.owners.push(producer.to_string());
+                }
+            }
+            WorldEvent::ConsumerClosed { consumer } => {
+                if self
+                    .owners
+                    .remove(&(Role::Consumer, consumer.to_string()))
+                    .is_some()
+                {
+                    closed.owners.push(consumer.to_string());
+                }
+            }
+            WorldEvent::ProducerPaused { producer, paused } => {
+                if let Some(o) = self.owners.get_mut(&(Role::Producer, producer.to_string())) {
+                    o.paused = *paused;
+                }
+            }
+            WorldEvent::ConsumerPaused { consumer, paused } => {
+                if let Some(o) = self.owners.get_mut(&(Role::Consumer, consumer.to_string())) {
+                    o.paused = *paused;
+                }
+            }
+            WorldEvent::ScoreChanged { owner, ssrc, score } => {
+                let (key, ty) = owner_key(owner);
+                if let Some(o) = self.owners.get_mut(&key) {
+                    let s = o.streams.entry((ty, *ssrc)).or_insert(MStream {
+                        bytes: 0,
+                        packets: 0,
+                        score: 0,
+                    });
+                    s.score = score.get();
+                }
+            }
+            WorldEvent::StatsUpdated { owner, stats } => {
+                let (key, _) = owner_key(owner);
+                if let Some(o) = self.owners.get_mut(&key) {
+                    let s = o
+                        .streams
+                        .entry((stats.stream_type, stats.ssrc))
+                        .or_insert(MStream {
+                            bytes: 0,
+                            packets: 0,
+                            score: 0,
+                        });
+                    if stats.byte_count >= s.bytes && stats.packet_count >= s.packets {
+                        *s = MStream {
+                            bytes: stats.byte_count,
+                            packets: stats.packet_count,
+                            score: stats.score.get(),
+                        };
+                    }
+                }
+            }
+            WorldEvent::HostnameResolved { ip, hostname } => match hostname {
+                Some(name) => {
+                    self.dns.insert(*ip, name.clone());
+                }
+                None => {
+                    self.dns.remove(ip);
+                }
+            },
+        }
+        closed
+    }
+
+    fn create_owner(
+        &mut self,
+        role: Role,
+        id: &str,
+        transport: &str,
+        kind: MediaKind,
+        mime: &str,
+        paused: bool,
+    ) {
+        let key = (role, id.to_string());
+        if self.transports.contains_key(transport) && !self.owners.contains_key(&key) {
+            let owner = MOwner {
+                transport: transport.to_string(),
+                kind,
+                mime: mime.to_string(),
+                paused,
+                streams: BTreeMap::new(),
+            };
+            self.owners.insert(key, owner);
+        }
+    }
+
+    fn close_room(&mut self, room: &str, closed: &mut Closed) {
+        if self.rooms.remove(room).is_none() {
+            return;
+        }
+        closed.rooms.push(room.to_string());
+        let peers: Vec<String> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.room == room)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for peer in peers {
+            self.close_peer(&peer, closed);
+        }
+    }
+
+    fn close_peer(&mut self, peer: &str, closed: &mut Closed) {
+        if self.peers.remove(peer).is_none() {
+            return;
+        }
+        closed.peers.push(peer.to_string());
+        let transports: Vec<String> = self
+            .transports
+            .iter()
+            .filter(|(_, t)| t.peer == peer)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for transport in transports {
+            self.close_transport(&transport, closed);
+        }
+    }
+
+    fn close_transport(&mut self, transport: &str, closed: &mut Closed) {
+        if self.transports.remove(transport).is_none() {
+            return;
+        }
+        closed.transports.push(transport.to_string());
+        let owners: Vec<(Role, String)> = self
+            .owners
+            .iter()
+            .filter(|(_, o)| o.transport == transport)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in owners {
+            self.owners.remove(&key);
+            closed.owners.push(key.1);
+        }
+    }
+
+    /// `Ejtimaa_peers`: room → peers in it, for every open room.
+    pub fn peers_per_room(&self) -> BTreeMap<String, u64> {
+        let mut counts: BTreeMap<String, u64> = self.rooms.keys().map(|r| (r.clone(), 0)).collect();
+        for p in self.peers.values() {
+            *counts.get_mut(&p.room).expect("peer in an open room") += 1;
+        }
+        counts
+    }
+
+    /// The byte-count and score series expected for `role`.
+    pub fn expected_series(
+        &self,
+        role: Role,
+        options: &ExportOptions,
+    ) -> (BTreeMap<Labels, Expected>, BTreeMap<Labels, Expected>) {
+        let mut bytes: BTreeMap<Labels, Expected> = BTreeMap::new();
+        let mut scores: BTreeMap<Labels, Expected> = BTreeMap::new();
+        for ((r, id), owner) in &self.owners {
+            if *r != role {
+                continue;
+            }
+            let t = &self.transports[&owner.transport];
+            if t.kind != TransportKind::WebRtc || t.ice != IceState::Completed {
+                continue;
+            }
+            let peer = &self.peers[&t.peer];
+            let pid = self.workers[&self.rooms[&peer.room]];
+            for ((ty, ssrc), stream) in &owner.streams {
+                if role == Role::Consumer && *ty == RtpStreamType::InboundRtp {
+                    continue;
+                }
+                let (local, remote) = match &t.tuple {
+                    Some(tuple) => (
+                        self.address(&tuple.local.host, tuple.local.port, options),
+                        self.address(&tuple.remote.host, tuple.remote.port, options),
+                    ),
+                    None => (String::new(), String::new()),
+                };
+                let labels: Labels = [
+                    ("pid", pid.to_string()),
+                    ("room_id", peer.room.clone()),
+                    ("peer_id", t.peer.clone()),
+                    ("display_name", peer.display_name.clone()),
+                    ("user_agent", peer.user_agent.clone()),
+                    (
+                        "transport_id",
+                        if options.quiet {
+                            String::new()
+                        } else {
+                            owner.transport.clone()
+                        },
+                    ),
+                    (
+                        "proto",
+                        t.tuple
+                            .as_ref()
+                            .map(|t| format!("{:?}", t.protocol).to_lowercase())
+                            .unwrap_or_default(),
+                    ),
+                    ("local_addr", local),
+                    ("remote_addr", remote),
+                    (
+                        "id",
+                        if options.quiet {
+                            String::new()
+                        } else {
+                            id.clone()
+                        },
+                    ),
+                    ("kind", format!("{:?}", owner.kind).to_lowercase()),
+                    (
+                        "codec",
+                        owner
+                            .mime
+                            .split('/')
+                            .nth(1)
+                            .unwrap_or(&owner.mime)
+                            .to_string(),
+                    ),
+                    (
+                        "type",
+                        match ty {
+                            RtpStreamType::InboundRtp => "inbound-rtp",
+                            RtpStreamType::OutboundRtp => "outbound-rtp",
+                        }
+                        .to_string(),
+                    ),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+                let contributor = (id.clone(), *ty, *ssrc);
+                let b = bytes.entry(labels.clone()).or_insert(Expected {
+                    value: 0,
+                    contributors: BTreeSet::new(),
+                });
+                b.value += stream.bytes;
+                b.contributors.insert(contributor.clone());
+                let s = scores.entry(labels).or_insert(Expected {
+                    value: u64::MAX,
+                    contributors: BTreeSet::new(),
+                });
+                s.value = s.value.min(u64::from(stream.score));
+                s.contributors.insert(contributor);
+            }
+        }
+        (bytes, scores)
+    }
+
+    /// The address label, written independently of the exporter's code.
+    fn address(&self, host: &Host, port: u16, options: &ExportOptions) -> String {
+        match host {
+            Host::Ip(IpAddr::V4(v4)) if options.deidentify => {
+                let o = v4.octets();
+                format!("xx.xx.{}.{}:{port}", o[2], o[3])
+            }
+            Host::Ip(IpAddr::V6(v6)) if options.deidentify => {
+                let s = v6.segments();
+                format!("[xx:xx:xx:xx:xx:xx:{:x}:{:x}]:{port}", s[6], s[7])
+            }
+            Host::Name(name) if options.deidentify => {
+                let parts: Vec<&str> = name.split('.').collect();
+                let n = parts.len();
+                let masked: Vec<&str> = parts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| if i + 2 < n { "xx" } else { *p })
+                    .collect();
+                format!("{}:{port}", masked.join("."))
+            }
+            Host::Ip(ip) => match self.dns.get(ip) {
+                Some(name) if !options.numeric => format!("{name}:{port}"),
+                _ => match ip {
+                    IpAddr::V4(v4) => format!("{v4}:{port}"),
+                    IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+                },
+            },
+            Host::Name(name) => format!("{name}:{port}"),
+        }
+    }
+}
+
+fn owner_key(owner: &StreamOwner) -> ((Role, String), RtpStreamType) {
+    match owner {
+        StreamOwner::Producer(id) => ((Role::Producer, id.to_string()), RtpStreamType::InboundRtp),
+        StreamOwner::Consumer(id) => ((Role::Consumer, id.to_string()), RtpStreamType::OutboundRtp),
+    }
+}
