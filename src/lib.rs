@@ -11,3 +11,4 @@ pub mod engine;
 pub mod exporter;
 pub mod media;
 pub mod server;
+pub mod signaling;

@@ -32,8 +32,9 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let server = Server::start(config).await?;
+    // Machine-readable lines for scripts and the simulator.
+    println!("ejtimaa: signaling http://{}", server.signaling_addr);
     if let Some(addr) = server.exporter_addr {
-        // One machine-readable line for scripts and the simulator.
         println!("ejtimaa: exporter http://{addr}/metrics");
     }
     shutdown_signal().await;

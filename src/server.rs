@@ -1,38 +1,86 @@
-//! Wires the parts together: engine thread, worker pool, exporter; and takes
-//! them down again in order.
+//! Wires the parts together: engine thread, worker pool, signaling, stats
+//! collection and the exporter; and takes them down again in order.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::Context;
 use ejtimaa_systems::ExportOptions;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tower_http::cors::CorsLayer;
 
 use crate::config::Config;
 use crate::engine::{self, EngineHandle};
+use crate::exporter::dns::ReverseDns;
 use crate::exporter::{self, BearerSecret};
+use crate::media::observe::AddressHook;
+use crate::media::registry::MediaRegistry;
+use crate::media::stats::StatsCollector;
 use crate::media::workers::WorkerPool;
+use crate::signaling::Signaling;
 
 /// A running server.
 pub struct Server {
+    /// Where socket.io signaling listens.
+    pub signaling_addr: SocketAddr,
     /// The exporter's address, when enabled.
     pub exporter_addr: Option<SocketAddr>,
     /// The engine, for in-process inspection (tests, admin).
     pub engine: EngineHandle,
     /// The worker pool.
     pub workers: Arc<WorkerPool>,
-    stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
+    /// Signaling state (rooms and peers).
+    pub signaling: Arc<Signaling>,
+    /// The stats collector the exporter runs before each render.
+    pub stats: Arc<StatsCollector>,
+    stop_signaling: watch::Sender<bool>,
+    stop_exporter: watch::Sender<bool>,
+    signaling_tasks: JoinSet<()>,
+    exporter_tasks: JoinSet<()>,
     engine_thread: Option<JoinHandle<()>>,
+}
+
+/// Serves `app` on `listener` until `stop` turns true.
+fn serve(
+    tasks: &mut JoinSet<()>,
+    listener: TcpListener,
+    app: axum::Router,
+    stop: &watch::Sender<bool>,
+    what: &'static str,
+) {
+    let mut stopped = stop.subscribe();
+    tasks.spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!("{what} server failed: {e}");
+        }
+    });
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} listener to {addr}"))
 }
 
 impl Server {
     /// Starts everything `config` asks for.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
         config.validate()?;
+        if config.http.tls.is_some() {
+            anyhow::bail!(
+                "http.tls is not supported yet: terminate TLS in a reverse proxy for now"
+            );
+        }
         let p = &config.prometheus;
         let options = ExportOptions {
             deidentify: p.deidentify,
@@ -41,37 +89,78 @@ impl Server {
         };
         let (engine, engine_thread) = engine::spawn(options);
         let (workers, mut deaths) = WorkerPool::start(&config.mediasoup, engine.clone()).await?;
-        let (stop, _) = watch::channel(false);
-        let mut tasks = JoinSet::new();
+        let registry = MediaRegistry::new();
+        let dns = ReverseDns::for_config(p, engine.clone());
+        let address_hook: Option<AddressHook> = dns.is_enabled().then(|| {
+            let dns = dns.clone();
+            Arc::new(move |ip| dns.want(ip)) as AddressHook
+        });
+        let signaling = Signaling::new(
+            &config,
+            engine.clone(),
+            Arc::clone(&workers),
+            Arc::clone(&registry),
+            address_hook,
+        );
+        let mut stats = StatsCollector::new(
+            Arc::clone(&registry),
+            engine.clone(),
+            Duration::from_millis(p.stats_deadline_ms),
+            p.stats_concurrency,
+        );
+        if dns.is_enabled() {
+            stats = stats.with_dns(dns);
+        }
+        let stats = Arc::new(stats);
 
-        tasks.spawn(async move {
+        let (stop_signaling, _) = watch::channel(false);
+        let (stop_exporter, _) = watch::channel(false);
+        let mut signaling_tasks = JoinSet::new();
+        let mut exporter_tasks = JoinSet::new();
+
+        let s = Arc::clone(&signaling);
+        signaling_tasks.spawn(async move {
             while let Some(death) = deaths.recv().await {
-                // Rooms on the dead worker are closed by the signaling layer;
-                // here the death is only logged (the engine counted it).
-                tracing::warn!(index = death.worker.index, "worker replaced");
+                s.worker_died(&death.worker);
             }
         });
 
+        let (layer, _io) = signaling.layer();
+        // socket.io long-polling from pages on other origins needs CORS.
+        let app = axum::Router::new()
+            .layer(layer)
+            .layer(CorsLayer::permissive());
+        let listener = bind(
+            SocketAddr::new(config.http.listen, config.http.port),
+            "signaling",
+        )
+        .await?;
+        let signaling_addr = listener.local_addr()?;
+        serve(
+            &mut signaling_tasks,
+            listener,
+            app,
+            &stop_signaling,
+            "signaling",
+        );
+        tracing::info!("signaling listening on http://{signaling_addr}/socket.io/");
+
         let exporter_addr = if p.enabled {
-            let addr = SocketAddr::new(p.listen, p.port);
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the exporter to {addr}"))?;
+            let listener = bind(SocketAddr::new(p.listen, p.port), "exporter").await?;
             let addr = listener.local_addr()?;
             let secret = p.secret.as_deref().map(BearerSecret::new);
-            let app = exporter::router(engine.clone(), None, secret);
-            let mut stopped = stop.subscribe();
-            tasks.spawn(async move {
-                let shutdown = async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                };
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                {
-                    tracing::error!("exporter failed: {e}");
-                }
-            });
+            let app = exporter::router(
+                engine.clone(),
+                Some(Arc::clone(&stats).refresh_hook()),
+                secret,
+            );
+            serve(
+                &mut exporter_tasks,
+                listener,
+                app,
+                &stop_exporter,
+                "exporter",
+            );
             tracing::info!("exporter listening on http://{addr}/metrics");
             Some(addr)
         } else {
@@ -79,21 +168,33 @@ impl Server {
         };
 
         Ok(Server {
+            signaling_addr,
             exporter_addr,
             engine,
             workers,
-            stop,
-            tasks,
+            signaling,
+            stats,
+            stop_signaling,
+            stop_exporter,
+            signaling_tasks,
+            exporter_tasks,
             engine_thread: Some(engine_thread),
         })
     }
 
-    /// Stops in order: workers closed, then the exporter, then the engine.
+    /// Stops in order: peers told and disconnected, rooms and workers closed,
+    /// then the exporter (last, so the end can be scraped), then the engine.
     pub async fn shutdown(mut self) {
+        self.signaling.shutdown();
+        let _ = self.stop_signaling.send(true);
+        // Give the disconnect packets a moment to leave.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.signaling_tasks.abort_all();
+        while self.signaling_tasks.join_next().await.is_some() {}
         self.workers.close();
-        let _ = self.stop.send(true);
-        self.tasks.abort_all();
-        while self.tasks.join_next().await.is_some() {}
+        let _ = self.stop_exporter.send(true);
+        self.exporter_tasks.abort_all();
+        while self.exporter_tasks.join_next().await.is_some() {}
         self.engine.stop();
         if let Some(thread) = self.engine_thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;

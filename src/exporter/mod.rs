@@ -5,6 +5,7 @@
 //! touches the World.
 
 mod auth;
+pub mod dns;
 
 use std::future::Future;
 use std::pin::Pin;

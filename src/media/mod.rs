@@ -1,6 +1,10 @@
 //! The media layer: mediasoup workers, routers and transports.
 
+pub mod codecs;
 pub mod ktls_fix;
+pub mod observe;
+pub mod registry;
+pub mod stats;
 pub mod workers;
 
 use mediasoup::prelude::*;

@@ -1,0 +1,213 @@
+//! Mirrors the life of mediasoup objects into the World: each observer sends
+//! the creation event, then the object's own events (ICE, tuple, scores,
+//! pauses) and its close, as `WorldEvent`s to the engine thread.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ejtimaa_systems as core;
+use ejtimaa_systems::{StreamOwner, WorldEvent};
+use mediasoup::prelude::*;
+use mediasoup::types::data_structures::{IceState, TransportTuple};
+
+use crate::engine::EngineHandle;
+
+/// Called with every remote address a selected tuple shows (reverse DNS).
+pub type AddressHook = Arc<dyn Fn(IpAddr) + Send + Sync>;
+
+/// Reports a new WebRTC transport of `peer` and follows it until it closes.
+pub fn transport(
+    engine: &EngineHandle,
+    peer: &str,
+    transport: &WebRtcTransport,
+    on_address: Option<AddressHook>,
+) {
+    let id: core::TransportId = transport.id().to_string().into();
+    engine.send(WorldEvent::TransportCreated {
+        transport: id.clone(),
+        peer: peer.into(),
+        kind: core::TransportKind::WebRtc,
+    });
+    let (e, t) = (engine.clone(), id.clone());
+    transport
+        .on_ice_state_change(move |state| {
+            e.send(WorldEvent::IceStateChanged {
+                transport: t.clone(),
+                state: ice_state(state),
+            });
+        })
+        .detach();
+    let (e, t) = (engine.clone(), id.clone());
+    transport
+        .on_ice_selected_tuple_change(move |tuple| {
+            if let (Some(hook), Some(ip)) = (&on_address, tuple.remote_ip()) {
+                hook(ip);
+            }
+            e.send(WorldEvent::IceSelectedTupleChanged {
+                transport: t.clone(),
+                tuple: transport_tuple(tuple),
+            });
+        })
+        .detach();
+    let e = engine.clone();
+    transport
+        .on_close(Box::new(move || {
+            e.send(WorldEvent::TransportClosed { transport: id })
+        }))
+        .detach();
+}
+
+/// Reports a new producer on `transport` and follows it until it closes.
+pub fn producer(engine: &EngineHandle, transport: &TransportId, producer: &Producer) {
+    let id: core::ProducerId = producer.id().to_string().into();
+    engine.send(WorldEvent::ProducerCreated {
+        producer: id.clone(),
+        transport: transport.to_string().into(),
+        kind: media_kind(producer.kind()),
+        mime_type: first_codec(producer.rtp_parameters()),
+        paused: producer.paused(),
+    });
+    let (e, p) = (engine.clone(), id.clone());
+    producer
+        .on_score(move |scores| {
+            let events = scores
+                .iter()
+                .filter_map(|s| {
+                    Some(WorldEvent::ScoreChanged {
+                        owner: StreamOwner::Producer(p.clone()),
+                        ssrc: s.ssrc,
+                        score: core::Score::try_from(s.score).ok()?,
+                    })
+                })
+                .collect();
+            e.send_all(events);
+        })
+        .detach();
+    for (paused, e, p) in [
+        (true, engine.clone(), id.clone()),
+        (false, engine.clone(), id.clone()),
+    ] {
+        let event = move || {
+            e.send(WorldEvent::ProducerPaused {
+                producer: p.clone(),
+                paused,
+            })
+        };
+        if paused {
+            producer.on_pause(event).detach();
+        } else {
+            producer.on_resume(event).detach();
+        }
+    }
+    let e = engine.clone();
+    producer
+        .on_close(move || e.send(WorldEvent::ProducerClosed { producer: id }))
+        .detach();
+}
+
+/// Reports a new consumer on `transport` and follows it until it closes.
+pub fn consumer(engine: &EngineHandle, transport: &TransportId, consumer: &Consumer) {
+    let id: core::ConsumerId = consumer.id().to_string().into();
+    engine.send(WorldEvent::ConsumerCreated {
+        consumer: id.clone(),
+        transport: transport.to_string().into(),
+        producer: consumer.producer_id().to_string().into(),
+        kind: media_kind(consumer.kind()),
+        mime_type: first_codec(consumer.rtp_parameters()),
+        paused: consumer.paused(),
+    });
+    // A consumer sends one stream; its score event does not name the SSRC.
+    let ssrc = consumer
+        .rtp_parameters()
+        .encodings
+        .first()
+        .and_then(|e| e.ssrc);
+    let (e, c) = (engine.clone(), id.clone());
+    consumer
+        .on_score(move |score| {
+            if let (Some(ssrc), Ok(score)) = (ssrc, core::Score::try_from(score.score)) {
+                e.send(WorldEvent::ScoreChanged {
+                    owner: StreamOwner::Consumer(c.clone()),
+                    ssrc,
+                    score,
+                });
+            }
+        })
+        .detach();
+    for (paused, e, c) in [
+        (true, engine.clone(), id.clone()),
+        (false, engine.clone(), id.clone()),
+    ] {
+        let event = move || {
+            e.send(WorldEvent::ConsumerPaused {
+                consumer: c.clone(),
+                paused,
+            })
+        };
+        if paused {
+            consumer.on_pause(event).detach();
+        } else {
+            consumer.on_resume(event).detach();
+        }
+    }
+    let e = engine.clone();
+    consumer
+        .on_close(move || e.send(WorldEvent::ConsumerClosed { consumer: id }))
+        .detach();
+}
+
+fn ice_state(state: IceState) -> core::IceState {
+    match state {
+        IceState::New => core::IceState::New,
+        IceState::Connected => core::IceState::Connected,
+        IceState::Completed => core::IceState::Completed,
+        IceState::Disconnected => core::IceState::Disconnected,
+    }
+}
+
+fn transport_tuple(tuple: &TransportTuple) -> Option<core::TransportTuple> {
+    let TransportTuple::WithRemote {
+        local_address,
+        local_port,
+        remote_ip,
+        remote_port,
+        protocol,
+    } = tuple
+    else {
+        return None;
+    };
+    let host = match local_address.parse::<IpAddr>() {
+        Ok(ip) => core::Host::Ip(ip),
+        Err(_) => core::Host::Name(local_address.as_str().into()),
+    };
+    Some(core::TransportTuple {
+        protocol: match protocol {
+            Protocol::Tcp => core::Protocol::Tcp,
+            Protocol::Udp => core::Protocol::Udp,
+        },
+        local: core::Endpoint {
+            host,
+            port: *local_port,
+        },
+        remote: core::Endpoint {
+            host: core::Host::Ip(*remote_ip),
+            port: *remote_port,
+        },
+    })
+}
+
+/// Audio or video, in the core's terms.
+pub fn media_kind(kind: MediaKind) -> core::MediaKind {
+    match kind {
+        MediaKind::Audio => core::MediaKind::Audio,
+        MediaKind::Video => core::MediaKind::Video,
+    }
+}
+
+fn first_codec(parameters: &RtpParameters) -> core::MimeType {
+    parameters
+        .codecs
+        .first()
+        .map(|c| core::MimeType::new(c.mime_type().as_str()))
+        .unwrap_or_else(|| core::MimeType::new(""))
+}

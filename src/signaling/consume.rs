@@ -1,0 +1,163 @@
+//! Creating a consumer for a peer and offering it with a `newConsumer` request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mediasoup::prelude::*;
+use mediasoup::producer::WeakProducer;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Signaling;
+use super::peer::Peer;
+use super::protocol::Message;
+use crate::media::observe;
+
+/// How long a client has to accept a `newConsumer` request.
+const NEW_CONSUMER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Every ack argument, however many the client sends (`cb()`, `cb(null)`,
+/// `cb(null, {...})`, `cb(err)`).
+#[derive(Debug, Deserialize)]
+struct AckArgs(Vec<Value>);
+
+/// Lets `consumer_peer` receive `producer` (owned by `producer_peer_id`), if
+/// it joined with capabilities that fit and has a receiving transport. The
+/// consumer starts paused and is resumed once the client accepts it.
+pub async fn consume(
+    ctx: &Signaling,
+    consumer_peer: &Arc<Peer>,
+    producer_peer_id: &str,
+    producer: &WeakProducer,
+) {
+    // Hold the producer only while creating the consumer: a strong handle
+    // kept across the client's answer would keep a closed producer alive.
+    let Some(producer) = producer.upgrade() else {
+        return;
+    };
+    let (transport, caps) = {
+        let s = consumer_peer.state.lock();
+        if !s.joined || s.closed {
+            return;
+        }
+        let Some(caps) = s.rtp_capabilities.clone() else {
+            return;
+        };
+        let Some(entry) = s.transports.values().find(|e| e.consuming) else {
+            return;
+        };
+        (entry.transport.clone(), caps)
+    };
+    let Ok(router) = consumer_peer.room.router() else {
+        return;
+    };
+    if !router.can_consume(&producer.id(), &caps) {
+        tracing::debug!(peer = %consumer_peer.id, producer = %producer.id(), "cannot consume");
+        return;
+    }
+    let mut options = ConsumerOptions::new(producer.id(), caps);
+    options.paused = true;
+    let consumer = match transport.consume(options).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(peer = %consumer_peer.id, producer = %producer.id(), "consume failed: {e}");
+            return;
+        }
+    };
+    observe::consumer(&ctx.engine, &transport.id(), &consumer);
+    ctx.registry.add_consumer(&consumer);
+    follow(consumer_peer, &consumer);
+    {
+        let mut s = consumer_peer.state.lock();
+        if s.closed {
+            return; // dropped here: closes it
+        }
+        s.consumers.insert(consumer.id(), consumer.clone());
+    }
+
+    let app_data = producer
+        .app_data()
+        .downcast_ref::<Value>()
+        .cloned()
+        .unwrap_or(Value::Null);
+    let producer_id = producer.id();
+    drop(producer);
+    let data = json!({
+        "peerId": producer_peer_id,
+        "producerId": producer_id,
+        "id": consumer.id(),
+        "kind": consumer.kind(),
+        "rtpParameters": consumer.rtp_parameters(),
+        "type": consumer.r#type(),
+        "appData": app_data,
+        "producerPaused": consumer.producer_paused(),
+    });
+    let message = Message {
+        method: "newConsumer",
+        data,
+    };
+    let answer = match consumer_peer
+        .socket
+        .timeout(NEW_CONSUMER_TIMEOUT)
+        .emit_with_ack::<_, AckArgs>("request", &message)
+    {
+        Ok(pending) => pending.await,
+        Err(e) => {
+            tracing::debug!(peer = %consumer_peer.id, "newConsumer not sent: {e}");
+            return;
+        }
+    };
+    match answer {
+        Ok(AckArgs(args)) if args.first().is_none_or(Value::is_null) => {
+            if let Err(e) = consumer.resume().await {
+                tracing::debug!(consumer = %consumer.id(), "resume failed: {e}");
+            }
+        }
+        Ok(AckArgs(args)) => {
+            // The client refused it: it stays paused, as in the original.
+            tracing::info!(peer = %consumer_peer.id, consumer = %consumer.id(), "newConsumer refused: {:?}", args.first());
+        }
+        Err(e) => {
+            tracing::warn!(peer = %consumer_peer.id, consumer = %consumer.id(), "newConsumer unanswered: {e}")
+        }
+    }
+}
+
+/// Tells the consuming peer what happens to its consumer.
+fn follow(peer: &Arc<Peer>, consumer: &Consumer) {
+    let id = consumer.id();
+    let weak = Arc::downgrade(peer);
+    let runtime = tokio::runtime::Handle::current();
+    consumer
+        .on_producer_close(move || {
+            if let Some(peer) = weak.upgrade() {
+                let ours = peer.state.lock().consumers.remove(&id);
+                // Our handle must not be dropped here, inside mediasoup's own
+                // notification callback (that deadlocks its channel thread).
+                runtime.spawn(async move { drop(ours) });
+                peer.notify("consumerClosed", json!({ "consumerId": id }));
+            }
+        })
+        .detach();
+    for (paused, method) in [(true, "consumerPaused"), (false, "consumerResumed")] {
+        let weak = Arc::downgrade(peer);
+        let notify = move || {
+            if let Some(peer) = weak.upgrade() {
+                peer.notify(method, json!({ "consumerId": id }));
+            }
+        };
+        if paused {
+            consumer.on_producer_pause(notify).detach();
+        } else {
+            consumer.on_producer_resume(notify).detach();
+        }
+    }
+    let weak = Arc::downgrade(peer);
+    consumer
+        .on_score(move |score| {
+            if let Some(peer) = weak.upgrade() {
+                peer.notify("consumerScore", json!({ "consumerId": id, "score": score }));
+            }
+        })
+        .detach();
+}

@@ -1,0 +1,332 @@
+//! The request methods. Each decodes its data, checks that the objects it
+//! names are the peer's own, and answers a JSON value or a `SignalingError`.
+
+use std::sync::Arc;
+
+use ejtimaa_systems::WorldEvent;
+use mediasoup::prelude::*;
+use mediasoup::producer::WeakProducer;
+use serde_json::{Value, json};
+
+use super::Signaling;
+use super::consume::consume;
+use super::peer::{Peer, TransportEntry};
+use super::protocol::{self as p, SignalingError, decode};
+use crate::media::observe;
+
+type Reply = Result<Value, SignalingError>;
+
+/// Runs one request of `peer`.
+pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: &str, data: Value) -> Reply {
+    match method {
+        "getRouterRtpCapabilities" => Ok(json!(peer.room.router()?.rtp_capabilities())),
+        "join" => join(ctx, peer, decode("join", data)?).await,
+        "createWebRtcTransport" => {
+            create_transport(ctx, peer, decode("createWebRtcTransport", data)?).await
+        }
+        "connectWebRtcTransport" => {
+            let req: p::ConnectWebRtcTransport = decode("connectWebRtcTransport", data)?;
+            let transport = peer.transport(&req.transport_id)?;
+            let remote = WebRtcTransportRemoteParameters {
+                dtls_parameters: req.dtls_parameters,
+            };
+            transport
+                .connect(remote)
+                .await
+                .map_err(SignalingError::media)?;
+            Ok(json!({}))
+        }
+        "restartIce" => {
+            let req: p::TransportRef = decode("restartIce", data)?;
+            let ice = peer
+                .transport(&req.transport_id)?
+                .restart_ice()
+                .await
+                .map_err(SignalingError::media)?;
+            Ok(json!(ice))
+        }
+        "produce" => produce(ctx, peer, decode("produce", data)?).await,
+        "closeProducer" => {
+            let req: p::ProducerRef = decode("closeProducer", data)?;
+            let producer = peer.producer(&req.producer_id)?;
+            peer.state.lock().producers.remove(&producer.id());
+            drop(producer); // the last strong handle: closes it, and its consumers
+            Ok(json!({}))
+        }
+        "pauseProducer" | "resumeProducer" => {
+            let req: p::ProducerRef = decode(static_name(method), data)?;
+            let producer = peer.producer(&req.producer_id)?;
+            let result = if method == "pauseProducer" {
+                producer.pause().await
+            } else {
+                producer.resume().await
+            };
+            result.map_err(SignalingError::media)?;
+            Ok(json!({}))
+        }
+        "pauseConsumer" | "resumeConsumer" => {
+            let req: p::ConsumerRef = decode(static_name(method), data)?;
+            let consumer = peer.consumer(&req.consumer_id)?;
+            let result = if method == "pauseConsumer" {
+                consumer.pause().await
+            } else {
+                consumer.resume().await
+            };
+            result.map_err(SignalingError::media)?;
+            Ok(json!({}))
+        }
+        "setConsumerPreferredLayers" => {
+            let req: p::SetConsumerPreferredLayers = decode("setConsumerPreferredLayers", data)?;
+            let consumer = peer.consumer(&req.consumer_id)?;
+            let layers = ConsumerLayers {
+                spatial_layer: req.spatial_layer,
+                temporal_layer: req.temporal_layer,
+            };
+            consumer
+                .set_preferred_layers(layers)
+                .await
+                .map_err(SignalingError::media)?;
+            Ok(json!({}))
+        }
+        "requestConsumerKeyFrame" => {
+            let req: p::ConsumerRef = decode("requestConsumerKeyFrame", data)?;
+            peer.consumer(&req.consumer_id)?
+                .request_key_frame()
+                .await
+                .map_err(SignalingError::media)?;
+            Ok(json!({}))
+        }
+        "getTransportStats" => {
+            let req: p::TransportRef = decode("getTransportStats", data)?;
+            let stats = peer
+                .transport(&req.transport_id)?
+                .get_stats()
+                .await
+                .map_err(SignalingError::media)?;
+            Ok(json!(stats))
+        }
+        "getProducerStats" => {
+            let req: p::ProducerRef = decode("getProducerStats", data)?;
+            let stats = peer
+                .producer(&req.producer_id)?
+                .get_stats()
+                .await
+                .map_err(SignalingError::media)?;
+            Ok(json!(stats))
+        }
+        "getConsumerStats" => {
+            let req: p::ConsumerRef = decode("getConsumerStats", data)?;
+            let stats = peer
+                .consumer(&req.consumer_id)?
+                .get_stats()
+                .await
+                .map_err(SignalingError::media)?;
+            Ok(json!(stats))
+        }
+        "changeDisplayName" => {
+            let req: p::ChangeDisplayName = decode("changeDisplayName", data)?;
+            peer.require_joined()?;
+            let old = std::mem::replace(
+                &mut peer.state.lock().display_name,
+                req.display_name.clone(),
+            );
+            ctx.engine.send(WorldEvent::PeerRenamed {
+                peer: peer.id.as_str().into(),
+                display_name: req.display_name.clone(),
+            });
+            for other in peer.room.joined_peers_except(&peer.id) {
+                other.notify(
+                    "peerDisplayNameChanged",
+                    json!({ "peerId": peer.id, "displayName": req.display_name, "oldDisplayName": old }),
+                );
+            }
+            Ok(json!({}))
+        }
+        other => Err(SignalingError::UnknownMethod(
+            other.chars().take(64).collect(),
+        )),
+    }
+}
+
+/// The method names that share a handler, as `'static` for error messages.
+fn static_name(method: &str) -> &'static str {
+    match method {
+        "pauseProducer" => "pauseProducer",
+        "resumeProducer" => "resumeProducer",
+        "pauseConsumer" => "pauseConsumer",
+        _ => "resumeConsumer",
+    }
+}
+
+async fn join(ctx: &Arc<Signaling>, peer: &Arc<Peer>, req: p::Join) -> Reply {
+    {
+        let mut s = peer.state.lock();
+        if s.closed {
+            return Err(SignalingError::Closed);
+        }
+        if s.joined {
+            return Err(SignalingError::AlreadyJoined);
+        }
+        s.joined = true;
+        s.display_name = req.display_name.clone();
+        s.device = req.device;
+        s.rtp_capabilities = req.rtp_capabilities;
+    }
+    ctx.engine.send(WorldEvent::PeerJoined {
+        peer: peer.id.as_str().into(),
+        room: peer.room.id.as_str().into(),
+        display_name: req.display_name,
+        user_agent: peer.user_agent.clone(),
+    });
+    let others = peer.room.joined_peers_except(&peer.id);
+    let info = peer.info();
+    for other in &others {
+        other.notify("newPeer", &info);
+    }
+    let reply = json!({ "peers": others.iter().map(|o| o.info()).collect::<Vec<_>>() });
+
+    // Offer the newcomer everything already being sent, once the reply is out.
+    let (ctx, peer) = (Arc::clone(ctx), Arc::clone(peer));
+    tokio::spawn(async move {
+        for other in others {
+            let producers: Vec<WeakProducer> = other
+                .state
+                .lock()
+                .producers
+                .values()
+                .map(Producer::downgrade)
+                .collect();
+            for producer in producers {
+                consume(&ctx, &peer, &other.id, &producer).await;
+            }
+        }
+    });
+    Ok(reply)
+}
+
+async fn create_transport(
+    ctx: &Arc<Signaling>,
+    peer: &Arc<Peer>,
+    req: p::CreateWebRtcTransport,
+) -> Reply {
+    {
+        let s = peer.state.lock();
+        if s.closed {
+            return Err(SignalingError::Closed);
+        }
+        if s.transports.len() >= ctx.config.limits.max_transports_per_peer {
+            return Err(SignalingError::Limit(format!(
+                "at most {} transports per peer",
+                ctx.config.limits.max_transports_per_peer
+            )));
+        }
+    }
+    let mut options = match &peer.room.worker.webrtc_server {
+        Some(server) => WebRtcTransportOptions::new_with_server(server.clone()),
+        None => {
+            let m = &ctx.config.mediasoup;
+            let listen = |protocol| ListenInfo {
+                protocol,
+                ip: m.rtc_listen_ip,
+                announced_address: m.announced_address.clone(),
+                expose_internal_ip: false,
+                port: None,
+                port_range: None,
+                flags: None,
+                send_buffer_size: None,
+                recv_buffer_size: None,
+            };
+            let infos = if req.force_tcp {
+                WebRtcTransportListenInfos::new(listen(Protocol::Tcp))
+            } else {
+                WebRtcTransportListenInfos::new(listen(Protocol::Udp)).insert(listen(Protocol::Tcp))
+            };
+            WebRtcTransportOptions::new(infos)
+        }
+    };
+    if req.force_tcp {
+        options.enable_udp = false;
+        options.enable_tcp = true;
+    }
+    options.initial_available_outgoing_bitrate =
+        u64::from(ctx.config.mediasoup.initial_available_outgoing_bitrate);
+    let transport = peer
+        .room
+        .router()?
+        .create_webrtc_transport(options)
+        .await
+        .map_err(SignalingError::media)?;
+    let max_in = ctx.config.mediasoup.max_incoming_bitrate;
+    if max_in > 0 {
+        // Best effort: a transport without a cap still works.
+        if let Err(e) = transport.set_max_incoming_bitrate(u64::from(max_in)).await {
+            tracing::debug!("set_max_incoming_bitrate: {e}");
+        }
+    }
+    observe::transport(&ctx.engine, &peer.id, &transport, ctx.address_hook.clone());
+    ctx.registry.add_transport(&transport);
+    let reply = json!({
+        "id": transport.id(),
+        "iceParameters": transport.ice_parameters(),
+        "iceCandidates": transport.ice_candidates(),
+        "dtlsParameters": transport.dtls_parameters(),
+        "sctpParameters": transport.sctp_parameters(),
+    });
+    let mut s = peer.state.lock();
+    if s.closed {
+        return Err(SignalingError::Closed);
+    }
+    let entry = TransportEntry {
+        transport: transport.clone(),
+        consuming: req.consuming,
+    };
+    s.transports.insert(transport.id(), entry);
+    Ok(reply)
+}
+
+async fn produce(ctx: &Arc<Signaling>, peer: &Arc<Peer>, req: p::Produce) -> Reply {
+    peer.require_joined()?;
+    let transport = peer.transport(&req.transport_id)?;
+    {
+        let s = peer.state.lock();
+        if s.producers.len() >= ctx.config.limits.max_producers_per_peer {
+            return Err(SignalingError::Limit(format!(
+                "at most {} producers per peer",
+                ctx.config.limits.max_producers_per_peer
+            )));
+        }
+    }
+    let mut options = ProducerOptions::new(req.kind, req.rtp_parameters);
+    options.app_data = AppData::new(req.app_data);
+    let producer = transport
+        .produce(options)
+        .await
+        .map_err(SignalingError::media)?;
+    observe::producer(&ctx.engine, &transport.id(), &producer);
+    ctx.registry.add_producer(&producer);
+    let weak = Arc::downgrade(peer);
+    let id = producer.id();
+    producer
+        .on_score(move |score| {
+            if let Some(peer) = weak.upgrade() {
+                peer.notify("producerScore", json!({ "producerId": id, "score": score }));
+            }
+        })
+        .detach();
+    {
+        let mut s = peer.state.lock();
+        if s.closed {
+            return Err(SignalingError::Closed);
+        }
+        s.producers.insert(producer.id(), producer.clone());
+    }
+    let reply = json!({ "id": producer.id() });
+    let others = peer.room.joined_peers_except(&peer.id);
+    let (ctx, peer_id, producer) = (Arc::clone(ctx), peer.id.clone(), producer.downgrade());
+    tokio::spawn(async move {
+        for other in others {
+            consume(&ctx, &other, &peer_id, &producer).await;
+        }
+    });
+    Ok(reply)
+}

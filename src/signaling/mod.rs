@@ -1,0 +1,298 @@
+//! socket.io signaling (socketioxide on axum), in the original's message shapes.
+//!
+//! A client connects with `roomId` and `peerId` in the handshake query; its
+//! User-Agent header becomes the peer's user agent. The connection puts it in
+//! the room (opening the room if needed); `join` makes it a visible peer.
+
+mod consume;
+mod handlers;
+mod peer;
+pub mod protocol;
+mod room;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ejtimaa_systems::WorldEvent;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::DisconnectReason;
+
+use crate::config::Config;
+use crate::engine::EngineHandle;
+use crate::media::observe::AddressHook;
+use crate::media::registry::MediaRegistry;
+use crate::media::workers::{PoolWorker, WorkerPool};
+use peer::{Peer, PeerState};
+use protocol::{Request, SignalingError};
+pub use room::{Room, Rooms};
+
+/// Longest room or peer id accepted in the handshake.
+const MAX_ID_LEN: usize = 256;
+
+/// Everything the signaling handlers share.
+pub struct Signaling {
+    config: Config,
+    engine: EngineHandle,
+    registry: Arc<MediaRegistry>,
+    address_hook: Option<AddressHook>,
+    /// Open rooms.
+    pub rooms: Arc<Rooms>,
+    /// Connected peers by id, across rooms (ids are unique server-wide).
+    peers: Mutex<HashMap<String, Arc<Peer>>>,
+}
+
+impl Signaling {
+    /// Signaling over `pool`'s workers.
+    pub fn new(
+        config: &Config,
+        engine: EngineHandle,
+        pool: Arc<WorkerPool>,
+        registry: Arc<MediaRegistry>,
+        address_hook: Option<AddressHook>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            config: config.clone(),
+            rooms: Rooms::new(pool, engine.clone(), config),
+            engine,
+            registry,
+            address_hook,
+            peers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The socket.io layer to mount on the HTTP router.
+    pub fn layer(self: &Arc<Self>) -> (SocketIoLayer, SocketIo) {
+        let limit = self.config.limits.max_message_bytes;
+        // The transport refuses (closes on) messages far over the limit; those
+        // merely over it get an error ack from `on_request`.
+        let hard_limit = (limit.saturating_mul(4)).max(1 << 20);
+        let (layer, io) = SocketIo::builder()
+            .max_payload(hard_limit as u64)
+            .ws_max_message_size(hard_limit)
+            .ack_timeout(Duration::from_secs(10))
+            .build_layer();
+        let ctx = Arc::clone(self);
+        let middleware = move |socket: SocketRef| {
+            let ctx = Arc::clone(&ctx);
+            async move { admit(socket, ctx).await }
+        };
+        io.ns("/", on_connect.with(middleware));
+        (layer, io)
+    }
+
+    /// Connected peers.
+    pub fn peer_count(&self) -> usize {
+        self.peers.lock().len()
+    }
+
+    /// Disconnects every peer in rooms on a dead worker and closes the rooms.
+    pub fn worker_died(&self, worker: &PoolWorker) {
+        for room in self.rooms.on_worker(worker) {
+            tracing::warn!(room = %room.id, "closing room: its worker died");
+            let peers: Vec<Arc<Peer>> = room.peers.lock().values().cloned().collect();
+            for peer in peers {
+                peer.notify("roomClosed", json!({ "reason": "media worker died" }));
+                self.close_peer(&peer);
+                let _ = peer.socket.clone().disconnect();
+            }
+            self.rooms.close(&room);
+        }
+    }
+
+    /// Tells every peer the server is going away and disconnects it.
+    pub fn shutdown(&self) {
+        let peers: Vec<Arc<Peer>> = self.peers.lock().values().cloned().collect();
+        for peer in peers {
+            peer.notify("roomClosed", json!({ "reason": "server shutting down" }));
+            self.close_peer(&peer);
+            let _ = peer.socket.clone().disconnect();
+        }
+        for room in self.rooms.all() {
+            self.rooms.close(&room);
+        }
+    }
+
+    /// Removes a peer and closes everything it owns; tells the others.
+    fn close_peer(&self, peer: &Arc<Peer>) {
+        let Some(state) = peer.take_for_close() else {
+            return;
+        };
+        {
+            let mut peers = self.peers.lock();
+            if peers.get(&peer.id).is_some_and(|p| Arc::ptr_eq(p, peer)) {
+                peers.remove(&peer.id);
+            }
+        }
+        {
+            let mut members = peer.room.peers.lock();
+            if members.get(&peer.id).is_some_and(|p| Arc::ptr_eq(p, peer)) {
+                members.remove(&peer.id);
+            }
+        }
+        let PeerState {
+            joined,
+            consumers,
+            producers,
+            transports,
+            ..
+        } = state;
+        // Dropping the only strong handles closes them in mediasoup, in this
+        // order; the World hears of each close from the observers.
+        drop(consumers);
+        drop(producers);
+        drop(transports);
+        if joined {
+            self.engine.send(WorldEvent::PeerLeft {
+                peer: peer.id.as_str().into(),
+            });
+            for other in peer.room.joined_peers_except(&peer.id) {
+                other.notify("peerClosed", json!({ "peerId": peer.id }));
+            }
+        }
+        self.rooms.peer_left(&peer.room);
+        tracing::info!(peer = %peer.id, room = %peer.room.id, "peer left");
+    }
+}
+
+fn query_param(socket: &SocketRef, key: &str) -> Option<String> {
+    let query = socket.req_parts().uri.query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Connect middleware: admits the peer into its room, or refuses the
+/// connection with a reason (the client gets a `connect_error`).
+///
+/// Handlers are registered here, not in the connect handler: socketioxide
+/// runs this before it confirms the connection, but the connect handler
+/// after, so a client that sends a request at once could otherwise find no
+/// handler.
+async fn admit(socket: SocketRef, ctx: Arc<Signaling>) -> Result<(), SignalingError> {
+    let id_param = |key: &'static str| -> Result<String, SignalingError> {
+        match query_param(&socket, key) {
+            Some(v) if !v.is_empty() && v.len() <= MAX_ID_LEN => Ok(v),
+            Some(_) => Err(SignalingError::InvalidData {
+                method: "connect",
+                reason: format!("`{key}` must be 1 to {MAX_ID_LEN} bytes"),
+            }),
+            None => Err(SignalingError::InvalidData {
+                method: "connect",
+                reason: format!("missing `{key}` in the handshake query"),
+            }),
+        }
+    };
+    let room_id = id_param("roomId")?;
+    let peer_id = id_param("peerId")?;
+    let user_agent = socket
+        .req_parts()
+        .headers
+        .get(axum::http::header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+
+    // A peer id already connected: the newcomer replaces it (a reconnect).
+    let existing = ctx.peers.lock().get(&peer_id).cloned();
+    if let Some(old) = existing {
+        tracing::info!(peer = %peer_id, "peer reconnected; closing its old connection");
+        ctx.close_peer(&old);
+        let _ = old.socket.clone().disconnect();
+    }
+
+    let room = ctx.rooms.get_or_create(&room_id).await?;
+    let peer = Arc::new(Peer {
+        id: peer_id.clone(),
+        user_agent,
+        room: Arc::clone(&room),
+        socket: socket.clone(),
+        state: Mutex::new(PeerState::default()),
+    });
+    {
+        let mut members = room.peers.lock();
+        let max = ctx.config.limits.max_peers_per_room;
+        if members.len() >= max {
+            drop(members);
+            ctx.rooms.peer_left(&room);
+            return Err(SignalingError::Limit(format!("room is full ({max} peers)")));
+        }
+        members.insert(peer_id.clone(), Arc::clone(&peer));
+    }
+    ctx.peers.lock().insert(peer_id.clone(), Arc::clone(&peer));
+    socket.extensions.insert(Arc::clone(&peer));
+    let c = Arc::clone(&ctx);
+    socket.on(
+        "request",
+        move |socket: SocketRef, request: TryData<Value>, ack: AckSender| {
+            let ctx = Arc::clone(&c);
+            async move { on_request(socket, ctx, request, ack).await }
+        },
+    );
+    socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| {
+        let ctx = Arc::clone(&ctx);
+        async move { on_disconnect(socket, ctx, reason) }
+    });
+    tracing::info!(peer = %peer_id, room = %room_id, "peer connected");
+    Ok(())
+}
+
+async fn on_connect(_socket: SocketRef) {}
+
+async fn on_request(
+    socket: SocketRef,
+    ctx: Arc<Signaling>,
+    TryData(request): TryData<Value>,
+    ack: AckSender,
+) {
+    let reply = match request {
+        Ok(value) => dispatch(&ctx, &socket, value).await,
+        Err(e) => Err(SignalingError::InvalidData {
+            method: "request",
+            reason: e.to_string(),
+        }),
+    };
+    let sent = match reply {
+        Ok(response) => ack.send(&(Value::Null, response)),
+        Err(error) => {
+            tracing::debug!(sid = %socket.id, "request failed: {error}");
+            ack.send(&(error.to_string(),))
+        }
+    };
+    if let Err(e) = sent {
+        tracing::debug!(sid = %socket.id, "ack not sent: {e}");
+    }
+}
+
+async fn dispatch(
+    ctx: &Arc<Signaling>,
+    socket: &SocketRef,
+    value: Value,
+) -> Result<Value, SignalingError> {
+    let limit = ctx.config.limits.max_message_bytes;
+    let size = serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len());
+    if size > limit {
+        return Err(SignalingError::TooLarge { size, limit });
+    }
+    let request: Request =
+        serde_json::from_value(value).map_err(|e| SignalingError::InvalidData {
+            method: "request",
+            reason: e.to_string(),
+        })?;
+    let peer = socket
+        .extensions
+        .get::<Arc<Peer>>()
+        .ok_or(SignalingError::Closed)?;
+    handlers::handle(ctx, &peer, &request.method, request.data).await
+}
+
+fn on_disconnect(socket: SocketRef, ctx: Arc<Signaling>, reason: DisconnectReason) {
+    if let Some(peer) = socket.extensions.get::<Arc<Peer>>() {
+        tracing::debug!(peer = %peer.id, ?reason, "socket disconnected");
+        ctx.close_peer(&peer);
+    }
+}

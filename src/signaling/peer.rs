@@ -1,0 +1,146 @@
+//! A connected peer: its socket and the mediasoup objects it owns.
+//!
+//! The peer holds the only strong handles of its transports, producers and
+//! consumers: dropping them closes the objects in mediasoup.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mediasoup::prelude::*;
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde_json::{Value, json};
+use socketioxide::extract::SocketRef;
+
+use super::protocol::{Message, SignalingError};
+use super::room::Room;
+
+/// A transport and what the peer said it is for.
+pub struct TransportEntry {
+    /// The transport.
+    pub transport: WebRtcTransport,
+    /// The peer receives on it.
+    pub consuming: bool,
+}
+
+/// What a peer holds; locked briefly, never across an await.
+#[derive(Default)]
+pub struct PeerState {
+    /// `join` has been answered.
+    pub joined: bool,
+    /// Cleaned up; any further request fails.
+    pub closed: bool,
+    /// The name it shows.
+    pub display_name: String,
+    /// Its device description.
+    pub device: Value,
+    /// What it can receive.
+    pub rtp_capabilities: Option<RtpCapabilities>,
+    /// Its transports.
+    pub transports: HashMap<TransportId, TransportEntry>,
+    /// Its producers.
+    pub producers: HashMap<ProducerId, Producer>,
+    /// Its consumers.
+    pub consumers: HashMap<ConsumerId, Consumer>,
+}
+
+/// A peer in a room.
+pub struct Peer {
+    /// Its id (from the handshake).
+    pub id: String,
+    /// The User-Agent of its handshake.
+    pub user_agent: String,
+    /// Its room.
+    pub room: Arc<Room>,
+    /// Its socket.
+    pub socket: SocketRef,
+    /// Its objects.
+    pub state: Mutex<PeerState>,
+}
+
+impl Peer {
+    /// Sends a `notification`; a peer that is gone simply misses it.
+    pub fn notify<T: Serialize>(&self, method: &str, data: T) {
+        if let Err(e) = self.socket.emit("notification", &Message { method, data }) {
+            tracing::debug!(peer = %self.id, method, "notification not sent: {e}");
+        }
+    }
+
+    /// Whether `join` was answered and the peer is not closing.
+    pub fn is_joined(&self) -> bool {
+        let s = self.state.lock();
+        s.joined && !s.closed
+    }
+
+    /// Its public description for other peers.
+    pub fn info(&self) -> Value {
+        let s = self.state.lock();
+        json!({ "id": self.id, "displayName": s.display_name, "device": s.device })
+    }
+
+    /// Fails unless joined.
+    pub fn require_joined(&self) -> Result<(), SignalingError> {
+        let s = self.state.lock();
+        if s.closed {
+            Err(SignalingError::Closed)
+        } else if !s.joined {
+            Err(SignalingError::NotJoined)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// One of its transports.
+    pub fn transport(&self, id: &str) -> Result<WebRtcTransport, SignalingError> {
+        let s = self.state.lock();
+        parse_id(id)
+            .and_then(|id| s.transports.get(&id))
+            .map(|e| e.transport.clone())
+            .ok_or_else(|| SignalingError::NotFound {
+                kind: "transport",
+                id: id.into(),
+            })
+    }
+
+    /// One of its producers.
+    pub fn producer(&self, id: &str) -> Result<Producer, SignalingError> {
+        let s = self.state.lock();
+        parse_id(id)
+            .and_then(|id| s.producers.get(&id))
+            .cloned()
+            .ok_or_else(|| SignalingError::NotFound {
+                kind: "producer",
+                id: id.into(),
+            })
+    }
+
+    /// One of its consumers.
+    pub fn consumer(&self, id: &str) -> Result<Consumer, SignalingError> {
+        let s = self.state.lock();
+        parse_id(id)
+            .and_then(|id| s.consumers.get(&id))
+            .cloned()
+            .ok_or_else(|| SignalingError::NotFound {
+                kind: "consumer",
+                id: id.into(),
+            })
+    }
+
+    /// Marks the peer closed and takes all its objects, so the caller drops
+    /// (closes) them outside the lock. Returns `None` if already closed.
+    pub fn take_for_close(&self) -> Option<PeerState> {
+        let mut s = self.state.lock();
+        if s.closed {
+            return None;
+        }
+        s.closed = true;
+        let taken = std::mem::take(&mut *s);
+        s.closed = true;
+        Some(taken)
+    }
+}
+
+/// mediasoup ids are UUIDs; anything else cannot name one of ours.
+fn parse_id<T: std::str::FromStr>(id: &str) -> Option<T> {
+    id.parse().ok()
+}

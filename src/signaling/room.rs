@@ -1,0 +1,216 @@
+//! Rooms: one mediasoup router each, on the least-loaded worker; opened when
+//! the first peer connects, closed a grace period after the last one leaves.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use ejtimaa_systems::WorldEvent;
+use mediasoup::prelude::*;
+use parking_lot::Mutex;
+
+use super::peer::Peer;
+use super::protocol::SignalingError;
+use crate::engine::EngineHandle;
+use crate::media::codecs::media_codecs;
+use crate::media::workers::{PoolWorker, WorkerPool};
+
+/// A room.
+pub struct Room {
+    /// Its id (from the clients).
+    pub id: String,
+    /// Its router, until the room closes (dropping the last handle closes it
+    /// in mediasoup, whoever still holds the room).
+    router: Mutex<Option<Router>>,
+    /// The worker its router is on.
+    pub worker: Arc<PoolWorker>,
+    /// Connected peers by id.
+    pub peers: Mutex<BTreeMap<String, Arc<Peer>>>,
+    /// Bumped whenever the room becomes empty, so that a stale close timer
+    /// can tell the room was used again meanwhile.
+    emptied: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl Room {
+    /// The other joined peers.
+    pub fn joined_peers_except(&self, peer_id: &str) -> Vec<Arc<Peer>> {
+        self.peers
+            .lock()
+            .values()
+            .filter(|p| p.id != peer_id && p.is_joined())
+            .cloned()
+            .collect()
+    }
+
+    /// Its router, unless the room closed.
+    pub fn router(&self) -> Result<Router, SignalingError> {
+        self.router.lock().clone().ok_or(SignalingError::Closed)
+    }
+
+    /// Whether the room was closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// All open rooms.
+pub struct Rooms {
+    rooms: Mutex<HashMap<String, Arc<Room>>>,
+    /// Serializes router creation so that two peers of a new room share one.
+    creating: tokio::sync::Mutex<()>,
+    pool: Arc<WorkerPool>,
+    engine: EngineHandle,
+    codecs: Vec<RtpCodecCapability>,
+    max_rooms: usize,
+    grace: Duration,
+}
+
+impl Rooms {
+    /// No rooms yet.
+    pub fn new(
+        pool: Arc<WorkerPool>,
+        engine: EngineHandle,
+        config: &crate::config::Config,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            rooms: Mutex::new(HashMap::new()),
+            creating: tokio::sync::Mutex::new(()),
+            pool,
+            engine,
+            codecs: media_codecs(&config.mediasoup.codecs),
+            max_rooms: config.limits.max_rooms,
+            grace: Duration::from_millis(config.rooms.empty_grace_ms),
+        })
+    }
+
+    /// The open room `id`, created if needed.
+    pub async fn get_or_create(&self, id: &str) -> Result<Arc<Room>, SignalingError> {
+        if let Some(room) = self.get(id) {
+            return Ok(room);
+        }
+        let _creating = self.creating.lock().await;
+        if let Some(room) = self.get(id) {
+            return Ok(room);
+        }
+        if self.rooms.lock().len() >= self.max_rooms {
+            return Err(SignalingError::Limit(format!(
+                "at most {} rooms",
+                self.max_rooms
+            )));
+        }
+        let worker = self
+            .pool
+            .least_loaded()
+            .ok_or_else(|| SignalingError::Media("no mediasoup worker available".into()))?;
+        let router = worker
+            .worker
+            .create_router(RouterOptions::new(self.codecs.clone()))
+            .await
+            .map_err(SignalingError::media)?;
+        worker.routers.fetch_add(1, Ordering::Relaxed);
+        let w = Arc::clone(&worker);
+        router
+            .on_close(move || {
+                w.routers.fetch_sub(1, Ordering::Relaxed);
+            })
+            .detach();
+        self.engine.send(WorldEvent::RoomOpened {
+            room: id.into(),
+            worker: worker.worker.id().to_string().into(),
+        });
+        let room = Arc::new(Room {
+            id: id.to_string(),
+            router: Mutex::new(Some(router)),
+            worker,
+            peers: Mutex::new(BTreeMap::new()),
+            emptied: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        });
+        self.rooms.lock().insert(id.to_string(), Arc::clone(&room));
+        tracing::info!(room = id, worker = room.worker.index, "room opened");
+        Ok(room)
+    }
+
+    /// The open room `id`.
+    pub fn get(&self, id: &str) -> Option<Arc<Room>> {
+        self.rooms
+            .lock()
+            .get(id)
+            .filter(|r| !r.is_closed())
+            .cloned()
+    }
+
+    /// All open rooms.
+    pub fn all(&self) -> Vec<Arc<Room>> {
+        self.rooms.lock().values().cloned().collect()
+    }
+
+    /// Called when a peer left: an empty room closes after the grace period,
+    /// unless someone joined meanwhile.
+    pub fn peer_left(self: &Arc<Self>, room: &Arc<Room>) {
+        if !room.peers.lock().is_empty() {
+            return;
+        }
+        let generation = room.emptied.fetch_add(1, Ordering::AcqRel) + 1;
+        let rooms = Arc::clone(self);
+        let room = Arc::clone(room);
+        let grace = self.grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            if room.emptied.load(Ordering::Acquire) == generation {
+                rooms.close_if_empty(&room);
+            }
+        });
+    }
+
+    /// Closes a room that is (still) empty.
+    pub fn close_if_empty(&self, room: &Arc<Room>) {
+        // Holding the map's lock orders this with get_or_create's lookups: a
+        // peer either found the room before it closed (and is in `peers`), or
+        // will create a new one.
+        let rooms = self.rooms.lock();
+        if room.peers.lock().is_empty() {
+            self.close_locked(rooms, room);
+        }
+    }
+
+    /// Closes a room now, whoever is in it (its worker died, or shutdown);
+    /// the caller disconnects its peers. Its router goes with its last handle.
+    pub fn close(&self, room: &Arc<Room>) {
+        let rooms = self.rooms.lock();
+        self.close_locked(rooms, room);
+    }
+
+    fn close_locked(
+        &self,
+        mut rooms: parking_lot::MutexGuard<'_, HashMap<String, Arc<Room>>>,
+        room: &Arc<Room>,
+    ) {
+        if room.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if rooms.get(&room.id).is_some_and(|r| Arc::ptr_eq(r, room)) {
+            rooms.remove(&room.id);
+        }
+        // Sent here, under the map's lock, so that it reaches the engine before
+        // the RoomOpened of a successor room with the same id.
+        self.engine.send(WorldEvent::RoomClosed {
+            room: room.id.as_str().into(),
+        });
+        drop(rooms);
+        drop(room.router.lock().take());
+        tracing::info!(room = %room.id, "room closed");
+    }
+
+    /// Rooms whose router is on `worker` (index in the pool).
+    pub fn on_worker(&self, worker: &PoolWorker) -> Vec<Arc<Room>> {
+        self.rooms
+            .lock()
+            .values()
+            .filter(|r| std::ptr::eq(Arc::as_ptr(&r.worker), worker))
+            .cloned()
+            .collect()
+    }
+}

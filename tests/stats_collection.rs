@@ -1,0 +1,479 @@
+//! Stats collection against a real mediasoup worker: a str0m client sends VP8
+//! into a producer over loopback, the collector fans `get_stats` out and the
+//! engine renders the figures.
+//!
+//! The client follows `tests/dtls_handshake.rs` (ICE controlling, DTLS client,
+//! one host candidate each side) and the shared str0m prototype for the RTP
+//! parameters (VP8 pt 96, mid, str0m's extension ids).
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use ejtimaa::engine::{self, EngineHandle};
+use ejtimaa::media::registry::MediaRegistry;
+use ejtimaa::media::stats::StatsCollector;
+use ejtimaa::media::{self, create_worker};
+use ejtimaa_systems as core;
+use ejtimaa_systems::{ExportOptions, WorldEvent};
+use mediasoup::prelude::*;
+use mediasoup::types::data_structures::{DtlsFingerprint, DtlsRole, IceState};
+use mediasoup::types::rtp_parameters::{RtpHeaderExtensionParameters, RtpHeaderExtensionUri};
+use str0m::config::Fingerprint;
+use str0m::ice::IceCreds;
+use str0m::media::{MediaKind as SKind, Mid};
+use str0m::net::{Protocol as SProtocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Input, Output, Rtc, RtcConfig};
+
+/// Upper bound of each test, worker start-up included: never hang CI.
+const TEST_DEADLINE: Duration = Duration::from_secs(60);
+/// How long the figures may take to show up (or grow).
+const MEDIA_DEADLINE: Duration = Duration::from_secs(15);
+const SSRC: u32 = 0x1234_5678;
+const MID: &str = "v0";
+const PT: u8 = 96;
+
+/// A worker, a router and one WebRtcTransport on 127.0.0.1.
+struct Media {
+    _manager: WorkerManager,
+    worker: Worker,
+    _router: Router,
+    transport: WebRtcTransport,
+}
+
+async fn media() -> Media {
+    let manager = WorkerManager::new();
+    let worker = create_worker(&manager, media::worker_settings())
+        .await
+        .expect("worker");
+    let router = worker
+        .create_router(RouterOptions::new(vec![RtpCodecCapability::Video {
+            mime_type: MimeTypeVideo::Vp8,
+            preferred_payload_type: None,
+            clock_rate: NonZeroU32::new(90000).unwrap(),
+            parameters: RtpCodecParametersParameters::default(),
+            rtcp_feedback: vec![RtcpFeedback::Nack, RtcpFeedback::NackPli],
+        }]))
+        .await
+        .expect("router");
+    let listen = ListenInfo {
+        protocol: Protocol::Udp,
+        ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        announced_address: None,
+        expose_internal_ip: false,
+        port: None,
+        port_range: None,
+        flags: None,
+        send_buffer_size: None,
+        recv_buffer_size: None,
+    };
+    let transport = router
+        .create_webrtc_transport(WebRtcTransportOptions::new(
+            WebRtcTransportListenInfos::new(listen),
+        ))
+        .await
+        .expect("transport");
+    Media {
+        _manager: manager,
+        worker,
+        _router: router,
+        transport,
+    }
+}
+
+/// A VP8 producer for what str0m sends on `mid` with `ssrc`.
+async fn produce(transport: &WebRtcTransport, mid: &str, ssrc: u32) -> Producer {
+    let ext = |uri, id| RtpHeaderExtensionParameters {
+        uri,
+        id,
+        encrypt: false,
+    };
+    transport
+        .produce(ProducerOptions::new(
+            MediaKind::Video,
+            RtpParameters {
+                mid: Some(mid.into()),
+                codecs: vec![RtpCodecParameters::Video {
+                    mime_type: MimeTypeVideo::Vp8,
+                    payload_type: PT,
+                    clock_rate: NonZeroU32::new(90000).unwrap(),
+                    parameters: RtpCodecParametersParameters::default(),
+                    rtcp_feedback: vec![RtcpFeedback::Nack, RtcpFeedback::NackPli],
+                }],
+                header_extensions: vec![
+                    ext(RtpHeaderExtensionUri::Mid, 4),
+                    ext(RtpHeaderExtensionUri::AbsSendTime, 2),
+                    ext(RtpHeaderExtensionUri::TransportWideCcDraft01, 3),
+                ],
+                encodings: vec![RtpEncodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                }],
+                rtcp: RtcpParameters {
+                    cname: Some("str0m".into()),
+                    reduced_size: true,
+                },
+                msid: None,
+            },
+        ))
+        .await
+        .expect("produce")
+}
+
+/// A str0m client sending ~30 fps of VP8 keyframes into `transport` on its
+/// own thread until `stop` is set.
+struct Client {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Client {
+    async fn start(transport: &WebRtcTransport) -> Client {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("client socket");
+        let local = socket.local_addr().unwrap();
+        let mut rtc: Rtc = RtcConfig::new().set_rtp_mode(true).build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap())
+            .expect("local candidate");
+        let ms = transport
+            .ice_candidates()
+            .iter()
+            .find(|c| c.protocol == Protocol::Udp)
+            .expect("mediasoup UDP candidate");
+        let ms_addr = SocketAddr::new(ms.address.parse().unwrap(), ms.port);
+        rtc.add_remote_candidate(Candidate::host(ms_addr, "udp").unwrap());
+        let ice = transport.ice_parameters();
+        let ms_fp = transport
+            .dtls_parameters()
+            .fingerprints
+            .iter()
+            .find_map(|f| match f {
+                DtlsFingerprint::Sha256 { value } => Some(value.to_vec()),
+                _ => None,
+            })
+            .expect("sha-256 fingerprint");
+        let client_fp = {
+            let mut api = rtc.direct_api();
+            api.set_ice_controlling(true); // mediasoup is ICE-lite
+            api.set_remote_ice_credentials(IceCreds {
+                ufrag: ice.username_fragment.clone(),
+                pass: ice.password.clone(),
+            });
+            api.set_remote_fingerprint(Fingerprint {
+                hash_func: "sha-256".into(),
+                bytes: ms_fp,
+            });
+            api.start_dtls(true).expect("DTLS client");
+            api.declare_media(Mid::from(MID), SKind::Video);
+            api.declare_stream_tx(SSRC.into(), None, Mid::from(MID), None);
+            DtlsFingerprint::Sha256 {
+                value: api
+                    .local_dtls_fingerprint()
+                    .bytes
+                    .as_slice()
+                    .try_into()
+                    .unwrap(),
+            }
+        };
+        transport
+            .connect(WebRtcTransportRemoteParameters {
+                dtls_parameters: DtlsParameters {
+                    role: DtlsRole::Client,
+                    fingerprints: vec![client_fp],
+                },
+            })
+            .await
+            .expect("connect");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = thread::spawn(move || drive(rtc, socket, local, &flag));
+        Client {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The client's UDP loop: every wait is bounded, so `stop` is seen promptly.
+fn drive(mut rtc: Rtc, socket: UdpSocket, local: SocketAddr, stop: &AtomicBool) {
+    let mut buf = vec![0u8; 2000];
+    let (mut connected, mut frame, mut seq) = (false, 0u32, 1000u64);
+    let mut next_frame = Instant::now();
+    while !stop.load(Ordering::Relaxed) && rtc.is_alive() {
+        let timeout = loop {
+            match rtc.poll_output() {
+                Ok(Output::Timeout(t)) => break t,
+                Ok(Output::Transmit(t)) => {
+                    let _ = socket.send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Event(str0m::Event::Connected)) => connected = true,
+                Ok(Output::Event(_)) => {}
+                Err(_) => return,
+            }
+        };
+        let now = Instant::now();
+        if connected && now >= next_frame {
+            let mut api = rtc.direct_api();
+            let Some(stream) = api.stream_tx(&SSRC.into()) else {
+                return;
+            };
+            for part in 0..3u8 {
+                let w = RtpWrite::new(
+                    PT.into(),
+                    SeqNo::from(seq),
+                    frame.wrapping_mul(3000),
+                    now,
+                    vp8_payload(part == 0, frame),
+                )
+                .marker(part == 2);
+                stream.write_rtp(w);
+                seq += 1;
+            }
+            frame += 1;
+            next_frame += Duration::from_millis(33);
+            let _ = rtc.handle_input(Input::Timeout(Instant::now()));
+            continue;
+        }
+        let wait = timeout
+            .min(next_frame)
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(1), Duration::from_millis(20));
+        socket.set_read_timeout(Some(wait)).unwrap();
+        let input = match socket.recv_from(&mut buf) {
+            Ok((n, source)) => match buf[..n].try_into() {
+                Ok(contents) => Input::Receive(
+                    Instant::now(),
+                    Receive {
+                        proto: SProtocol::Udp,
+                        source,
+                        destination: local,
+                        contents,
+                    },
+                ),
+                Err(_) => continue,
+            },
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                Input::Timeout(Instant::now())
+            }
+            Err(_) => return,
+        };
+        if rtc.handle_input(input).is_err() {
+            return;
+        }
+    }
+}
+
+/// A VP8 payload (descriptor, and a keyframe header on a frame's first part).
+fn vp8_payload(first: bool, frame: u32) -> Vec<u8> {
+    let picture_id = (frame & 0x7fff) as u16;
+    let mut p = vec![
+        if first { 0x90 } else { 0x80 },
+        0xE0,
+        0x80 | (picture_id >> 8) as u8,
+        picture_id as u8,
+        frame as u8,
+        0x20,
+    ];
+    if first {
+        p.extend_from_slice(&[0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
+    }
+    p.resize(1000, 0x55);
+    p
+}
+
+/// Tells the engine about the worker, a room, a peer, the transport (ICE
+/// completed, with its selected tuple) and `producer`, as the media layer would.
+fn report(engine: &EngineHandle, media: &Media, producer: &Producer) {
+    let worker: core::WorkerId = media.worker.id().to_string().into();
+    let transport: core::TransportId = media.transport.id().to_string().into();
+    let tuple = media.transport.ice_selected_tuple().map(|t| {
+        let local: IpAddr = t.local_address().parse().expect("numeric local address");
+        core::TransportTuple {
+            protocol: core::Protocol::Udp,
+            local: core::Endpoint {
+                host: core::Host::Ip(local),
+                port: t.local_port(),
+            },
+            remote: core::Endpoint {
+                host: core::Host::Ip(t.remote_ip().expect("remote address")),
+                port: t.remote_port().expect("remote port"),
+            },
+        }
+    });
+    engine.send_all(vec![
+        WorldEvent::WorkerStarted {
+            worker: worker.clone(),
+            pid: std::process::id(),
+        },
+        WorldEvent::RoomOpened {
+            room: "room".into(),
+            worker,
+        },
+        WorldEvent::PeerJoined {
+            peer: "peer".into(),
+            room: "room".into(),
+            display_name: "Tester".into(),
+            user_agent: "str0m".into(),
+        },
+        WorldEvent::TransportCreated {
+            transport: transport.clone(),
+            peer: "peer".into(),
+            kind: core::TransportKind::WebRtc,
+        },
+        WorldEvent::IceStateChanged {
+            transport: transport.clone(),
+            state: core::IceState::Completed,
+        },
+        WorldEvent::IceSelectedTupleChanged {
+            transport: transport.clone(),
+            tuple,
+        },
+        WorldEvent::ProducerCreated {
+            producer: producer.id().to_string().into(),
+            transport,
+            kind: core::MediaKind::Video,
+            mime_type: "video/VP8".into(),
+            paused: false,
+        },
+    ]);
+}
+
+/// The value of the producer byte count series of `producer`, if rendered.
+fn byte_count(text: &str, producer: &Producer) -> Option<f64> {
+    let id = format!("id=\"{}\"", producer.id());
+    text.lines()
+        .filter(|l| l.starts_with("mediasoup_producer_byte_count_bytes{"))
+        .find(|l| l.contains(&id) && l.contains("type=\"inbound-rtp\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Refreshes and renders until `accept` likes the byte count, or fails.
+async fn refresh_until(
+    collector: &StatsCollector,
+    engine: &EngineHandle,
+    producer: &Producer,
+    accept: impl Fn(f64) -> bool,
+) -> f64 {
+    let start = Instant::now();
+    loop {
+        collector.refresh().await;
+        let text = engine.render().await.expect("render");
+        if let Some(v) = byte_count(&text, producer).filter(|v| accept(*v)) {
+            return v;
+        }
+        assert!(
+            start.elapsed() < MEDIA_DEADLINE,
+            "byte count never got there; last exposition:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_for_ice(transport: &WebRtcTransport) {
+    let start = Instant::now();
+    while transport.ice_state() != IceState::Completed || transport.ice_selected_tuple().is_none() {
+        assert!(start.elapsed() < MEDIA_DEADLINE, "ICE never completed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_byte_count_is_exported_and_grows() {
+    str0m::crypto::from_feature_flags().install_process_default();
+    tokio::time::timeout(TEST_DEADLINE, async {
+        let media = media().await;
+        let producer = produce(&media.transport, MID, SSRC).await;
+        let registry = MediaRegistry::new();
+        registry.add_producer(&producer);
+        let (engine, engine_thread) = engine::spawn(ExportOptions {
+            numeric: true,
+            ..ExportOptions::default()
+        });
+        let client = Client::start(&media.transport).await;
+        wait_for_ice(&media.transport).await;
+        report(&engine, &media, &producer);
+
+        let collector = StatsCollector::new(
+            Arc::clone(&registry),
+            engine.clone(),
+            Duration::from_secs(2),
+            4,
+        );
+        let first = refresh_until(&collector, &engine, &producer, |v| v > 0.0).await;
+        let second = refresh_until(&collector, &engine, &producer, |v| v > first).await;
+        println!("byte count {first} then {second}");
+        assert_eq!(collector.errors(), 0);
+        assert_eq!(collector.timeouts(), 0);
+        assert!(collector.answered() >= 2);
+
+        drop(client);
+        engine.stop();
+        let _ = tokio::task::spawn_blocking(move || engine_thread.join()).await;
+    })
+    .await
+    .expect("the test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_concurrency_and_overlapping_scrapes() {
+    tokio::time::timeout(TEST_DEADLINE, async {
+        let media = media().await;
+        // Several producers (no media needed for get_stats), more than the
+        // calls allowed in flight.
+        let registry = MediaRegistry::new();
+        let mut producers = Vec::new(); // kept alive: dropping closes
+        for i in 0..5u32 {
+            let producer = produce(&media.transport, &format!("m{i}"), 1000 + i).await;
+            registry.add_producer(&producer);
+            producers.push(producer);
+        }
+        let (engine, engine_thread) = engine::spawn(ExportOptions::default());
+
+        // A deadline already over: returns at once, everyone counted late.
+        let hurried = StatsCollector::new(Arc::clone(&registry), engine.clone(), Duration::ZERO, 2);
+        let start = Instant::now();
+        hurried.refresh().await;
+        let took = start.elapsed();
+        assert!(took < Duration::from_millis(500), "took {took:?}");
+        assert_eq!(hurried.timeouts(), 5);
+        assert_eq!(hurried.answered() + hurried.errors(), 0);
+        assert_eq!(hurried.refreshes(), 1);
+
+        // In time, with two calls in flight: everyone answers.
+        let patient = Arc::new(StatsCollector::new(
+            Arc::clone(&registry),
+            engine.clone(),
+            Duration::from_secs(5),
+            2,
+        ));
+        patient.refresh().await;
+        assert_eq!((patient.answered(), patient.timeouts()), (5, 0));
+        assert!(patient.last_duration() > Duration::ZERO);
+
+        // Three overlapping scrapes: one fan-out, two share it.
+        let hook = Arc::clone(&patient).refresh_hook();
+        tokio::join!(hook(), hook(), hook());
+        assert_eq!(patient.refreshes(), 2);
+        assert_eq!(patient.shared(), 2);
+        assert_eq!(patient.answered(), 10);
+
+        engine.stop();
+        let _ = tokio::task::spawn_blocking(move || engine_thread.join()).await;
+    })
+    .await
+    .expect("the test finished in time");
+}
