@@ -292,15 +292,19 @@ fn bench_render(c: &mut Criterion) {
         });
         core.apply_all(build);
         core.apply_all(stats.iter().cloned());
-        let size = core.render().len();
         let world_bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
+        let size = core.render().len();
+        // The label caches, sort order and output buffer the first render adds.
+        let export_bytes = LIVE_BYTES.load(Ordering::Relaxed) - before - world_bytes;
         let mut encoded = Vec::new();
         render_with_prometheus_crate(&series, rooms, &mut encoded);
         println!(
             "streams={streams} consumer_series={consumers} exposition_bytes={size} \
-             prometheus_crate_bytes={} world_heap_bytes_per_stream={}",
+             prometheus_crate_bytes={} world_heap_bytes_per_stream={} \
+             export_cache_bytes_per_stream={}",
             encoded.len(),
-            world_bytes / streams
+            world_bytes / streams,
+            export_bytes / streams
         );
 
         if streams >= 100_000 {

@@ -35,7 +35,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Checks for what apt does not cover here.
+# pip: this machine kind ships CPython with pip; a bare Debian gets Debian's.
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-pip
+fi
 python3 -m pip --version >/dev/null 2>&1 || {
   echo "mediasoup-offline/setup.sh: python3 -m pip is required (meson-offline and mediasoup-sys use it)" >&2
   exit 1

@@ -1,0 +1,60 @@
+//! What one synthetic peer does.
+
+use std::time::Duration;
+
+/// The behaviour of one synthetic peer. `Default` publishes audio and video
+/// and consumes everything, like a browser tab with camera and microphone on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerConfig {
+    /// The room to join (`roomId` of the handshake).
+    pub room_id: String,
+    /// The peer id (`peerId` of the handshake); unique on the server.
+    pub peer_id: String,
+    /// The name sent in `join`.
+    pub display_name: String,
+    /// The User-Agent header of the signaling connection.
+    pub user_agent: String,
+    /// Publish an Opus stream (~50 packets/s).
+    pub publish_audio: bool,
+    /// Publish a VP8 stream.
+    pub publish_video: bool,
+    /// The VP8 stream's average bitrate, in bits per second.
+    pub video_bitrate: u32,
+    /// The VP8 stream's frame rate.
+    pub video_fps: u32,
+    /// How often a VP8 keyframe is sent unprompted (PLI/FIR also trigger one).
+    pub keyframe_interval: Duration,
+    /// Create a receiving transport, join with capabilities and accept every
+    /// `newConsumer`.
+    pub consume: bool,
+}
+
+impl PeerConfig {
+    /// A peer `peer_id` in `room_id` with the defaults otherwise.
+    pub fn new(room_id: impl Into<String>, peer_id: impl Into<String>) -> Self {
+        let peer_id = peer_id.into();
+        PeerConfig {
+            room_id: room_id.into(),
+            display_name: peer_id.clone(),
+            peer_id,
+            ..PeerConfig::default()
+        }
+    }
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        PeerConfig {
+            room_id: "sim".into(),
+            peer_id: "sim-peer".into(),
+            display_name: "sim peer".into(),
+            user_agent: concat!("ejtimaa-sim/", env!("CARGO_PKG_VERSION")).into(),
+            publish_audio: true,
+            publish_video: true,
+            video_bitrate: 500_000,
+            video_fps: 30,
+            keyframe_interval: Duration::from_secs(2),
+            consume: true,
+        }
+    }
+}
