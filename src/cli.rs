@@ -24,6 +24,23 @@ pub struct Cli {
     pub log: String,
     #[command(flatten)]
     pub overrides: Overrides,
+    /// What to do (default: run the server).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Open the admin socket of a running server (line editing, history, tab completion).
+    Connect {
+        /// The socket (default: `admin.socket` of the configuration).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Print one summary line (`rooms:N peers:N ...`) and exit.
+        #[arg(long)]
+        stats: bool,
+    },
 }
 
 /// Options that override the configuration file.

@@ -5,8 +5,10 @@
 //! engine thread that owns the World, the mediasoup media layer, and the
 //! exporter over HTTP.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod engine;
 pub mod exporter;
 pub mod media;

@@ -2,10 +2,14 @@
 
 use anyhow::Context;
 use clap::Parser;
-use ejtimaa::cli::Cli;
+use std::sync::Arc;
+
+use ejtimaa::admin::LogControl;
+use ejtimaa::cli::{Cli, Command};
 use ejtimaa::config::Config;
 use ejtimaa::server::Server;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{EnvFilter, reload};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -15,23 +19,37 @@ fn main() -> anyhow::Result<()> {
     };
     cli.overrides.apply(&mut config);
     config.validate()?;
+    if let Some(Command::Connect { socket, stats }) = &cli.command {
+        let socket = socket
+            .clone()
+            .unwrap_or_else(|| config.admin.socket.clone());
+        return ejtimaa::connect::run(&socket, *stats);
+    }
     if cli.print_config {
         print!("{}", config.to_toml());
         return Ok(());
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&cli.log).context("invalid --log filter")?)
-        .with_writer(std::io::stderr)
+    // The filter sits behind a reload handle so the admin socket can change it.
+    let filter = EnvFilter::try_new(&cli.log).context("invalid --log filter")?;
+    let (filter, handle) = reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .init();
+    let log: LogControl = Arc::new(move |spec: &str| {
+        let filter =
+            EnvFilter::try_new(spec).map_err(|e| format!("invalid filter `{spec}`: {e}"))?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ejtimaa-io")
         .build()?;
-    runtime.block_on(run(config))
+    runtime.block_on(run(config, log))
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
-    let server = Server::start(config).await?;
+async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
+    let server = Server::start_with(config, Some(log)).await?;
     // Machine-readable lines for scripts and the simulator.
     println!("ejtimaa: signaling http://{}", server.signaling_addr);
     if let Some(addr) = server.exporter_addr {

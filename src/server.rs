@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower_http::cors::CorsLayer;
 
+use crate::admin::{AdminContext, AdminServer, LogControl};
 use crate::config::Config;
 use crate::engine::{self, EngineHandle};
 use crate::exporter::dns::ReverseDns;
@@ -37,6 +38,7 @@ pub struct Server {
     pub signaling: Arc<Signaling>,
     /// The stats collector the exporter runs before each render.
     pub stats: Arc<StatsCollector>,
+    admin: Option<AdminServer>,
     stop_signaling: watch::Sender<bool>,
     stop_exporter: watch::Sender<bool>,
     signaling_tasks: JoinSet<()>,
@@ -75,6 +77,12 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 impl Server {
     /// Starts everything `config` asks for.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
+        Self::start_with(config, None).await
+    }
+
+    /// Starts everything `config` asks for; `log` lets the admin socket's
+    /// `logLevel` change the log filter.
+    pub async fn start_with(config: Config, log: Option<LogControl>) -> anyhow::Result<Server> {
         config.validate()?;
         if config.http.tls.is_some() {
             anyhow::bail!(
@@ -167,7 +175,20 @@ impl Server {
             None
         };
 
+        let admin = if config.admin.enabled {
+            let ctx = AdminContext {
+                engine: engine.clone(),
+                signaling: Arc::clone(&signaling),
+                pool: Arc::clone(&workers),
+                log,
+            };
+            Some(AdminServer::start(&config.admin.socket, ctx).await?)
+        } else {
+            None
+        };
+
         Ok(Server {
+            admin,
             signaling_addr,
             exporter_addr,
             engine,
@@ -185,6 +206,7 @@ impl Server {
     /// Stops in order: peers told and disconnected, rooms and workers closed,
     /// then the exporter (last, so the end can be scraped), then the engine.
     pub async fn shutdown(mut self) {
+        drop(self.admin.take()); // removes the socket file
         self.signaling.shutdown();
         let _ = self.stop_signaling.send(true);
         // Give the disconnect packets a moment to leave.

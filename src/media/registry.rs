@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mediasoup::consumer::WeakConsumer;
 use mediasoup::prelude::*;
@@ -14,12 +15,14 @@ use mediasoup::producer::WeakProducer;
 use mediasoup::webrtc_transport::WeakWebRtcTransport;
 use parking_lot::Mutex;
 
-/// Producers, consumers and WebRTC transports that are alive.
+/// Producers, consumers and WebRTC transports that are alive, each with the
+/// order it was created in (the admin socket's "newest").
 #[derive(Default)]
 pub struct MediaRegistry {
-    transports: Mutex<HashMap<TransportId, WeakWebRtcTransport>>,
-    producers: Mutex<HashMap<ProducerId, WeakProducer>>,
-    consumers: Mutex<HashMap<ConsumerId, WeakConsumer>>,
+    transports: Mutex<HashMap<TransportId, (u64, WeakWebRtcTransport)>>,
+    producers: Mutex<HashMap<ProducerId, (u64, WeakProducer)>>,
+    consumers: Mutex<HashMap<ConsumerId, (u64, WeakConsumer)>>,
+    created: AtomicU64,
 }
 
 impl MediaRegistry {
@@ -31,7 +34,10 @@ impl MediaRegistry {
     /// Tracks a transport until it closes.
     pub fn add_transport(self: &Arc<Self>, transport: &WebRtcTransport) {
         let id = transport.id();
-        self.transports.lock().insert(id, transport.downgrade());
+        let seq = self.created.fetch_add(1, Ordering::Relaxed);
+        self.transports
+            .lock()
+            .insert(id, (seq, transport.downgrade()));
         let weak = Arc::downgrade(self);
         transport
             .on_close(Box::new(move || {
@@ -45,7 +51,10 @@ impl MediaRegistry {
     /// Tracks a producer until it closes.
     pub fn add_producer(self: &Arc<Self>, producer: &Producer) {
         let id = producer.id();
-        self.producers.lock().insert(id, producer.downgrade());
+        let seq = self.created.fetch_add(1, Ordering::Relaxed);
+        self.producers
+            .lock()
+            .insert(id, (seq, producer.downgrade()));
         let weak = Arc::downgrade(self);
         producer
             .on_close(move || {
@@ -59,7 +68,10 @@ impl MediaRegistry {
     /// Tracks a consumer until it closes.
     pub fn add_consumer(self: &Arc<Self>, consumer: &Consumer) {
         let id = consumer.id();
-        self.consumers.lock().insert(id, consumer.downgrade());
+        let seq = self.created.fetch_add(1, Ordering::Relaxed);
+        self.consumers
+            .lock()
+            .insert(id, (seq, consumer.downgrade()));
         let weak = Arc::downgrade(self);
         consumer
             .on_close(move || {
@@ -75,7 +87,7 @@ impl MediaRegistry {
         self.transports
             .lock()
             .values()
-            .filter_map(WeakWebRtcTransport::upgrade)
+            .filter_map(|(_, w)| w.upgrade())
             .collect()
     }
 
@@ -84,7 +96,7 @@ impl MediaRegistry {
         self.producers
             .lock()
             .values()
-            .filter_map(WeakProducer::upgrade)
+            .filter_map(|(_, w)| w.upgrade())
             .collect()
     }
 
@@ -93,7 +105,7 @@ impl MediaRegistry {
         self.consumers
             .lock()
             .values()
-            .filter_map(WeakConsumer::upgrade)
+            .filter_map(|(_, w)| w.upgrade())
             .collect()
     }
 
@@ -102,22 +114,37 @@ impl MediaRegistry {
         self.transports
             .lock()
             .get(id)
-            .and_then(WeakWebRtcTransport::upgrade)
+            .and_then(|(_, w)| w.upgrade())
     }
 
     /// A live producer by id.
     pub fn producer(&self, id: &ProducerId) -> Option<Producer> {
-        self.producers
-            .lock()
-            .get(id)
-            .and_then(WeakProducer::upgrade)
+        self.producers.lock().get(id).and_then(|(_, w)| w.upgrade())
     }
 
     /// A live consumer by id.
     pub fn consumer(&self, id: &ConsumerId) -> Option<Consumer> {
-        self.consumers
-            .lock()
-            .get(id)
-            .and_then(WeakConsumer::upgrade)
+        self.consumers.lock().get(id).and_then(|(_, w)| w.upgrade())
     }
+
+    /// The most recently created live transport.
+    pub fn newest_transport(&self) -> Option<WebRtcTransport> {
+        newest(&self.transports.lock(), WeakWebRtcTransport::upgrade)
+    }
+
+    /// The most recently created live producer.
+    pub fn newest_producer(&self) -> Option<Producer> {
+        newest(&self.producers.lock(), WeakProducer::upgrade)
+    }
+
+    /// The most recently created live consumer.
+    pub fn newest_consumer(&self) -> Option<Consumer> {
+        newest(&self.consumers.lock(), WeakConsumer::upgrade)
+    }
+}
+
+fn newest<K, W, T>(map: &HashMap<K, (u64, W)>, upgrade: impl Fn(&W) -> Option<T>) -> Option<T> {
+    let mut live: Vec<&(u64, W)> = map.values().collect();
+    live.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+    live.into_iter().find_map(|(_, w)| upgrade(w))
 }

@@ -172,11 +172,10 @@ async fn join(ctx: &Arc<Signaling>, peer: &Arc<Peer>, req: p::Join) -> Reply {
         s.device = req.device;
         s.rtp_capabilities = req.rtp_capabilities;
     }
-    ctx.engine.send(WorldEvent::PeerJoined {
+    // The World has had the peer since it connected; now it has a name.
+    ctx.engine.send(WorldEvent::PeerRenamed {
         peer: peer.id.as_str().into(),
-        room: peer.room.id.as_str().into(),
         display_name: req.display_name,
-        user_agent: peer.user_agent.clone(),
     });
     let others = peer.room.joined_peers_except(&peer.id);
     let info = peer.info();

@@ -86,6 +86,11 @@ impl Signaling {
         (layer, io)
     }
 
+    /// The live mediasoup handles.
+    pub fn registry(&self) -> &Arc<MediaRegistry> {
+        &self.registry
+    }
+
     /// Connected peers.
     pub fn peer_count(&self) -> usize {
         self.peers.lock().len()
@@ -224,6 +229,14 @@ async fn admit(socket: SocketRef, ctx: Arc<Signaling>) -> Result<(), SignalingEr
         members.insert(peer_id.clone(), Arc::clone(&peer));
     }
     ctx.peers.lock().insert(peer_id.clone(), Arc::clone(&peer));
+    // The World has the peer from its connection on: clients create their
+    // transports before `join`, which then only names it.
+    ctx.engine.send(WorldEvent::PeerJoined {
+        peer: peer_id.as_str().into(),
+        room: room_id.as_str().into(),
+        display_name: String::new(),
+        user_agent: peer.user_agent.clone(),
+    });
     socket.extensions.insert(Arc::clone(&peer));
     let c = Arc::clone(&ctx);
     socket.on(

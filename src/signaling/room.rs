@@ -27,6 +27,8 @@ pub struct Room {
     pub worker: Arc<PoolWorker>,
     /// Connected peers by id.
     pub peers: Mutex<BTreeMap<String, Arc<Peer>>>,
+    /// Opening order among all rooms (the admin socket's "newest").
+    pub opened: u64,
     /// Bumped whenever the room becomes empty, so that a stale close timer
     /// can tell the room was used again meanwhile.
     emptied: AtomicU64,
@@ -60,6 +62,7 @@ pub struct Rooms {
     rooms: Mutex<HashMap<String, Arc<Room>>>,
     /// Serializes router creation so that two peers of a new room share one.
     creating: tokio::sync::Mutex<()>,
+    opened: AtomicU64,
     pool: Arc<WorkerPool>,
     engine: EngineHandle,
     codecs: Vec<RtpCodecCapability>,
@@ -77,6 +80,7 @@ impl Rooms {
         Arc::new(Self {
             rooms: Mutex::new(HashMap::new()),
             creating: tokio::sync::Mutex::new(()),
+            opened: AtomicU64::new(0),
             pool,
             engine,
             codecs: media_codecs(&config.mediasoup.codecs),
@@ -124,6 +128,7 @@ impl Rooms {
             id: id.to_string(),
             router: Mutex::new(Some(router)),
             worker,
+            opened: self.opened.fetch_add(1, Ordering::Relaxed),
             peers: Mutex::new(BTreeMap::new()),
             emptied: AtomicU64::new(0),
             closed: AtomicBool::new(false),

@@ -1,0 +1,456 @@
+//! The admin commands: parsed from one line, answered as text for people or
+//! JSON (`--json`) for scripts.
+
+use std::sync::Arc;
+
+use bevy_ecs::prelude::*;
+use ejtimaa_systems::world::{
+    Consumer, IdIndex, Peer, Producer, Room, RtpStreams, Transport, Worker,
+};
+use mediasoup::prelude::*;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::AdminContext;
+use super::table::{cell, render};
+use super::usage;
+
+/// The commands, for `help` and the client's tab completion.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("help", "this list"),
+    (
+        "usage",
+        "CPU and memory of the process and of each mediasoup worker thread",
+    ),
+    (
+        "stats",
+        "one-line summary (rooms, peers, transports, producers, consumers, workers)",
+    ),
+    ("rooms", "table of rooms"),
+    ("peers", "table of peers"),
+    ("dumpRooms", "rooms with their peers, in detail (JSON)"),
+    (
+        "dumpPeers",
+        "peers with their transports, producers and consumers (JSON)",
+    ),
+    ("dw [ID]", "dump a worker (default: the newest)"),
+    ("dr [ID]", "dump a router (default: the newest room's)"),
+    ("dt [ID]", "dump a transport (default: the newest)"),
+    ("dp [ID]", "dump a producer (default: the newest)"),
+    ("dc [ID]", "dump a consumer (default: the newest)"),
+    ("st [ID]", "getStats of a transport (default: the newest)"),
+    ("sp [ID]", "getStats of a producer (default: the newest)"),
+    ("sc [ID]", "getStats of a consumer (default: the newest)"),
+    (
+        "logLevel LEVEL",
+        "change the log filter, e.g. `debug` or `ejtimaa=trace,info`",
+    ),
+];
+
+/// Runs one command line; `Err` is the error text.
+pub async fn run(ctx: &Arc<AdminContext>, line: &str) -> Result<String, String> {
+    let mut words: Vec<&str> = line.split_whitespace().collect();
+    let json = match words.iter().position(|w| *w == "--json") {
+        Some(i) => {
+            words.remove(i);
+            true
+        }
+        None => false,
+    };
+    let Some((&command, args)) = words.split_first() else {
+        return Ok(String::new());
+    };
+    let arg = args.first().copied();
+    if args.len() > 1 {
+        return Err(format!("`{command}` takes at most one argument"));
+    }
+    match command {
+        "help" => Ok(help()),
+        "usage" => usage_report(ctx, json),
+        "stats" => stats(ctx, json).await,
+        "rooms" => rooms(ctx, json).await,
+        "peers" => peers(ctx, json).await,
+        "dumpRooms" => pretty(&dump_rooms(ctx).await?),
+        "dumpPeers" => pretty(&dump_peers(ctx).await?),
+        "dw" => dump_worker(ctx, arg).await,
+        "dr" => dump_router(ctx, arg).await,
+        "dt" | "st" => {
+            let registry = ctx.signaling.registry();
+            let t = pick(
+                arg,
+                "transport",
+                |id| registry.transport(&id),
+                || registry.newest_transport(),
+            )?;
+            if command == "dt" {
+                pretty(&t.dump().await.map_err(err)?)
+            } else {
+                pretty(&t.get_stats().await.map_err(err)?)
+            }
+        }
+        "dp" | "sp" => {
+            let registry = ctx.signaling.registry();
+            let p = pick(
+                arg,
+                "producer",
+                |id| registry.producer(&id),
+                || registry.newest_producer(),
+            )?;
+            if command == "dp" {
+                pretty(&p.dump().await.map_err(err)?)
+            } else {
+                pretty(&p.get_stats().await.map_err(err)?)
+            }
+        }
+        "dc" | "sc" => {
+            let registry = ctx.signaling.registry();
+            let c = pick(
+                arg,
+                "consumer",
+                |id| registry.consumer(&id),
+                || registry.newest_consumer(),
+            )?;
+            if command == "dc" {
+                pretty(&c.dump().await.map_err(err)?)
+            } else {
+                pretty(&c.get_stats().await.map_err(err)?)
+            }
+        }
+        "logLevel" => {
+            let level = arg.ok_or("usage: logLevel LEVEL (e.g. debug, info, ejtimaa=trace)")?;
+            let control = ctx
+                .log
+                .as_ref()
+                .ok_or("this server's log level cannot be changed")?;
+            control(level)?;
+            Ok(format!("log filter is now `{level}`\n"))
+        }
+        other => Err(format!(
+            "unknown command `{}`; try `help`",
+            cell(&other.chars().take(40).collect::<String>())
+        )),
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn pretty(value: &impl Serialize) -> Result<String, String> {
+    serde_json::to_string_pretty(value)
+        .map(|s| s + "\n")
+        .map_err(err)
+}
+
+fn help() -> String {
+    let rows: Vec<Vec<String>> = COMMANDS
+        .iter()
+        .map(|(c, d)| vec![c.to_string(), d.to_string()])
+        .collect();
+    render(&["command", "what it shows (add --json for JSON)"], &rows)
+}
+
+/// An object by id, or the newest one when no id is given.
+fn pick<Id: std::str::FromStr, T>(
+    arg: Option<&str>,
+    kind: &str,
+    by_id: impl Fn(Id) -> Option<T>,
+    newest: impl Fn() -> Option<T>,
+) -> Result<T, String> {
+    match arg {
+        Some(text) => {
+            let id = text
+                .parse()
+                .map_err(|_| format!("`{}` is not a {kind} id", cell(text)))?;
+            by_id(id).ok_or_else(|| format!("no {kind} `{text}`"))
+        }
+        None => newest().ok_or_else(|| format!("there is no {kind}")),
+    }
+}
+
+async fn dump_worker(ctx: &Arc<AdminContext>, arg: Option<&str>) -> Result<String, String> {
+    let workers = ctx.pool.workers();
+    let worker = match arg {
+        Some(id) => workers
+            .iter()
+            .find(|w| w.worker.id().to_string() == id)
+            .ok_or(format!("no worker `{}`", cell(id)))?,
+        None => workers.last().ok_or("there is no worker")?,
+    };
+    pretty(&worker.worker.dump().await.map_err(err)?)
+}
+
+async fn dump_router(ctx: &Arc<AdminContext>, arg: Option<&str>) -> Result<String, String> {
+    let rooms = ctx.signaling.rooms.all();
+    let room = match arg {
+        Some(id) => rooms
+            .iter()
+            .find(|r| r.router().is_ok_and(|router| router.id().to_string() == id))
+            .ok_or(format!("no router `{}`", cell(id)))?,
+        None => rooms
+            .iter()
+            .max_by_key(|r| r.opened)
+            .ok_or("there is no room")?,
+    };
+    let router = room.router().map_err(err)?;
+    pretty(&router.dump().await.map_err(err)?)
+}
+
+fn usage_report(ctx: &Arc<AdminContext>, json: bool) -> Result<String, String> {
+    let process = usage::process().ok_or("cannot read /proc/self")?;
+    let workers: Vec<Value> = ctx
+        .pool
+        .workers()
+        .iter()
+        .map(|w| {
+            json!({
+                "index": w.index,
+                "id": w.worker.id().to_string(),
+                "tid": w.tid,
+                "routers": w.routers.load(std::sync::atomic::Ordering::Relaxed),
+                "cpu_seconds": usage::thread_cpu_seconds(w.tid),
+            })
+        })
+        .collect();
+    if json {
+        return pretty(&json!({ "process": process, "workers": workers }));
+    }
+    let mut out = format!(
+        "process: cpu {:.2} s, rss {:.1} MiB\n",
+        process.cpu_seconds,
+        process.rss_bytes as f64 / (1024.0 * 1024.0)
+    );
+    let rows: Vec<Vec<String>> = workers
+        .iter()
+        .map(|w| {
+            vec![
+                w["index"].to_string(),
+                w["tid"].to_string(),
+                w["routers"].to_string(),
+                w["cpu_seconds"]
+                    .as_f64()
+                    .map_or("?".into(), |s| format!("{s:.2}")),
+                w["id"].as_str().unwrap_or_default().to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&render(&["worker", "tid", "routers", "cpu_s", "id"], &rows));
+    Ok(out)
+}
+
+/// Counts of the World's objects.
+#[derive(Serialize)]
+struct Summary {
+    rooms: usize,
+    peers: usize,
+    transports: usize,
+    producers: usize,
+    consumers: usize,
+    workers: usize,
+    connected: usize,
+    ignored_events: u64,
+    worker_deaths: u64,
+}
+
+async fn stats(ctx: &Arc<AdminContext>, json: bool) -> Result<String, String> {
+    let connected = ctx.signaling.peer_count();
+    let s = ctx
+        .engine
+        .query(move |core| {
+            let index = core.world().resource::<IdIndex>();
+            let counts = core.counts();
+            Summary {
+                rooms: index.count::<Room>(),
+                peers: index.count::<Peer>(),
+                transports: index.count::<Transport>(),
+                producers: index.count::<Producer>(),
+                consumers: index.count::<Consumer>(),
+                workers: index.count::<Worker>(),
+                connected,
+                ignored_events: counts.unknown + counts.duplicate + counts.stale,
+                worker_deaths: counts.worker_deaths,
+            }
+        })
+        .await
+        .map_err(err)?;
+    if json {
+        return serde_json::to_string(&s).map(|t| t + "\n").map_err(err);
+    }
+    Ok(format!(
+        "rooms:{} peers:{} transports:{} producers:{} consumers:{} workers:{} connected:{} ignored_events:{} worker_deaths:{}\n",
+        s.rooms,
+        s.peers,
+        s.transports,
+        s.producers,
+        s.consumers,
+        s.workers,
+        s.connected,
+        s.ignored_events,
+        s.worker_deaths
+    ))
+}
+
+/// One room, from the World.
+#[derive(Serialize)]
+struct RoomRow {
+    id: String,
+    pid: u32,
+    peers: usize,
+}
+
+async fn room_rows(ctx: &Arc<AdminContext>) -> Result<Vec<RoomRow>, String> {
+    ctx.engine
+        .query(|core| {
+            let world = core.world_mut();
+            let mut q = world.query::<(&Room, &ChildOf, Option<&Children>)>();
+            let mut rows: Vec<RoomRow> = q
+                .iter(world)
+                .map(|(room, parent, children)| RoomRow {
+                    id: room.id.to_string(),
+                    pid: world.get::<Worker>(parent.parent()).map_or(0, |w| w.pid),
+                    peers: children.map_or(0, |c| c.len()),
+                })
+                .collect();
+            rows.sort_by(|a, b| a.id.cmp(&b.id));
+            rows
+        })
+        .await
+        .map_err(err)
+}
+
+async fn rooms(ctx: &Arc<AdminContext>, json: bool) -> Result<String, String> {
+    let rows = room_rows(ctx).await?;
+    if json {
+        return pretty(&rows);
+    }
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| vec![cell(&r.id), r.pid.to_string(), r.peers.to_string()])
+        .collect();
+    Ok(render(&["room", "pid", "peers"], &rows))
+}
+
+/// One peer, from the World, with its objects.
+#[derive(Serialize)]
+struct PeerRow {
+    id: String,
+    room: String,
+    display_name: String,
+    user_agent: String,
+    transports: Vec<Value>,
+}
+
+async fn peer_rows(ctx: &Arc<AdminContext>) -> Result<Vec<PeerRow>, String> {
+    ctx.engine
+        .query(|core| {
+            let world = core.world_mut();
+            let mut q = world.query::<(&Peer, &ChildOf, Option<&Children>)>();
+            let mut rows: Vec<PeerRow> = q
+                .iter(world)
+                .map(|(peer, parent, children)| PeerRow {
+                    id: peer.id.to_string(),
+                    room: world
+                        .get::<Room>(parent.parent())
+                        .map_or(String::new(), |r| r.id.to_string()),
+                    display_name: peer.display_name.clone(),
+                    user_agent: peer.user_agent.clone(),
+                    transports: children.map_or(Vec::new(), |c| {
+                        c.iter().filter_map(|t| transport_json(world, t)).collect()
+                    }),
+                })
+                .collect();
+            rows.sort_by(|a, b| a.id.cmp(&b.id));
+            rows
+        })
+        .await
+        .map_err(err)
+}
+
+fn transport_json(world: &World, entity: Entity) -> Option<Value> {
+    let t = world.get::<Transport>(entity)?;
+    let mut producers = Vec::new();
+    let mut consumers = Vec::new();
+    for &child in world.get::<Children>(entity).map_or(&[][..], |c| &c[..]) {
+        let streams: Vec<Value> = world
+            .get::<RtpStreams>(child)
+            .map(|s| {
+                s.iter()
+                    .map(|s| json!({ "type": s.stream_type.as_str(), "ssrc": s.ssrc, "bytes": s.byte_count, "packets": s.packet_count, "score": s.score.get() }))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(p) = world.get::<Producer>(child) {
+            producers.push(json!({ "id": p.id.as_str(), "kind": p.kind.as_str(), "codec": p.mime_type.as_str(), "paused": p.paused, "streams": streams }));
+        } else if let Some(c) = world.get::<Consumer>(child) {
+            consumers.push(json!({ "id": c.id.as_str(), "producer": c.producer.as_str(), "kind": c.kind.as_str(), "codec": c.mime_type.as_str(), "paused": c.paused, "streams": streams }));
+        }
+    }
+    Some(json!({
+        "id": t.id.as_str(),
+        "ice_state": format!("{:?}", t.ice_state).to_lowercase(),
+        "tuple": t.tuple.as_ref().map(|tu| format!("{} {}:{} -> {}:{}", tu.protocol.as_str(), tu.local.host, tu.local.port, tu.remote.host, tu.remote.port)),
+        "producers": producers,
+        "consumers": consumers,
+    }))
+}
+
+async fn peers(ctx: &Arc<AdminContext>, json: bool) -> Result<String, String> {
+    let rows = peer_rows(ctx).await?;
+    if json {
+        return pretty(&rows);
+    }
+    let count = |p: &PeerRow, key: &str| -> usize {
+        p.transports
+            .iter()
+            .map(|t| t[key].as_array().map_or(0, Vec::len))
+            .sum()
+    };
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|p| {
+            vec![
+                cell(&p.id),
+                cell(&p.room),
+                cell(&p.display_name),
+                p.transports.len().to_string(),
+                count(p, "producers").to_string(),
+                count(p, "consumers").to_string(),
+                cell(&p.user_agent),
+            ]
+        })
+        .collect();
+    Ok(render(
+        &[
+            "peer",
+            "room",
+            "name",
+            "transports",
+            "producers",
+            "consumers",
+            "user_agent",
+        ],
+        &table,
+    ))
+}
+
+async fn dump_rooms(ctx: &Arc<AdminContext>) -> Result<Value, String> {
+    let rooms = room_rows(ctx).await?;
+    let peers = peer_rows(ctx).await?;
+    Ok(Value::Array(
+        rooms
+            .into_iter()
+            .map(|r| {
+                let members: Vec<&str> = peers
+                    .iter()
+                    .filter(|p| p.room == r.id)
+                    .map(|p| p.id.as_str())
+                    .collect();
+                json!({ "id": r.id, "pid": r.pid, "peers": members })
+            })
+            .collect(),
+    ))
+}
+
+async fn dump_peers(ctx: &Arc<AdminContext>) -> Result<Value, String> {
+    serde_json::to_value(peer_rows(ctx).await?).map_err(err)
+}
