@@ -20,3 +20,7 @@ test-core:
 # criterion benchmarks
 bench:
     cargo bench --bench render
+
+# attach to a running server's admin socket
+connect *ARGS:
+    ${CARGO_TARGET_DIR:-target}/release/ejtimaa connect {{ARGS}}

@@ -14,3 +14,4 @@ pub mod exporter;
 pub mod media;
 pub mod server;
 pub mod signaling;
+pub mod tls;

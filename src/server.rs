@@ -47,13 +47,16 @@ pub struct Server {
 }
 
 /// Serves `app` on `listener` until `stop` turns true.
-fn serve(
+fn serve<L>(
     tasks: &mut JoinSet<()>,
-    listener: TcpListener,
+    listener: L,
     app: axum::Router,
     stop: &watch::Sender<bool>,
     what: &'static str,
-) {
+) where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let mut stopped = stop.subscribe();
     tasks.spawn(async move {
         let shutdown = async move {
@@ -84,11 +87,13 @@ impl Server {
     /// `logLevel` change the log filter.
     pub async fn start_with(config: Config, log: Option<LogControl>) -> anyhow::Result<Server> {
         config.validate()?;
-        if config.http.tls.is_some() {
-            anyhow::bail!(
-                "http.tls is not supported yet: terminate TLS in a reverse proxy for now"
-            );
-        }
+        // Load the certificate first: a bad one should stop us before anything starts.
+        let tls = config
+            .http
+            .tls
+            .as_ref()
+            .map(crate::tls::acceptor)
+            .transpose()?;
         let p = &config.prometheus;
         let options = ExportOptions {
             deidentify: p.deidentify,
@@ -144,14 +149,29 @@ impl Server {
         )
         .await?;
         let signaling_addr = listener.local_addr()?;
-        serve(
-            &mut signaling_tasks,
-            listener,
-            app,
-            &stop_signaling,
-            "signaling",
-        );
-        tracing::info!("signaling listening on http://{signaling_addr}/socket.io/");
+        match tls {
+            Some(acceptor) => {
+                let listener = crate::tls::TlsListener::new(listener, acceptor)?;
+                serve(
+                    &mut signaling_tasks,
+                    listener,
+                    app,
+                    &stop_signaling,
+                    "signaling",
+                );
+                tracing::info!("signaling listening on https://{signaling_addr}/socket.io/");
+            }
+            None => {
+                serve(
+                    &mut signaling_tasks,
+                    listener,
+                    app,
+                    &stop_signaling,
+                    "signaling",
+                );
+                tracing::info!("signaling listening on http://{signaling_addr}/socket.io/");
+            }
+        }
 
         let exporter_addr = if p.enabled {
             let listener = bind(SocketAddr::new(p.listen, p.port), "exporter").await?;

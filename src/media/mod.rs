@@ -11,6 +11,27 @@ use mediasoup::prelude::*;
 use mediasoup::worker::WorkerLogLevel;
 use std::io;
 
+/// Where a transport or WebRtcServer listens: `mediasoup.rtc_listen_ip`,
+/// announced as `mediasoup.announced_address`, on `port` (or a free port of
+/// the worker's range when `None`).
+pub fn listen_info(
+    config: &crate::config::MediasoupConfig,
+    protocol: Protocol,
+    port: Option<u16>,
+) -> ListenInfo {
+    ListenInfo {
+        protocol,
+        ip: config.rtc_listen_ip,
+        announced_address: config.announced_address.clone(),
+        expose_internal_ip: false,
+        port,
+        port_range: None,
+        flags: None,
+        send_buffer_size: None,
+        recv_buffer_size: None,
+    }
+}
+
 /// Worker settings for Ejtimaa: warnings and errors only, no debug log tags
 /// (mediasoup's own default is debug level with every tag, which costs CPU
 /// for logs nobody reads), default RTC port range (10000..=59999).

@@ -154,17 +154,7 @@ impl WorkerPool {
     ) -> anyhow::Result<WebRtcServer> {
         let port =
             u16::try_from(usize::from(base) + index).context("webrtc_server_port overflows")?;
-        let listen = |protocol| ListenInfo {
-            protocol,
-            ip: self.config.rtc_listen_ip,
-            announced_address: self.config.announced_address.clone(),
-            expose_internal_ip: false,
-            port: Some(port),
-            port_range: None,
-            flags: None,
-            send_buffer_size: None,
-            recv_buffer_size: None,
-        };
+        let listen = |protocol| super::listen_info(&self.config, protocol, Some(port));
         let mut infos = WebRtcServerListenInfos::new(listen(Protocol::Udp));
         infos = infos.insert(listen(Protocol::Tcp));
         worker

@@ -12,7 +12,7 @@ use super::Signaling;
 use super::consume::consume;
 use super::peer::{Peer, TransportEntry};
 use super::protocol::{self as p, SignalingError, decode};
-use crate::media::observe;
+use crate::media::{listen_info, observe};
 
 type Reply = Result<Value, SignalingError>;
 
@@ -224,17 +224,7 @@ async fn create_transport(
         Some(server) => WebRtcTransportOptions::new_with_server(server.clone()),
         None => {
             let m = &ctx.config.mediasoup;
-            let listen = |protocol| ListenInfo {
-                protocol,
-                ip: m.rtc_listen_ip,
-                announced_address: m.announced_address.clone(),
-                expose_internal_ip: false,
-                port: None,
-                port_range: None,
-                flags: None,
-                send_buffer_size: None,
-                recv_buffer_size: None,
-            };
+            let listen = |protocol| listen_info(m, protocol, None);
             let infos = if req.force_tcp {
                 WebRtcTransportListenInfos::new(listen(Protocol::Tcp))
             } else {

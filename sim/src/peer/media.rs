@@ -1,0 +1,452 @@
+//! Synthetic media: when a packet is due, and its payload, timestamp,
+//! sequence number and marker bit. Pure: no str0m, no sockets.
+//!
+//! Payload bytes are filler; what matters to the SFU is that the RTP
+//! framing is right (mediasoup parses the VP8 payload descriptor and the
+//! frame tag to find keyframes, and watches sequence numbers for loss).
+
+use std::time::{Duration, Instant};
+
+/// Largest RTP payload we write, descriptor included: with the RTP header,
+/// extensions and SRTP tag a packet stays well under a 1280-byte path MTU.
+pub const MAX_PAYLOAD: usize = 1150;
+/// Opus packetisation time.
+const AUDIO_PTIME: Duration = Duration::from_millis(20);
+/// When a source falls this far behind (a stalled runtime), it skips ahead
+/// instead of bursting the backlog out at once, as a real encoder would.
+const MAX_LAG: Duration = Duration::from_millis(500);
+/// Size of the VP8 payload descriptor we write (X, I with a 15-bit picture
+/// id, L, T/K).
+const VP8_DESCRIPTOR: usize = 6;
+
+/// One RTP packet to hand to str0m's stream writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpOut {
+    /// Extended sequence number (str0m's `SeqNo`).
+    pub seq: u64,
+    /// RTP timestamp in the codec's clock.
+    pub timestamp: u32,
+    /// Marker bit: last packet of a video frame.
+    pub marker: bool,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// A tiny deterministic generator (SplitMix64) for sizes, filler and
+/// initial values; statistical quality does not matter here.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
+    }
+}
+
+/// A seed that differs between peers and runs.
+pub fn seed_from(text: &str) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    text.bytes().fold(nanos ^ 0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Sequence numbers and the frame clock shared by both sources.
+#[derive(Debug)]
+struct Clock {
+    /// When frame 0 was due.
+    start: Instant,
+    /// Frames since `start`.
+    frame: u64,
+    interval: Duration,
+    /// RTP clock ticks per frame.
+    ticks: u64,
+    base_ts: u32,
+    seq: u64,
+}
+
+impl Clock {
+    fn new(now: Instant, interval: Duration, ticks: u64, rng: &mut Rng) -> Self {
+        Clock {
+            start: now,
+            frame: 0,
+            interval,
+            ticks,
+            base_ts: rng.next_u64() as u32,
+            // Below 2^15 so that str0m's first SeqNo has ROC 0 (it warns
+            // otherwise: the receiver cannot know a non-zero ROC).
+            seq: rng.next_u64() % 0x8000,
+        }
+    }
+
+    fn due_at(&self) -> Instant {
+        self.start + self.interval * self.frame as u32
+    }
+
+    /// Whether a frame is due at `now`; skips ahead after a long stall.
+    fn due(&mut self, now: Instant) -> bool {
+        let due = self.due_at();
+        if now < due {
+            return false;
+        }
+        if now - due > MAX_LAG {
+            let behind = ((now - due).as_nanos() / self.interval.as_nanos().max(1)) as u64;
+            self.frame += behind;
+        }
+        true
+    }
+
+    /// The timestamp of the current frame, then moves to the next frame.
+    fn advance(&mut self) -> u32 {
+        let ts = self
+            .base_ts
+            .wrapping_add((self.frame.wrapping_mul(self.ticks)) as u32);
+        self.frame += 1;
+        ts
+    }
+
+    /// Moves the schedule so that the next frame is due at `now`, keeping
+    /// timestamps continuous.
+    fn restart(&mut self, now: Instant) {
+        let elapsed = self.interval * self.frame as u32;
+        self.start = now.checked_sub(elapsed).unwrap_or(now);
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        let s = self.seq;
+        self.seq += 1;
+        s
+    }
+}
+
+/// Opus at 20 ms: ~50 packets/s of 90..110 bytes.
+#[derive(Debug)]
+pub struct AudioSource {
+    clock: Clock,
+    rng: Rng,
+}
+
+impl AudioSource {
+    /// A source whose first packet is due at `now`; `clock_rate` is the
+    /// negotiated Opus clock (48 kHz).
+    pub fn new(now: Instant, clock_rate: u32, mut rng: Rng) -> Self {
+        let ticks = u64::from(clock_rate) * AUDIO_PTIME.as_millis() as u64 / 1000;
+        AudioSource {
+            clock: Clock::new(now, AUDIO_PTIME, ticks, &mut rng),
+            rng,
+        }
+    }
+
+    /// When the next packet is due.
+    pub fn next_due(&self) -> Instant {
+        self.clock.due_at()
+    }
+
+    /// Makes the next packet due at `now` (the transport just connected).
+    pub fn restart(&mut self, now: Instant) {
+        self.clock.restart(now);
+    }
+
+    /// The packet due at `now`, if any.
+    pub fn poll(&mut self, now: Instant) -> Option<RtpOut> {
+        if !self.clock.due(now) {
+            return None;
+        }
+        let timestamp = self.clock.advance();
+        let len = self.rng.range(90, 110);
+        let mut payload = Vec::with_capacity(len);
+        // TOC byte: config 15 (hybrid, fullband, 20 ms), mono, one frame,
+        // which is what browsers send for speech.
+        payload.push(0x78);
+        while payload.len() < len {
+            payload.push(self.rng.next_u64() as u8);
+        }
+        Some(RtpOut {
+            seq: self.clock.next_seq(),
+            timestamp,
+            marker: false,
+            payload,
+        })
+    }
+}
+
+/// Parameters of a [`VideoSource`].
+#[derive(Debug, Clone, Copy)]
+pub struct VideoParams {
+    /// Average bitrate, bits per second.
+    pub bitrate: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Time between scheduled keyframes.
+    pub keyframe_interval: Duration,
+}
+
+/// VP8 frames at a bitrate and frame rate, keyframes on a schedule and on
+/// request, each frame split into packets of at most [`MAX_PAYLOAD`].
+#[derive(Debug)]
+pub struct VideoSource {
+    clock: Clock,
+    rng: Rng,
+    params: VideoParams,
+    /// Frames between scheduled keyframes.
+    gop: u64,
+    frames_since_key: u64,
+    force_keyframe: bool,
+    picture_id: u16,
+    tl0_pic_idx: u8,
+}
+
+/// A frame: its packets and whether it is a keyframe.
+#[derive(Debug)]
+pub struct Frame {
+    /// Its packets, marker set on the last.
+    pub packets: Vec<RtpOut>,
+    /// Intra frame.
+    pub keyframe: bool,
+}
+
+impl VideoSource {
+    /// A source whose first frame (a keyframe) is due at `now`.
+    pub fn new(now: Instant, params: VideoParams, mut rng: Rng) -> Self {
+        let fps = params.fps.clamp(1, 120);
+        let params = VideoParams { fps, ..params };
+        let interval = Duration::from_secs(1) / fps;
+        let gop = (params.keyframe_interval.as_secs_f64() * f64::from(fps)).round() as u64;
+        VideoSource {
+            clock: Clock::new(now, interval, 90_000 / u64::from(fps), &mut rng),
+            picture_id: (rng.next_u64() & 0x7fff) as u16,
+            tl0_pic_idx: rng.next_u64() as u8,
+            rng,
+            params,
+            gop: gop.max(1),
+            frames_since_key: 0,
+            force_keyframe: true,
+        }
+    }
+
+    /// When the next frame is due.
+    pub fn next_due(&self) -> Instant {
+        self.clock.due_at()
+    }
+
+    /// Makes the next frame due at `now` (the transport just connected).
+    pub fn restart(&mut self, now: Instant) {
+        self.clock.restart(now);
+    }
+
+    /// Makes the next frame a keyframe (a PLI or FIR arrived).
+    pub fn request_keyframe(&mut self) {
+        self.force_keyframe = true;
+    }
+
+    /// Sizes of a keyframe and a delta frame that average to the bitrate:
+    /// a keyframe is worth four delta frames, as with real encoders at
+    /// moderate motion.
+    fn frame_sizes(&self) -> (usize, usize) {
+        let per_frame = (u64::from(self.params.bitrate) / 8 / u64::from(self.params.fps)).max(1);
+        let gop = self.gop;
+        let delta = if gop > 1 {
+            (per_frame * gop).saturating_sub(4 * per_frame) / (gop - 1)
+        } else {
+            per_frame
+        };
+        let delta = delta.max(per_frame / 4).max(20);
+        let key = (4 * per_frame).max(delta).max(40);
+        (key as usize, delta as usize)
+    }
+
+    /// The frame due at `now`, if any.
+    pub fn poll(&mut self, now: Instant) -> Option<Frame> {
+        if !self.clock.due(now) {
+            return None;
+        }
+        let keyframe = self.force_keyframe || self.frames_since_key >= self.gop;
+        if keyframe {
+            self.force_keyframe = false;
+            self.frames_since_key = 0;
+        }
+        self.frames_since_key += 1;
+        let timestamp = self.clock.advance();
+        let (key_size, delta_size) = self.frame_sizes();
+        let base = if keyframe { key_size } else { delta_size };
+        // +-10 % so that packet counts vary a little, as real frames do.
+        let size = self.rng.range(base * 9 / 10, base * 11 / 10).max(16);
+        let data = self.frame_data(keyframe, size);
+        let packets = self.packetize(&data, timestamp);
+        self.picture_id = (self.picture_id + 1) & 0x7fff;
+        // Every frame is on temporal layer 0, so TL0PICIDX counts frames.
+        self.tl0_pic_idx = self.tl0_pic_idx.wrapping_add(1);
+        Some(Frame { packets, keyframe })
+    }
+
+    /// A VP8 frame: the frame tag (and for keyframes the start code and
+    /// dimensions), then filler.
+    fn frame_data(&mut self, keyframe: bool, size: usize) -> Vec<u8> {
+        let mut data = Vec::with_capacity(size);
+        // Frame tag: bit 0 is the frame type (0 = key), version 0,
+        // show_frame 1; the partition size is filler.
+        data.extend_from_slice(&[if keyframe { 0x10 } else { 0x11 }, 0x02, 0x00]);
+        if keyframe {
+            data.extend_from_slice(&[0x9d, 0x01, 0x2a]); // start code
+            data.extend_from_slice(&640u16.to_le_bytes());
+            data.extend_from_slice(&360u16.to_le_bytes());
+        }
+        while data.len() < size {
+            data.push(self.rng.next_u64() as u8);
+        }
+        data
+    }
+
+    /// Splits `data` into packets, each with a VP8 payload descriptor
+    /// (RFC 7741): S set on the first, marker on the last.
+    fn packetize(&mut self, data: &[u8], timestamp: u32) -> Vec<RtpOut> {
+        let chunk = MAX_PAYLOAD - VP8_DESCRIPTOR;
+        let count = data.len().div_ceil(chunk).max(1);
+        // Even sizes rather than full packets and a runt.
+        let per_packet = data.len().div_ceil(count);
+        data.chunks(per_packet.max(1))
+            .enumerate()
+            .map(|(i, part)| {
+                let first = i == 0;
+                let mut payload = Vec::with_capacity(VP8_DESCRIPTOR + part.len());
+                payload.push(if first { 0x90 } else { 0x80 }); // X=1, S, PID=0
+                payload.push(0xE0); // I=1 L=1 T=1 K=0
+                payload.push(0x80 | ((self.picture_id >> 8) as u8 & 0x7f)); // M=1
+                payload.push(self.picture_id as u8);
+                payload.push(self.tl0_pic_idx);
+                payload.push(0x20); // TID=0, Y=1, KEYIDX=0
+                payload.extend_from_slice(part);
+                RtpOut {
+                    seq: self.clock.next_seq(),
+                    timestamp,
+                    marker: i + 1 == count,
+                    payload,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_is_fifty_packets_a_second() {
+        let t0 = Instant::now();
+        let mut a = AudioSource::new(t0, 48_000, Rng::new(1));
+        let mut out = Vec::new();
+        let mut t = t0;
+        while t < t0 + Duration::from_secs(1) {
+            while let Some(p) = a.poll(t) {
+                out.push(p);
+            }
+            t += Duration::from_millis(5);
+        }
+        assert_eq!(out.len(), 50);
+        for w in out.windows(2) {
+            assert_eq!(w[1].seq, w[0].seq + 1);
+            assert_eq!(w[1].timestamp.wrapping_sub(w[0].timestamp), 960);
+        }
+        assert!(out.iter().all(|p| (90..=110).contains(&p.payload.len())));
+    }
+
+    #[test]
+    fn video_frames_are_packetised_with_descriptor_and_marker() {
+        let t0 = Instant::now();
+        let params = VideoParams {
+            bitrate: 1_000_000,
+            fps: 25,
+            keyframe_interval: Duration::from_secs(1),
+        };
+        let mut v = VideoSource::new(t0, params, Rng::new(7));
+        let mut frames = Vec::new();
+        let mut t = t0;
+        while t < t0 + Duration::from_secs(2) {
+            while let Some(f) = v.poll(t) {
+                frames.push(f);
+            }
+            t += Duration::from_millis(1);
+        }
+        assert_eq!(frames.len(), 50);
+        let keys: Vec<usize> = (0..frames.len()).filter(|&i| frames[i].keyframe).collect();
+        assert_eq!(keys, vec![0, 25]);
+        let mut bytes = 0;
+        let mut last_seq = None;
+        for (i, f) in frames.iter().enumerate() {
+            let n = f.packets.len();
+            for (j, p) in f.packets.iter().enumerate() {
+                assert!(p.payload.len() <= MAX_PAYLOAD);
+                assert_eq!(p.marker, j + 1 == n);
+                assert_eq!(p.payload[0] & 0x10 != 0, j == 0, "S bit");
+                assert_eq!(p.timestamp, f.packets[0].timestamp);
+                if let Some(s) = last_seq {
+                    assert_eq!(p.seq, s + 1);
+                }
+                last_seq = Some(p.seq);
+                bytes += p.payload.len();
+            }
+            // mediasoup's keyframe test: S=1, PID=0, frame tag bit 0 clear.
+            let first = &f.packets[0].payload;
+            assert_eq!(first[VP8_DESCRIPTOR] & 1 == 0, f.keyframe, "frame {i}");
+            if i > 0 {
+                let prev = frames[i - 1].packets[0].timestamp;
+                assert_eq!(f.packets[0].timestamp.wrapping_sub(prev), 3600);
+            }
+        }
+        // Two seconds at 1 Mbit/s: within 15 %.
+        let expected = 2 * 1_000_000 / 8;
+        assert!(
+            bytes > expected * 85 / 100 && bytes < expected * 115 / 100,
+            "{bytes}"
+        );
+    }
+
+    #[test]
+    fn keyframe_on_request() {
+        let t0 = Instant::now();
+        let params = VideoParams {
+            bitrate: 300_000,
+            fps: 10,
+            keyframe_interval: Duration::from_secs(100),
+        };
+        let mut v = VideoSource::new(t0, params, Rng::new(3));
+        assert!(v.poll(t0).unwrap().keyframe);
+        let t1 = v.next_due();
+        assert!(!v.poll(t1).unwrap().keyframe);
+        v.request_keyframe();
+        assert!(v.poll(v.next_due()).unwrap().keyframe);
+    }
+
+    #[test]
+    fn skips_ahead_after_a_stall() {
+        let t0 = Instant::now();
+        let mut a = AudioSource::new(t0, 48_000, Rng::new(1));
+        assert!(a.poll(t0).is_some());
+        let late = t0 + Duration::from_secs(5);
+        assert!(a.poll(late).is_some());
+        // At most one more packet is due right away, not 250.
+        let mut burst = 0;
+        while a.poll(late).is_some() {
+            burst += 1;
+        }
+        assert!(burst <= 1, "{burst}");
+    }
+}

@@ -1,0 +1,510 @@
+//! RTP negotiation without SDP: what the router offers, what we tell it we
+//! can receive (`join`), what we send (`produce`), and what a consumer will
+//! carry (`newConsumer`), all in mediasoup's JSON shapes.
+//!
+//! The rule that keeps str0m and mediasoup in step: str0m is configured with
+//! the router's payload types and header extension ids, so the numbers in
+//! every message are the ones on the wire.
+
+use serde_json::{Value, json};
+use str0m::RtcConfig;
+use str0m::format::{Codec, FormatParams};
+use str0m::media::Frequency;
+use str0m::rtp::{Extension, ExtensionMap};
+
+use super::error::PeerError;
+use super::stats::MediaKind;
+
+/// Header extension URIs (mediasoup's spelling).
+pub const URI_MID: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+/// abs-send-time.
+pub const URI_ABS_SEND_TIME: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
+/// transport-wide-cc.
+pub const URI_TWCC: &str =
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+
+/// One codec of the router's capabilities that we use.
+#[derive(Debug, Clone)]
+pub struct RouterCodec {
+    /// The router's payload type; we send and receive with it.
+    pub payload_type: u8,
+    /// Clock rate.
+    pub clock_rate: u32,
+    /// Channels (audio).
+    pub channels: Option<u8>,
+    /// The router's entry, verbatim, to copy into `join` and `produce`.
+    raw: Value,
+}
+
+/// One header extension the router offers.
+#[derive(Debug, Clone)]
+struct RouterExt {
+    kind: Option<MediaKind>,
+    uri: String,
+    id: u8,
+    raw: Value,
+}
+
+/// The router's RTP capabilities, reduced to what str0m can use.
+#[derive(Debug, Clone)]
+pub struct RouterCaps {
+    /// Opus, if offered.
+    pub opus: Option<RouterCodec>,
+    /// VP8, if offered.
+    pub vp8: Option<RouterCodec>,
+    exts: Vec<RouterExt>,
+}
+
+fn str0m_ext(uri: &str) -> Option<Extension> {
+    Some(match uri {
+        URI_MID => Extension::RtpMid,
+        URI_ABS_SEND_TIME => Extension::AbsoluteSendTime,
+        URI_TWCC => Extension::TransportSequenceNumber,
+        "urn:ietf:params:rtp-hdrext:ssrc-audio-level" => Extension::AudioLevel,
+        "urn:3gpp:video-orientation" => Extension::VideoOrientation,
+        "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time" => {
+            Extension::AbsoluteCaptureTime
+        }
+        "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay" => Extension::PlayoutDelay,
+        "urn:ietf:params:rtp-hdrext:toffset" => Extension::TransmissionTimeOffset,
+        _ => return None,
+    })
+}
+
+fn frequency(clock_rate: u32) -> Option<Frequency> {
+    match clock_rate {
+        48_000 => Some(Frequency::FORTY_EIGHT_KHZ),
+        90_000 => Some(Frequency::NINETY_KHZ),
+        _ => None,
+    }
+}
+
+impl RouterCaps {
+    /// Reads `getRouterRtpCapabilities`' reply.
+    pub fn parse(caps: &Value) -> Result<Self, PeerError> {
+        let what = "getRouterRtpCapabilities";
+        let codecs = caps["codecs"]
+            .as_array()
+            .ok_or_else(|| PeerError::bad(what, "no `codecs` array"))?;
+        let mut opus = None;
+        let mut vp8 = None;
+        for c in codecs {
+            let mime = c["mimeType"].as_str().unwrap_or_default();
+            let slot = if mime.eq_ignore_ascii_case("audio/opus") {
+                &mut opus
+            } else if mime.eq_ignore_ascii_case("video/VP8") {
+                &mut vp8
+            } else {
+                continue;
+            };
+            let Some(pt) = c["preferredPayloadType"]
+                .as_u64()
+                .and_then(|v| u8::try_from(v).ok())
+                .filter(|pt| *pt < 128)
+            else {
+                continue;
+            };
+            let Some(clock_rate) = c["clockRate"].as_u64().and_then(|v| u32::try_from(v).ok())
+            else {
+                continue;
+            };
+            if frequency(clock_rate).is_none() || slot.is_some() {
+                continue;
+            }
+            *slot = Some(RouterCodec {
+                payload_type: pt,
+                clock_rate,
+                channels: c["channels"].as_u64().and_then(|v| u8::try_from(v).ok()),
+                raw: c.clone(),
+            });
+        }
+        let exts = caps["headerExtensions"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|e| {
+                        Some(RouterExt {
+                            kind: e["kind"].as_str().and_then(MediaKind::parse),
+                            uri: e["uri"].as_str()?.to_string(),
+                            id: e["preferredId"]
+                                .as_u64()
+                                .and_then(|v| u8::try_from(v).ok())
+                                .filter(|id| (1..=14).contains(id))?,
+                            raw: e.clone(),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(RouterCaps { opus, vp8, exts })
+    }
+
+    /// The codec of `kind`, or why there is none.
+    pub fn codec(&self, kind: MediaKind) -> Result<&RouterCodec, PeerError> {
+        match kind {
+            MediaKind::Audio => self.opus.as_ref().ok_or(PeerError::NoCodec("Opus codec")),
+            MediaKind::Video => self.vp8.as_ref().ok_or(PeerError::NoCodec("VP8 codec")),
+        }
+    }
+
+    /// The router's id for `uri` (any kind: mediasoup uses one id per URI).
+    fn ext_id(&self, uri: &str) -> Option<u8> {
+        self.exts.iter().find(|e| e.uri == uri).map(|e| e.id)
+    }
+
+    /// The extensions str0m writes on what we send: mid (until the SFU has
+    /// seen the SSRC), abs-send-time and transport-wide-cc, with the
+    /// router's ids. str0m writes all three on audio and video alike.
+    pub fn send_extensions(&self) -> Vec<(&'static str, u8)> {
+        [URI_MID, URI_ABS_SEND_TIME, URI_TWCC]
+            .into_iter()
+            .filter_map(|uri| Some((uri, self.ext_id(uri)?)))
+            .collect()
+    }
+
+    /// What we can receive, for `join`: the router's Opus and VP8 entries
+    /// with their payload types (no RTX: str0m would need RTX SSRCs we do
+    /// not track), feedback we act on, and the mid and abs-send-time
+    /// extensions (transport-cc left out: we send no TWCC feedback, so the
+    /// SFU's estimate of our downlink would starve).
+    pub fn receive_capabilities(&self) -> Value {
+        let mut codecs = Vec::new();
+        if let Some(opus) = &self.opus {
+            let mut c = opus.raw.clone();
+            c["rtcpFeedback"] = json!([]);
+            codecs.push(c);
+        }
+        if let Some(vp8) = &self.vp8 {
+            let mut c = vp8.raw.clone();
+            c["rtcpFeedback"] = json!([
+                { "type": "nack", "parameter": "" },
+                { "type": "nack", "parameter": "pli" },
+                { "type": "ccm", "parameter": "fir" },
+            ]);
+            codecs.push(c);
+        }
+        let header_extensions: Vec<Value> = self
+            .receive_exts()
+            .map(|e| {
+                let mut raw = e.raw.clone();
+                raw["preferredEncrypt"] = json!(false);
+                raw["direction"] = json!("sendrecv");
+                raw
+            })
+            .collect();
+        json!({ "codecs": codecs, "headerExtensions": header_extensions })
+    }
+
+    fn receive_exts(&self) -> impl Iterator<Item = &RouterExt> {
+        self.exts.iter().filter(|e| {
+            e.uri == URI_MID || (e.uri == URI_ABS_SEND_TIME && e.kind == Some(MediaKind::Video))
+        })
+    }
+
+    /// str0m's configuration for the sending transport.
+    pub fn send_config(&self) -> RtcConfig {
+        let mut exts = ExtensionMap::empty();
+        for (uri, id) in self.send_extensions() {
+            if let Some(ext) = str0m_ext(uri) {
+                exts.set(id, ext);
+            }
+        }
+        self.config_with(exts)
+    }
+
+    /// str0m's configuration for the receiving transport: the ids we
+    /// announced in `join`, which mediasoup copies into every consumer.
+    pub fn receive_config(&self) -> RtcConfig {
+        let mut exts = ExtensionMap::empty();
+        for e in self.receive_exts() {
+            if let Some(ext) = str0m_ext(&e.uri) {
+                exts.set(e.id, ext);
+            }
+        }
+        self.config_with(exts)
+    }
+
+    fn config_with(&self, exts: ExtensionMap) -> RtcConfig {
+        let mut config = RtcConfig::new().clear_codecs().set_extension_map(exts);
+        let codecs = config.codec_config();
+        if let Some(opus) = &self.opus
+            && let Some(freq) = frequency(opus.clock_rate)
+        {
+            let format = FormatParams {
+                use_inband_fec: Some(true),
+                ..FormatParams::default()
+            };
+            codecs.add_config(
+                opus.payload_type.into(),
+                None,
+                Codec::Opus,
+                freq,
+                Some(opus.channels.unwrap_or(2)),
+                format,
+            );
+        }
+        if let Some(vp8) = &self.vp8
+            && let Some(freq) = frequency(vp8.clock_rate)
+        {
+            codecs.add_config(
+                vp8.payload_type.into(),
+                None,
+                Codec::Vp8,
+                freq,
+                None,
+                FormatParams::default(),
+            );
+        }
+        config
+    }
+
+    /// `produce`'s `rtpParameters` for exactly what str0m will send.
+    pub fn producer_parameters(
+        &self,
+        kind: MediaKind,
+        mid: &str,
+        ssrc: u32,
+        cname: &str,
+    ) -> Result<Value, PeerError> {
+        let codec = self.codec(kind)?;
+        let feedback = match kind {
+            MediaKind::Audio => json!([{ "type": "transport-cc", "parameter": "" }]),
+            MediaKind::Video => json!([
+                { "type": "nack", "parameter": "" },
+                { "type": "nack", "parameter": "pli" },
+                { "type": "ccm", "parameter": "fir" },
+                { "type": "transport-cc", "parameter": "" },
+            ]),
+        };
+        let mut c = json!({
+            "mimeType": codec.raw["mimeType"],
+            "payloadType": codec.payload_type,
+            "clockRate": codec.clock_rate,
+            "parameters": codec.raw.get("parameters").cloned().unwrap_or_else(|| json!({})),
+            "rtcpFeedback": feedback,
+        });
+        if let Some(ch) = codec.channels {
+            c["channels"] = json!(ch);
+        }
+        let exts: Vec<Value> = self
+            .send_extensions()
+            .into_iter()
+            .map(|(uri, id)| json!({ "uri": uri, "id": id, "encrypt": false }))
+            .collect();
+        Ok(json!({
+            "mid": mid,
+            "codecs": [c],
+            "headerExtensions": exts,
+            "encodings": [{ "ssrc": ssrc }],
+            "rtcp": { "cname": cname, "reducedSize": true },
+        }))
+    }
+}
+
+/// A `newConsumer` request, reduced to what reception needs.
+#[derive(Debug, Clone)]
+pub struct ConsumerOffer {
+    /// Consumer id.
+    pub id: String,
+    /// Its producer.
+    pub producer_id: String,
+    /// The producer's peer.
+    pub peer_id: String,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// The mid the server put in its parameters.
+    pub mid: String,
+    /// The SSRC the server sends with.
+    pub ssrc: u32,
+    /// The payload type it sends with.
+    pub payload_type: u8,
+    /// Header extension (uri, id) pairs it writes.
+    pub extensions: Vec<(String, u8)>,
+}
+
+impl ConsumerOffer {
+    /// Reads a `newConsumer` request's data.
+    pub fn parse(data: &Value) -> Result<Self, PeerError> {
+        let what = "newConsumer";
+        let s = |key: &str| -> Result<String, PeerError> {
+            data[key]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| PeerError::bad(what, format!("no string `{key}`")))
+        };
+        let kind = data["kind"]
+            .as_str()
+            .and_then(MediaKind::parse)
+            .ok_or_else(|| PeerError::bad(what, "`kind` is not audio or video"))?;
+        let params = &data["rtpParameters"];
+        let ssrc = params["encodings"][0]["ssrc"]
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| PeerError::bad(what, "no SSRC in the first encoding"))?;
+        let payload_type = params["codecs"][0]["payloadType"]
+            .as_u64()
+            .and_then(|v| u8::try_from(v).ok())
+            .filter(|pt| *pt < 128)
+            .ok_or_else(|| PeerError::bad(what, "no payload type"))?;
+        let mid = params["mid"]
+            .as_str()
+            .filter(|m| !m.is_empty() && m.len() <= 16)
+            .ok_or_else(|| PeerError::bad(what, "no usable `mid`"))?
+            .to_string();
+        let extensions = params["headerExtensions"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|e| {
+                        let id = e["id"].as_u64().and_then(|v| u8::try_from(v).ok())?;
+                        Some((e["uri"].as_str()?.to_string(), id))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(ConsumerOffer {
+            id: s("id")?,
+            producer_id: s("producerId")?,
+            peer_id: s("peerId")?,
+            kind,
+            mid,
+            ssrc,
+            payload_type,
+            extensions,
+        })
+    }
+
+    /// Whether our receiving str0m will understand this consumer's packets:
+    /// its payload type is the router's and its extension ids are ours.
+    pub fn check(&self, caps: &RouterCaps) -> Result<(), String> {
+        let codec = caps.codec(self.kind).map_err(|e| e.to_string())?;
+        if codec.payload_type != self.payload_type {
+            return Err(format!(
+                "payload type {} is not the router's {}",
+                self.payload_type, codec.payload_type
+            ));
+        }
+        for (uri, id) in &self.extensions {
+            if str0m_ext(uri).is_some() && caps.receive_exts().all(|e| e.uri != *uri || e.id != *id)
+            {
+                return Err(format!(
+                    "header extension {uri} with id {id} was not offered"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What mediasoup 0.33 answers for the server's default codecs.
+    fn router_caps() -> Value {
+        json!({
+            "codecs": [
+                { "kind": "audio", "mimeType": "audio/opus", "preferredPayloadType": 100,
+                  "clockRate": 48000, "channels": 2, "parameters": { "useinbandfec": 1 },
+                  "rtcpFeedback": [{ "type": "transport-cc", "parameter": "" }] },
+                { "kind": "video", "mimeType": "video/VP8", "preferredPayloadType": 101,
+                  "clockRate": 90000, "parameters": {},
+                  "rtcpFeedback": [{ "type": "nack", "parameter": "" }] },
+                { "kind": "video", "mimeType": "video/rtx", "preferredPayloadType": 102,
+                  "clockRate": 90000, "parameters": { "apt": 101 }, "rtcpFeedback": [] }
+            ],
+            "headerExtensions": [
+                { "kind": "audio", "uri": URI_MID, "preferredId": 1, "preferredEncrypt": false, "direction": "sendrecv" },
+                { "kind": "video", "uri": URI_MID, "preferredId": 1, "preferredEncrypt": false, "direction": "sendrecv" },
+                { "kind": "video", "uri": URI_ABS_SEND_TIME, "preferredId": 4, "preferredEncrypt": false, "direction": "sendrecv" },
+                { "kind": "audio", "uri": URI_TWCC, "preferredId": 5, "preferredEncrypt": false, "direction": "sendrecv" },
+                { "kind": "video", "uri": URI_TWCC, "preferredId": 5, "preferredEncrypt": false, "direction": "sendrecv" }
+            ]
+        })
+    }
+
+    #[test]
+    fn reads_the_router_and_offers_no_rtx() {
+        let caps = RouterCaps::parse(&router_caps()).unwrap();
+        assert_eq!(caps.opus.as_ref().unwrap().payload_type, 100);
+        assert_eq!(caps.vp8.as_ref().unwrap().payload_type, 101);
+        let recv = caps.receive_capabilities();
+        let mimes: Vec<&str> = recv["codecs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["mimeType"].as_str().unwrap())
+            .collect();
+        assert_eq!(mimes, ["audio/opus", "video/VP8"]);
+        let uris: Vec<(&str, u64)> = recv["headerExtensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["uri"].as_str().unwrap(),
+                    e["preferredId"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(uris, [(URI_MID, 1), (URI_MID, 1), (URI_ABS_SEND_TIME, 4)]);
+        assert_eq!(
+            caps.send_extensions(),
+            [(URI_MID, 1), (URI_ABS_SEND_TIME, 4), (URI_TWCC, 5)]
+        );
+    }
+
+    #[test]
+    fn producer_parameters_match_str0m() {
+        let caps = RouterCaps::parse(&router_caps()).unwrap();
+        let p = caps
+            .producer_parameters(MediaKind::Video, "1", 42, "c")
+            .unwrap();
+        assert_eq!(p["codecs"][0]["payloadType"], 101);
+        assert_eq!(p["encodings"][0]["ssrc"], 42);
+        assert_eq!(p["mid"], "1");
+        assert_eq!(p["headerExtensions"].as_array().unwrap().len(), 3);
+        let a = caps
+            .producer_parameters(MediaKind::Audio, "0", 7, "c")
+            .unwrap();
+        assert_eq!(a["codecs"][0]["channels"], 2);
+        assert_eq!(a["codecs"][0]["parameters"]["useinbandfec"], 1);
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        for v in [json!(null), json!({"codecs": 5}), json!("x")] {
+            assert!(RouterCaps::parse(&v).is_err());
+        }
+        let caps = RouterCaps::parse(&json!({"codecs": [{"mimeType": 1}]})).unwrap();
+        assert!(caps.codec(MediaKind::Audio).is_err());
+        for v in [
+            json!(null),
+            json!({"id": "c", "producerId": "p", "peerId": "x", "kind": "text"}),
+            json!({"id": "c", "producerId": "p", "peerId": "x", "kind": "audio",
+                   "rtpParameters": {"encodings": [{"ssrc": -1}]}}),
+        ] {
+            assert!(ConsumerOffer::parse(&v).is_err(), "{v}");
+        }
+    }
+
+    #[test]
+    fn consumer_offer_is_checked_against_our_ids() {
+        let caps = RouterCaps::parse(&router_caps()).unwrap();
+        let offer = |pt: u8, ext_id: u8| {
+            ConsumerOffer::parse(&json!({
+                "id": "c", "producerId": "p", "peerId": "x", "kind": "video",
+                "rtpParameters": {
+                    "mid": "3",
+                    "codecs": [{ "mimeType": "video/VP8", "payloadType": pt }],
+                    "headerExtensions": [{ "uri": URI_ABS_SEND_TIME, "id": ext_id }],
+                    "encodings": [{ "ssrc": 1234 }]
+                }
+            }))
+            .unwrap()
+        };
+        assert!(offer(101, 4).check(&caps).is_ok());
+        assert!(offer(96, 4).check(&caps).is_err());
+        assert!(offer(101, 9).check(&caps).is_err());
+    }
+}

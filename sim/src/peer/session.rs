@@ -1,0 +1,400 @@
+//! The signaling side of a peer, in the order a browser client of this
+//! server goes: connect, router capabilities, a sending and a receiving
+//! transport (each connected with our DTLS fingerprint), `join`, `produce`;
+//! then answering `newConsumer` and following closes until the end.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+
+use super::config::PeerConfig;
+use super::error::PeerError;
+use super::media::{AudioSource, Rng, VideoParams, VideoSource, seed_from};
+use super::negotiate::{ConsumerOffer, RouterCaps};
+use super::stats::{ConsumerCounters, MediaKind, PeerStats, ProducerSnapshot};
+use super::transport::{Command, Direction, Driver, Endpoint, Outgoing, RemoteTransport};
+use crate::signaling::{AckResponder, Client, Incoming, ServerMessage};
+
+/// How long the receiving task may take to register a consumer's SSRC.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Mids of our producers, as a browser numbers its transceivers.
+const AUDIO_MID: &str = "0";
+const VIDEO_MID: &str = "1";
+
+/// Tasks that die with their owner: aborted on drop.
+#[derive(Debug, Default)]
+pub struct Tasks(Vec<JoinHandle<()>>);
+
+impl Tasks {
+    fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.0.push(tokio::spawn(task));
+    }
+
+    /// Aborts every task (they stop at their next await point).
+    pub fn abort_all(&self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.abort_all();
+    }
+}
+
+/// A peer that has joined and produced, with its tasks running.
+pub struct Established {
+    /// The signaling connection.
+    pub client: Client,
+    /// Session and transport tasks.
+    pub tasks: Tasks,
+}
+
+async fn request(client: &Client, method: &'static str, data: Value) -> Result<Value, PeerError> {
+    client
+        .request(method, data)
+        .await?
+        .map_err(|error| PeerError::Refused { method, error })
+}
+
+fn check(config: &PeerConfig) -> Result<(), PeerError> {
+    let publishes_video = config.publish_video;
+    if publishes_video && !(1..=120).contains(&config.video_fps) {
+        return Err(PeerError::Config("video_fps must be 1 to 120".into()));
+    }
+    if publishes_video && config.video_bitrate < 8_000 {
+        return Err(PeerError::Config(
+            "video_bitrate must be at least 8000 bit/s".into(),
+        ));
+    }
+    if publishes_video && config.keyframe_interval.is_zero() {
+        return Err(PeerError::Config(
+            "keyframe_interval must not be zero".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the whole set-up; on success the peer's tasks are running.
+pub async fn establish(
+    url: &str,
+    config: &PeerConfig,
+    stats: &PeerStats,
+) -> Result<Established, PeerError> {
+    check(config)?;
+    let peer = config.peer_id.clone();
+    let query = [
+        ("roomId", config.room_id.as_str()),
+        ("peerId", config.peer_id.as_str()),
+    ];
+    let (client, incoming) = Client::connect(url, &query, Some(&config.user_agent)).await?;
+    let caps = RouterCaps::parse(&request(&client, "getRouterRtpCapabilities", json!({})).await?)?;
+    // Fail before creating anything if a wanted codec is missing.
+    if config.publish_audio {
+        caps.codec(MediaKind::Audio)?;
+    }
+    if config.publish_video {
+        caps.codec(MediaKind::Video)?;
+    }
+
+    let mut tasks = Tasks::default();
+    let mut rng = Rng::new(seed_from(&peer));
+    let mut published = Vec::new();
+    let mut send_commands = None;
+    let mut send_transport_id = None;
+    if config.publish_audio || config.publish_video {
+        let (remote, mut endpoint) = create_transport(&client, &caps, Direction::Send).await?;
+        let now = Instant::now();
+        let mut outgoing = Vec::new();
+        if config.publish_audio {
+            let codec = caps.codec(MediaKind::Audio)?;
+            let ssrc = endpoint.declare_send(AUDIO_MID, MediaKind::Audio);
+            let source = AudioSource::new(now, codec.clock_rate, Rng::new(rng.next_u64()));
+            outgoing.push(Outgoing::Audio {
+                ssrc,
+                pt: codec.payload_type,
+                source,
+            });
+            published.push((MediaKind::Audio, AUDIO_MID, ssrc));
+        }
+        if config.publish_video {
+            let codec = caps.codec(MediaKind::Video)?;
+            let ssrc = endpoint.declare_send(VIDEO_MID, MediaKind::Video);
+            let params = VideoParams {
+                bitrate: config.video_bitrate,
+                fps: config.video_fps,
+                keyframe_interval: config.keyframe_interval,
+            };
+            let source = VideoSource::new(now, params, Rng::new(rng.next_u64()));
+            outgoing.push(Outgoing::Video {
+                ssrc,
+                mid: VIDEO_MID.into(),
+                pt: codec.payload_type,
+                source,
+                last_forced: None,
+            });
+            published.push((MediaKind::Video, VIDEO_MID, ssrc));
+        }
+        connect_transport(&client, &remote, &mut endpoint).await?;
+        let (tx, rx) = mpsc::channel(1);
+        let driver = Driver::new(endpoint, stats.clone(), peer.clone(), outgoing, rx);
+        let span = tracing::debug_span!("send", peer = %peer);
+        tasks.spawn(driver.run().instrument(span));
+        send_commands = Some(tx);
+        send_transport_id = Some(remote.id);
+    }
+
+    let mut recv_commands = None;
+    if config.consume {
+        let (remote, mut endpoint) = create_transport(&client, &caps, Direction::Recv).await?;
+        connect_transport(&client, &remote, &mut endpoint).await?;
+        let (tx, rx) = mpsc::channel(64);
+        let driver = Driver::new(endpoint, stats.clone(), peer.clone(), Vec::new(), rx);
+        let span = tracing::debug_span!("recv", peer = %peer);
+        tasks.spawn(driver.run().instrument(span));
+        recv_commands = Some(tx);
+    }
+
+    let mut join = json!({
+        "displayName": config.display_name,
+        "device": { "flag": "ejtimaa-sim", "name": "ejtimaa-sim", "version": env!("CARGO_PKG_VERSION") },
+    });
+    // Without capabilities the server offers us nothing, which is what a
+    // peer that does not consume wants.
+    if config.consume {
+        join["rtpCapabilities"] = caps.receive_capabilities();
+    }
+    let joined = request(&client, "join", join).await?;
+    tracing::debug!(peer = %peer, others = joined["peers"].as_array().map_or(0, Vec::len), "joined");
+
+    // The session starts reading before we produce: `newConsumer` requests
+    // for the others' producers are already on their way.
+    let session = Session {
+        peer: peer.clone(),
+        caps: caps.clone(),
+        stats: stats.clone(),
+        recv: recv_commands,
+        _send: send_commands,
+    };
+    let span = tracing::debug_span!("session", peer = %peer);
+    tasks.spawn(session.run(incoming).instrument(span));
+
+    if let Some(transport_id) = send_transport_id {
+        let cname = format!("ejtimaa-sim-{peer}");
+        for (kind, mid, ssrc) in published {
+            let source = match kind {
+                MediaKind::Audio => "mic",
+                MediaKind::Video => "webcam",
+            };
+            let data = json!({
+                "transportId": transport_id,
+                "kind": kind.as_str(),
+                "rtpParameters": caps.producer_parameters(kind, mid, ssrc, &cname)?,
+                "appData": { "source": source },
+            });
+            let reply = request(&client, "produce", data).await?;
+            let id = reply["id"]
+                .as_str()
+                .ok_or_else(|| PeerError::bad("produce", "no producer `id`"))?;
+            tracing::debug!(peer = %peer, producer = id, %kind, ssrc, "producing");
+            stats.add_producer(ProducerSnapshot {
+                id: id.to_string(),
+                kind,
+                ssrc,
+                score: None,
+            });
+        }
+    }
+    Ok(Established { client, tasks })
+}
+
+/// `createWebRtcTransport` and a str0m endpoint wired against it.
+async fn create_transport(
+    client: &Client,
+    caps: &RouterCaps,
+    direction: Direction,
+) -> Result<(RemoteTransport, Endpoint), PeerError> {
+    let sending = direction == Direction::Send;
+    let reply = request(
+        client,
+        "createWebRtcTransport",
+        json!({ "forceTcp": false, "producing": sending, "consuming": !sending }),
+    )
+    .await?;
+    let remote = RemoteTransport::parse(&reply)?;
+    let config = if sending {
+        caps.send_config()
+    } else {
+        caps.receive_config()
+    };
+    let endpoint = Endpoint::new(config, &remote, direction).await?;
+    Ok((remote, endpoint))
+}
+
+/// `connectWebRtcTransport`, before any packet flows: mediasoup must know
+/// our role and fingerprint when our DTLS ClientHello arrives.
+async fn connect_transport(
+    client: &Client,
+    remote: &RemoteTransport,
+    endpoint: &mut Endpoint,
+) -> Result<(), PeerError> {
+    let data = json!({ "transportId": remote.id, "dtlsParameters": endpoint.dtls_parameters() });
+    request(client, "connectWebRtcTransport", data).await?;
+    Ok(())
+}
+
+/// Follows the server's messages for the life of the connection.
+struct Session {
+    peer: String,
+    caps: RouterCaps,
+    stats: PeerStats,
+    /// Commands to the receiving task; dropping it ends that task.
+    recv: Option<mpsc::Sender<Command>>,
+    /// Held only so that the sending task lives as long as the session.
+    _send: Option<mpsc::Sender<Command>>,
+}
+
+impl Session {
+    async fn run(mut self, mut incoming: Incoming) {
+        while let Some(message) = incoming.recv().await {
+            match message {
+                ServerMessage::Request(r) => {
+                    if r.method == "newConsumer" {
+                        self.new_consumer(&r.data, r.responder).await;
+                    } else {
+                        tracing::debug!(method = %r.method, "unknown server request");
+                        let error = json!(format!("unsupported request `{}`", r.method));
+                        let _ = r.responder.err(error).await;
+                    }
+                }
+                ServerMessage::Notification { method, data } => {
+                    self.notification(&method, &data).await;
+                }
+                ServerMessage::Event { event, ack, .. } => {
+                    tracing::debug!(%event, "unexpected server event");
+                    if let Some(ack) = ack {
+                        let _ = ack.err(json!(format!("unsupported event `{event}`"))).await;
+                    }
+                }
+                ServerMessage::Disconnected(reason) => {
+                    tracing::debug!(peer = %self.peer, %reason, "signaling ended");
+                    self.stats.set_disconnected(reason.to_string());
+                    break;
+                }
+            }
+        }
+        // Dropping the command senders here stops the media tasks: a peer
+        // whose signaling is gone is gone.
+    }
+
+    /// Registers the consumer's SSRC with the receiving task, then accepts
+    /// (`cb(null)`), so that the server resumes it only once we listen.
+    async fn new_consumer(&mut self, data: &Value, responder: AckResponder) {
+        match self.add_consumer(data).await {
+            Ok(()) => {
+                let _ = responder.send(vec![Value::Null]).await;
+            }
+            Err(reason) => {
+                tracing::warn!(peer = %self.peer, "refusing newConsumer: {reason}");
+                let _ = responder.err(json!(reason)).await;
+            }
+        }
+    }
+
+    async fn add_consumer(&mut self, data: &Value) -> Result<(), String> {
+        let offer = ConsumerOffer::parse(data).map_err(|e| e.to_string())?;
+        let recv = self.recv.as_ref().ok_or("this peer does not consume")?;
+        offer.check(&self.caps)?;
+        if self.stats.consumer(&offer.id).is_some() {
+            return Err(format!("consumer {} offered twice", offer.id));
+        }
+        let counters = Arc::new(ConsumerCounters::new(
+            offer.id.clone(),
+            offer.producer_id.clone(),
+            offer.peer_id.clone(),
+            offer.kind,
+            offer.ssrc,
+        ));
+        if data["producerPaused"].as_bool() == Some(true) {
+            counters.paused.store(true, Ordering::Relaxed);
+        }
+        let (done, registered) = oneshot::channel();
+        let command = Command::AddConsumer {
+            counters: Arc::clone(&counters),
+            mid: offer.mid.clone(),
+            done,
+        };
+        recv.send(command)
+            .await
+            .map_err(|_| "the receiving transport is gone")?;
+        match tokio::time::timeout(REGISTER_TIMEOUT, registered).await {
+            Ok(Ok(())) => {}
+            _ => return Err("the receiving transport did not register the consumer".into()),
+        }
+        tracing::debug!(
+            peer = %self.peer, consumer = %offer.id, from = %offer.peer_id,
+            kind = %offer.kind, ssrc = offer.ssrc, mid = %offer.mid, "consuming"
+        );
+        self.stats.add_consumer(counters);
+        Ok(())
+    }
+
+    async fn notification(&mut self, method: &str, data: &Value) {
+        let str_of = |key: &str| data[key].as_str().unwrap_or_default();
+        match method {
+            "consumerClosed" => self.close_consumer(str_of("consumerId")).await,
+            "peerClosed" => {
+                let gone = str_of("peerId");
+                tracing::debug!(peer = %self.peer, gone, "peer closed");
+                for id in self.stats.open_consumers_of(gone) {
+                    self.close_consumer(&id).await;
+                }
+            }
+            "consumerPaused" | "consumerResumed" => {
+                if let Some(c) = self.stats.consumer(str_of("consumerId")) {
+                    c.paused
+                        .store(method == "consumerPaused", Ordering::Relaxed);
+                }
+            }
+            "consumerScore" => {
+                let score = data["score"]["score"].as_u64();
+                if let (Some(c), Some(s)) = (self.stats.consumer(str_of("consumerId")), score) {
+                    c.score.store(s.min(10), Ordering::Relaxed);
+                }
+            }
+            "producerScore" => {
+                // One entry per encoding; the lowest is the stream's worst.
+                let lowest = data["score"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s["score"].as_u64())
+                    .min();
+                if let Some(s) = lowest {
+                    let s = u8::try_from(s.min(10)).unwrap_or(10);
+                    self.stats.set_producer_score(str_of("producerId"), s);
+                }
+            }
+            _ => tracing::trace!(method, "notification"),
+        }
+    }
+
+    async fn close_consumer(&mut self, id: &str) {
+        let Some(c) = self.stats.consumer(id) else {
+            return;
+        };
+        if c.closed.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        if let Some(recv) = &self.recv {
+            let _ = recv.send(Command::RemoveConsumer { ssrc: c.ssrc }).await;
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Counters of one synthetic peer, shared between its tasks and its handle.
+//!
+//! The media tasks bump atomics on every packet; readers take a
+//! [`PeerStatsSnapshot`] whenever they like (no lock on the packet path
+//! except the short one when a consumer is added or removed).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MediaKind {
+    /// Opus.
+    Audio,
+    /// VP8.
+    Video,
+}
+
+impl MediaKind {
+    /// `audio` or `video`, as in the signaling messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Audio => "audio",
+            MediaKind::Video => "video",
+        }
+    }
+
+    /// Parses the signaling spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "audio" => Some(MediaKind::Audio),
+            "video" => Some(MediaKind::Video),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for MediaKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A packet and byte count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// RTP packets.
+    pub packets: u64,
+    /// RTP payload bytes (headers not included).
+    pub bytes: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counter {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Counter {
+    pub(crate) fn add(&self, bytes: usize) {
+        self.packets.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Counts {
+        Counts {
+            packets: self.packets.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One consumer the peer was offered, as the receiving task counts it.
+#[derive(Debug)]
+pub(crate) struct ConsumerCounters {
+    pub(crate) id: String,
+    pub(crate) producer_id: String,
+    pub(crate) peer_id: String,
+    pub(crate) kind: MediaKind,
+    pub(crate) ssrc: u32,
+    pub(crate) received: Counter,
+    pub(crate) closed: AtomicBool,
+    pub(crate) paused: AtomicBool,
+    /// Last `consumerScore` from the server; `u64::MAX` until one arrives.
+    pub(crate) score: AtomicU64,
+}
+
+impl ConsumerCounters {
+    pub(crate) fn new(
+        id: String,
+        producer_id: String,
+        peer_id: String,
+        kind: MediaKind,
+        ssrc: u32,
+    ) -> Self {
+        ConsumerCounters {
+            id,
+            producer_id,
+            peer_id,
+            kind,
+            ssrc,
+            received: Counter::default(),
+            closed: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
+            score: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+/// One producer the peer created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerSnapshot {
+    /// The server's producer id.
+    pub id: String,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// The SSRC str0m sends it with.
+    pub ssrc: u32,
+    /// Last score the server sent in `producerScore` (lowest encoding), if any.
+    pub score: Option<u8>,
+}
+
+/// One consumer the peer was offered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerSnapshot {
+    /// The server's consumer id.
+    pub id: String,
+    /// The producer it carries.
+    pub producer_id: String,
+    /// The peer that publishes that producer.
+    pub peer_id: String,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// The SSRC the server sends it with.
+    pub ssrc: u32,
+    /// What arrived.
+    pub received: Counts,
+    /// The server closed it (`consumerClosed` / `peerClosed`).
+    pub closed: bool,
+    /// The producer is paused (`consumerPaused`).
+    pub paused: bool,
+    /// Last score the server sent in `consumerScore`, if any.
+    pub score: Option<u8>,
+}
+
+/// A consistent-enough copy of a peer's counters (each counter is read
+/// atomically; the set is not a transaction).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerStatsSnapshot {
+    /// Opus packets written to str0m.
+    pub audio_sent: Counts,
+    /// VP8 packets written to str0m.
+    pub video_sent: Counts,
+    /// VP8 keyframes sent (scheduled and requested).
+    pub keyframes_sent: u64,
+    /// PLI/FIR received on the sending transport.
+    pub keyframe_requests: u64,
+    /// Everything received, over all consumers.
+    pub received: Counts,
+    /// RTP packets whose SSRC matched no consumer (late packets of closed ones).
+    pub unknown_ssrc_packets: u64,
+    /// ICE + DTLS + SRTP up on the sending transport.
+    pub send_connected: bool,
+    /// ICE + DTLS + SRTP up on the receiving transport.
+    pub recv_connected: bool,
+    /// Producers created.
+    pub producers: Vec<ProducerSnapshot>,
+    /// Consumers offered, by consumer id.
+    pub consumers: Vec<ConsumerSnapshot>,
+    /// Why the signaling connection ended, once it has.
+    pub disconnected: Option<String>,
+}
+
+impl PeerStatsSnapshot {
+    /// The consumers carrying `peer_id`'s producers.
+    pub fn consumers_of<'a>(
+        &'a self,
+        peer_id: &'a str,
+    ) -> impl Iterator<Item = &'a ConsumerSnapshot> + 'a {
+        self.consumers.iter().filter(move |c| c.peer_id == peer_id)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Inner {
+    pub(crate) audio_sent: Counter,
+    pub(crate) video_sent: Counter,
+    pub(crate) keyframes_sent: AtomicU64,
+    pub(crate) keyframe_requests: AtomicU64,
+    pub(crate) received: Counter,
+    pub(crate) unknown_ssrc_packets: AtomicU64,
+    pub(crate) send_connected: AtomicBool,
+    pub(crate) recv_connected: AtomicBool,
+    producers: Mutex<Vec<ProducerSnapshot>>,
+    consumers: Mutex<BTreeMap<String, Arc<ConsumerCounters>>>,
+    disconnected: Mutex<Option<String>>,
+}
+
+/// The live counters of one peer; cheap to clone, shared with its tasks.
+#[derive(Debug, Clone, Default)]
+pub struct PeerStats {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// A poisoned lock only means another task panicked mid-update of plain
+/// counters; the data is still worth reading.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl PeerStats {
+    /// Copies every counter.
+    pub fn snapshot(&self) -> PeerStatsSnapshot {
+        let i = &self.inner;
+        let score = |s: &AtomicU64| u8::try_from(s.load(Ordering::Relaxed)).ok();
+        let consumers = lock(&i.consumers)
+            .values()
+            .map(|c| ConsumerSnapshot {
+                id: c.id.clone(),
+                producer_id: c.producer_id.clone(),
+                peer_id: c.peer_id.clone(),
+                kind: c.kind,
+                ssrc: c.ssrc,
+                received: c.received.get(),
+                closed: c.closed.load(Ordering::Relaxed),
+                paused: c.paused.load(Ordering::Relaxed),
+                score: score(&c.score),
+            })
+            .collect();
+        PeerStatsSnapshot {
+            audio_sent: i.audio_sent.get(),
+            video_sent: i.video_sent.get(),
+            keyframes_sent: i.keyframes_sent.load(Ordering::Relaxed),
+            keyframe_requests: i.keyframe_requests.load(Ordering::Relaxed),
+            received: i.received.get(),
+            unknown_ssrc_packets: i.unknown_ssrc_packets.load(Ordering::Relaxed),
+            send_connected: i.send_connected.load(Ordering::Relaxed),
+            recv_connected: i.recv_connected.load(Ordering::Relaxed),
+            producers: lock(&i.producers).clone(),
+            consumers,
+            disconnected: lock(&i.disconnected).clone(),
+        }
+    }
+
+    pub(crate) fn add_producer(&self, producer: ProducerSnapshot) {
+        lock(&self.inner.producers).push(producer);
+    }
+
+    pub(crate) fn set_producer_score(&self, id: &str, score: u8) {
+        if let Some(p) = lock(&self.inner.producers).iter_mut().find(|p| p.id == id) {
+            p.score = Some(score);
+        }
+    }
+
+    pub(crate) fn add_consumer(&self, consumer: Arc<ConsumerCounters>) {
+        lock(&self.inner.consumers).insert(consumer.id.clone(), consumer);
+    }
+
+    pub(crate) fn consumer(&self, id: &str) -> Option<Arc<ConsumerCounters>> {
+        lock(&self.inner.consumers).get(id).cloned()
+    }
+
+    /// Ids of the open consumers of `peer_id`'s producers.
+    pub(crate) fn open_consumers_of(&self, peer_id: &str) -> Vec<String> {
+        lock(&self.inner.consumers)
+            .values()
+            .filter(|c| c.peer_id == peer_id && !c.closed.load(Ordering::Relaxed))
+            .map(|c| c.id.clone())
+            .collect()
+    }
+
+    pub(crate) fn set_disconnected(&self, reason: String) {
+        *lock(&self.inner.disconnected) = Some(reason);
+    }
+}
