@@ -24,3 +24,8 @@ bench:
 # attach to a running server's admin socket
 connect *ARGS:
     ${CARGO_TARGET_DIR:-target}/release/ejtimaa connect {{ARGS}}
+
+# run a simulator scenario (sim/scenarios/SCENARIO.toml) against a fresh release server
+sim SCENARIO="default":
+    cargo build --release --workspace --all-targets
+    ${CARGO_TARGET_DIR:-target}/release/ejtimaa-sim sim/scenarios/{{SCENARIO}}.toml

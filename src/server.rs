@@ -149,29 +149,19 @@ impl Server {
         )
         .await?;
         let signaling_addr = listener.local_addr()?;
-        match tls {
+        let stop = &stop_signaling;
+        let scheme = match tls {
             Some(acceptor) => {
                 let listener = crate::tls::TlsListener::new(listener, acceptor)?;
-                serve(
-                    &mut signaling_tasks,
-                    listener,
-                    app,
-                    &stop_signaling,
-                    "signaling",
-                );
-                tracing::info!("signaling listening on https://{signaling_addr}/socket.io/");
+                serve(&mut signaling_tasks, listener, app, stop, "signaling");
+                "https"
             }
             None => {
-                serve(
-                    &mut signaling_tasks,
-                    listener,
-                    app,
-                    &stop_signaling,
-                    "signaling",
-                );
-                tracing::info!("signaling listening on http://{signaling_addr}/socket.io/");
+                serve(&mut signaling_tasks, listener, app, stop, "signaling");
+                "http"
             }
-        }
+        };
+        tracing::info!("signaling listening on {scheme}://{signaling_addr}/socket.io/");
 
         let exporter_addr = if p.enabled {
             let listener = bind(SocketAddr::new(p.listen, p.port), "exporter").await?;

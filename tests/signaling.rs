@@ -430,3 +430,46 @@ async fn exporter_speaks_http_properly() {
     assert_eq!(&body[..2], &[0x1f, 0x8b], "gzip magic");
     server.shutdown().await;
 }
+
+/// `mediasoup.webrtc_server_port`: every transport of a worker shares its
+/// WebRtcServer's port instead of taking one from the range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_server_mode_shares_one_port_per_worker() {
+    // A port free now, and outside the range other tests' transports use.
+    let port = loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if !(40000..=49999).contains(&port) {
+            break port;
+        }
+    };
+    let mut config = test_config();
+    config.mediasoup.webrtc_server_port = Some(port);
+    let server = start(config).await;
+    let (a, _a_in) = connect(&server, "r", "a").await;
+    let mut ports = Vec::new();
+    for producing in [true, false] {
+        let t = request(
+            &a,
+            "createWebRtcTransport",
+            json!({ "producing": producing }),
+        )
+        .await
+        .unwrap();
+        for c in t["iceCandidates"].as_array().unwrap() {
+            ports.push((
+                c["protocol"].as_str().unwrap().to_string(),
+                c["port"].as_u64().unwrap(),
+            ));
+        }
+    }
+    assert!(
+        ports.iter().any(|(p, _)| p == "udp") && ports.iter().any(|(p, _)| p == "tcp"),
+        "{ports:?}"
+    );
+    assert!(
+        ports.iter().all(|(_, p)| *p == u64::from(port)),
+        "{ports:?} should all be {port}"
+    );
+    server.shutdown().await;
+}

@@ -20,6 +20,21 @@ impl MediaKind {
             MediaKind::Video => "video",
         }
     }
+
+    /// Parses `audio` or `video`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "audio" => Some(MediaKind::Audio),
+            "video" => Some(MediaKind::Video),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for MediaKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A codec's MIME type as mediasoup reports it, e.g. `audio/opus`, `video/VP8`.
@@ -178,6 +193,15 @@ mod tests {
         assert_eq!(MimeType::from("video/x/y").subtype(), "x");
         assert_eq!(MimeType::from("opus").subtype(), "opus");
         assert_eq!(MimeType::from("audio/").subtype(), "");
+    }
+
+    #[test]
+    fn kinds_round_trip_through_their_names() {
+        for kind in [MediaKind::Audio, MediaKind::Video] {
+            assert_eq!(MediaKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        assert_eq!(MediaKind::parse("Audio"), None);
     }
 
     #[test]

@@ -5,43 +5,11 @@
 //! except the short one when a consumer is added or removed).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// Audio or video.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum MediaKind {
-    /// Opus.
-    Audio,
-    /// VP8.
-    Video,
-}
-
-impl MediaKind {
-    /// `audio` or `video`, as in the signaling messages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MediaKind::Audio => "audio",
-            MediaKind::Video => "video",
-        }
-    }
-
-    /// Parses the signaling spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "audio" => Some(MediaKind::Audio),
-            "video" => Some(MediaKind::Video),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for MediaKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Audio or video: the core's type, so sim and server agree on the spelling.
+pub use ejtimaa_systems::MediaKind;
 
 /// A packet and byte count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,0 +1,96 @@
+//! The `ejtimaa-sim` binary: runs a scenario against a server (its own
+//! unless `--server` is given), checks the exporter live, prints a table
+//! and exits non-zero on any violation or failed join.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use url::Url;
+
+use ejtimaa_sim::launch;
+use ejtimaa_sim::runner::{self, RunOptions};
+use ejtimaa_sim::scenario::Scenario;
+
+/// Browserless synthetic WebRTC load for an Ejtimaa server, with live
+/// checks of its Prometheus exporter.
+#[derive(Debug, Parser)]
+#[command(name = "ejtimaa-sim", version, about)]
+struct Cli {
+    /// A scenario name in `sim/scenarios/` (e.g. `smoke`) or a TOML path.
+    #[arg(default_value = "default")]
+    scenario: String,
+    /// Signaling URL of a running server (default: start one).
+    #[arg(long, requires = "exporter")]
+    server: Option<Url>,
+    /// Metrics URL of that server's exporter, e.g. `http://127.0.0.1:8889/metrics`.
+    #[arg(long, requires = "server")]
+    exporter: Option<Url>,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// The server binary to start (default: `ejtimaa` next to this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// How long the server keeps an emptied room open, ms (its `rooms.empty_grace_ms`).
+    #[arg(long, default_value_t = 5000)]
+    room_grace_ms: u64,
+    /// Log filter (tracing's EnvFilter syntax) for the sim's own logs.
+    #[arg(long, env = "EJTIMAA_SIM_LOG", default_value = "warn")]
+    log: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match real_main(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("ejtimaa-sim: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<bool> {
+    let scenario = Scenario::load(&Scenario::resolve(&cli.scenario))?;
+    // Our own server (stopped when `_server` drops) unless one is given.
+    let (_server, signaling, exporter) = match (cli.server, cli.exporter) {
+        (Some(s), Some(e)) => (None, s, e),
+        _ => {
+            let bin = match cli.server_bin {
+                Some(b) => b,
+                None => launch::default_server_bin()?,
+            };
+            let launched = launch::launch(&bin)?;
+            let (s, e) = (launched.signaling.clone(), launched.exporter.clone());
+            (Some(launched), s, e)
+        }
+    };
+    let mut opts = RunOptions::new(signaling, exporter);
+    opts.progress = true;
+    opts.room_grace = std::time::Duration::from_millis(cli.room_grace_ms);
+    eprintln!(
+        "ejtimaa-sim: scenario {} ({} rooms x {} peers, {} s) against {}",
+        scenario.name, scenario.rooms, scenario.peers_per_room, scenario.duration_secs, opts.server
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ejtimaa-sim")
+        .build()?;
+    let report = runtime.block_on(runner::run(&scenario, &opts))?;
+    print!("{}", report.table());
+    if let Some(path) = &cli.report {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(report.passed())
+}

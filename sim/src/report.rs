@@ -1,0 +1,289 @@
+//! The end-of-run report: a plain table for people and JSON for scripts.
+//!
+//! **Delivered ratio.** Over the measurement window (from the end of the
+//! warm-up after the last join to the moment peers start leaving), RTP
+//! packets received by all consumers of a room ÷ packets the room's
+//! publishers sent × the number of *other* consuming peers in the room.
+//! 1.0 means every packet sent reached every peer that should receive it;
+//! packets in flight at the window's edges make it wobble by a fraction of
+//! a percent.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::checks::Violation;
+use crate::ledger::{Ledger, PeerState};
+use crate::peer::PeerStatsSnapshot;
+use crate::scenario::Scenario;
+
+/// Everything a run measured and found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// What ran.
+    pub scenario: Scenario,
+    /// The signaling URL.
+    pub server: String,
+    /// The exporter URL.
+    pub exporter: String,
+    /// Wall time of the run, seconds.
+    pub elapsed_secs: f64,
+    /// Length of the delivered-ratio window, seconds (0: no window).
+    pub window_secs: f64,
+    /// One line per room.
+    pub rooms: Vec<RoomReport>,
+    /// All rooms together.
+    pub total: RoomReport,
+    /// Exporter scrapes.
+    pub scrapes: LatencyReport,
+    /// `Peer::spawn` durations (join + transports + produce).
+    pub joins: LatencyReport,
+    /// Byte counters seen rising between two scrapes.
+    pub counter_rises: u64,
+    /// Peers that could not join, with the reason.
+    pub failed_joins: Vec<FailedJoin>,
+    /// Every broken invariant.
+    pub violations: Vec<Violation>,
+}
+
+/// A peer that did not join.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedJoin {
+    /// Its id.
+    pub peer_id: String,
+    /// Why.
+    pub error: String,
+}
+
+/// Counts of one room (or of all).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RoomReport {
+    /// The room (`total` for the sum).
+    pub room_id: String,
+    /// Peers that joined.
+    pub peers: usize,
+    /// Producers created.
+    pub producers: usize,
+    /// Consumers offered.
+    pub consumers: usize,
+    /// RTP packets sent, whole run.
+    pub packets_sent: u64,
+    /// RTP packets received, whole run.
+    pub packets_received: u64,
+    /// RTP payload bytes sent, whole run.
+    pub bytes_sent: u64,
+    /// RTP payload bytes received, whole run.
+    pub bytes_received: u64,
+    /// Packets that should have arrived during the window.
+    pub window_expected: u64,
+    /// Packets that arrived during the window.
+    pub window_received: u64,
+    /// `window_received / window_expected` (see the module doc).
+    pub delivered_ratio: Option<f64>,
+    /// Violations concerning this room.
+    pub violations: usize,
+}
+
+/// Latency percentiles, milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LatencyReport {
+    /// How many.
+    pub count: usize,
+    /// How many failed.
+    pub failed: usize,
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Worst.
+    pub max_ms: f64,
+}
+
+impl LatencyReport {
+    /// Percentiles of `samples` (nearest rank).
+    pub fn of(samples: &[Duration], failed: usize) -> LatencyReport {
+        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        let pick = |q: f64| {
+            if ms.is_empty() {
+                return 0.0;
+            }
+            let rank = ((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len());
+            ms[rank - 1]
+        };
+        LatencyReport {
+            count: ms.len(),
+            failed,
+            p50_ms: pick(0.50),
+            p99_ms: pick(0.99),
+            max_ms: ms.last().copied().unwrap_or(0.0),
+        }
+    }
+}
+
+/// Peers' counters by peer id.
+pub type Snapshots = BTreeMap<String, PeerStatsSnapshot>;
+
+fn sent_packets(s: &PeerStatsSnapshot) -> u64 {
+    s.audio_sent.packets + s.video_sent.packets
+}
+
+/// Per-room counts from the ledger, with the delivered ratio from the
+/// window's two sets of snapshots (`start`, `end`, by peer id).
+pub fn rooms(
+    ledger: &Ledger,
+    window: Option<(&Snapshots, &Snapshots)>,
+    violations: &[Violation],
+) -> (Vec<RoomReport>, RoomReport) {
+    let mut rooms: BTreeMap<String, RoomReport> = ledger
+        .rooms
+        .iter()
+        .map(|r| {
+            let report = RoomReport {
+                room_id: r.clone(),
+                ..RoomReport::default()
+            };
+            (r.clone(), report)
+        })
+        .collect();
+    for p in ledger.peers.values() {
+        let joined = matches!(p.state, PeerState::Up | PeerState::Left(_));
+        let r = rooms
+            .get_mut(&p.room_id)
+            .expect("rooms hold every peer's room");
+        let s = &p.snapshot;
+        r.peers += usize::from(joined);
+        r.producers += s.producers.len();
+        r.consumers += s.consumers.len();
+        r.packets_sent += sent_packets(s);
+        r.bytes_sent += s.audio_sent.bytes + s.video_sent.bytes;
+        r.packets_received += s.received.packets;
+        r.bytes_received += s.received.bytes;
+    }
+    if let Some((start, end)) = window {
+        for r in rooms.values_mut() {
+            // Peers of this room present at both ends of the window.
+            let members: Vec<(&PeerStatsSnapshot, &PeerStatsSnapshot, bool)> = ledger
+                .peers
+                .values()
+                .filter(|p| p.room_id == r.room_id)
+                .filter_map(|p| {
+                    let (a, b) = (start.get(&p.peer_id)?, end.get(&p.peer_id)?);
+                    Some((a, b, b.recv_connected || !b.consumers.is_empty()))
+                })
+                .collect();
+            let consuming = members.iter().filter(|m| m.2).count() as u64;
+            for (a, b, consumes) in &members {
+                let sent = sent_packets(b).saturating_sub(sent_packets(a));
+                let receivers = consuming - u64::from(*consumes);
+                r.window_expected += sent * receivers;
+                r.window_received += b.received.packets.saturating_sub(a.received.packets);
+            }
+        }
+    }
+    for v in violations {
+        if let Some(r) = v.room_id.as_ref().and_then(|id| rooms.get_mut(id)) {
+            r.violations += 1;
+        }
+    }
+    let mut total = RoomReport {
+        room_id: "total".into(),
+        violations: violations.len(),
+        ..RoomReport::default()
+    };
+    for r in rooms.values_mut() {
+        r.delivered_ratio = ratio(r.window_received, r.window_expected);
+        total.peers += r.peers;
+        total.producers += r.producers;
+        total.consumers += r.consumers;
+        total.packets_sent += r.packets_sent;
+        total.packets_received += r.packets_received;
+        total.bytes_sent += r.bytes_sent;
+        total.bytes_received += r.bytes_received;
+        total.window_expected += r.window_expected;
+        total.window_received += r.window_received;
+    }
+    total.delivered_ratio = ratio(total.window_received, total.window_expected);
+    (rooms.into_values().collect(), total)
+}
+
+fn ratio(received: u64, expected: u64) -> Option<f64> {
+    (expected > 0).then(|| received as f64 / expected as f64)
+}
+
+impl Report {
+    /// No violation and every peer joined.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty() && self.failed_joins.is_empty()
+    }
+
+    /// The human summary: one line per room, the total, latencies, verdict.
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>5}",
+            "room", "peers", "prod", "cons", "pkts sent", "pkts recv", "delivered", "viol"
+        );
+        for r in self.rooms.iter().chain([&self.total]) {
+            let delivered = r
+                .delivered_ratio
+                .map_or_else(|| "-".to_string(), |d| format!("{:.2}%", d * 100.0));
+            let _ = writeln!(
+                t,
+                "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>5}",
+                r.room_id,
+                r.peers,
+                r.producers,
+                r.consumers,
+                r.packets_sent,
+                r.packets_received,
+                delivered,
+                r.violations
+            );
+        }
+        let _ = writeln!(
+            t,
+            "scrapes: {} ({} failed), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            self.scrapes.count,
+            self.scrapes.failed,
+            self.scrapes.p50_ms,
+            self.scrapes.p99_ms,
+            self.scrapes.max_ms
+        );
+        let _ = writeln!(
+            t,
+            "joins: {} ({} failed), latency p50 {:.1} ms, p99 {:.1} ms; counter rises seen: {}; window {:.1} s of {:.1} s",
+            self.joins.count,
+            self.joins.failed,
+            self.joins.p50_ms,
+            self.joins.p99_ms,
+            self.counter_rises,
+            self.window_secs,
+            self.elapsed_secs
+        );
+        for f in &self.failed_joins {
+            let _ = writeln!(t, "join failed: {}: {}", f.peer_id, f.error);
+        }
+        for v in self.violations.iter().take(50) {
+            let _ = writeln!(
+                t,
+                "violation at {:.1} s [{}] {}{}",
+                v.at_secs,
+                v.rule,
+                v.detail,
+                v.series
+                    .as_ref()
+                    .map_or_else(String::new, |s| format!("\n    {s}"))
+            );
+        }
+        if self.violations.len() > 50 {
+            let _ = writeln!(t, "... {} more violations", self.violations.len() - 50);
+        }
+        let verdict = if self.passed() { "PASS" } else { "FAIL" };
+        let _ = writeln!(t, "{verdict}");
+        t
+    }
+}

@@ -1,0 +1,269 @@
+//! Scenario files: what a simulator run does (TOML in `sim/scenarios/`).
+//!
+//! Unknown keys are errors so that a typo never silently runs the defaults.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::peer::PeerConfig;
+
+/// Why a scenario could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown keys.
+    #[error("invalid scenario {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error.
+        source: toml::de::Error,
+    },
+    /// The values make no sense.
+    #[error("invalid scenario {name}: {reason}")]
+    Invalid {
+        /// The scenario's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// One simulator run: rooms of peers that publish and consume for a while.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A name for reports; defaults to the file's stem.
+    #[serde(default)]
+    pub name: String,
+    /// Number of rooms.
+    pub rooms: usize,
+    /// Peers joining each room.
+    pub peers_per_room: usize,
+    /// Every peer publishes an Opus stream.
+    #[serde(default = "yes")]
+    pub publish_audio: bool,
+    /// Every peer publishes a VP8 stream.
+    #[serde(default = "yes")]
+    pub publish_video: bool,
+    /// VP8 bitrate, bits per second.
+    #[serde(default = "default_video_bitrate")]
+    pub video_bitrate: u32,
+    /// VP8 frames per second.
+    #[serde(default = "default_video_fps")]
+    pub video_fps: u32,
+    /// Seconds between unprompted VP8 keyframes.
+    #[serde(default = "default_keyframe_interval")]
+    pub keyframe_interval: f64,
+    /// Every peer consumes the others of its room.
+    #[serde(default = "yes")]
+    pub consume: bool,
+    /// Peers started per second (all rooms together).
+    #[serde(default = "default_ramp_up")]
+    pub ramp_up: f64,
+    /// Seconds from the first join until every peer leaves.
+    pub duration_secs: f64,
+    /// Seconds between exporter scrapes.
+    #[serde(default = "default_scrape_interval")]
+    pub scrape_interval_secs: f64,
+    /// Seconds a stream must have existed before its counters must rise and
+    /// its score must be high (mediasoup scores from receiver reports, which
+    /// take a few seconds to say anything).
+    #[serde(default = "default_warm_up")]
+    pub warm_up_secs: f64,
+    /// The lowest acceptable score after warm-up (loss-free loopback: 8).
+    #[serde(default = "default_min_score")]
+    pub min_score: u8,
+    /// Join/leave churn; not implemented yet, so a run refuses a scenario
+    /// that sets it rather than silently ignoring it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<Churn>,
+}
+
+/// Peers leaving and new ones joining during the run (reserved: the runner
+/// does not do churn yet).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Churn {
+    /// Peers leaving per second (each replaced by a new one).
+    pub leaves_per_sec: f64,
+    /// Fraction of leaves that drop the socket instead of disconnecting.
+    #[serde(default)]
+    pub abrupt_fraction: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_video_bitrate() -> u32 {
+    500_000
+}
+fn default_video_fps() -> u32 {
+    30
+}
+fn default_keyframe_interval() -> f64 {
+    2.0
+}
+fn default_ramp_up() -> f64 {
+    20.0
+}
+fn default_scrape_interval() -> f64 {
+    2.0
+}
+fn default_warm_up() -> f64 {
+    5.0
+}
+fn default_min_score() -> u8 {
+    8
+}
+
+impl Scenario {
+    /// Parses TOML text; `name` is used when the text names none.
+    pub fn from_toml(text: &str, name: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+        let mut scenario: Scenario =
+            toml::from_str(text).map_err(|source| ScenarioError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if scenario.name.is_empty() {
+            scenario.name = name.to_string();
+        }
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// Loads a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let stem = path
+            .file_stem()
+            .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+        Scenario::from_toml(&text, &stem, path)
+    }
+
+    /// Finds a scenario given as a path or as a bare name looked up in
+    /// `sim/scenarios/` (relative to the working directory, then to this
+    /// crate's source directory).
+    pub fn resolve(arg: &str) -> PathBuf {
+        let direct = PathBuf::from(arg);
+        if direct.exists() || arg.contains('/') || arg.ends_with(".toml") {
+            return direct;
+        }
+        let file = format!("{arg}.toml");
+        let candidates = [
+            PathBuf::from("sim/scenarios").join(&file),
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("scenarios")
+                .join(&file),
+        ];
+        candidates
+            .iter()
+            .find(|p| p.exists())
+            .cloned()
+            .unwrap_or_else(|| candidates[0].clone())
+    }
+
+    fn validate(&self) -> Result<(), ScenarioError> {
+        let fail = |reason: &str| {
+            Err(ScenarioError::Invalid {
+                name: self.name.clone(),
+                reason: reason.into(),
+            })
+        };
+        if self.rooms == 0 || self.peers_per_room == 0 {
+            return fail("rooms and peers_per_room must be at least 1");
+        }
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(self.ramp_up)
+            || !positive(self.duration_secs)
+            || !positive(self.scrape_interval_secs)
+            || !positive(self.keyframe_interval)
+        {
+            return fail(
+                "ramp_up, duration_secs, scrape_interval_secs, keyframe_interval must be > 0",
+            );
+        }
+        if !self.warm_up_secs.is_finite() || self.warm_up_secs < 0.0 {
+            return fail("warm_up_secs must be >= 0");
+        }
+        if self.min_score > 10 {
+            return fail("min_score must be within 0..=10");
+        }
+        if self.publish_video && (self.video_fps == 0 || self.video_bitrate == 0) {
+            return fail("video_fps and video_bitrate must be > 0");
+        }
+        Ok(())
+    }
+
+    /// Total peers.
+    pub fn peers(&self) -> usize {
+        self.rooms * self.peers_per_room
+    }
+
+    /// The run length.
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.duration_secs)
+    }
+
+    /// Time between scrapes.
+    pub fn scrape_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.scrape_interval_secs)
+    }
+
+    /// Warm-up time of a stream.
+    pub fn warm_up(&self) -> Duration {
+        Duration::from_secs_f64(self.warm_up_secs)
+    }
+
+    /// The configuration of peer `peer_id` in `room_id`.
+    pub fn peer_config(&self, room_id: &str, peer_id: &str, display_name: &str) -> PeerConfig {
+        PeerConfig {
+            display_name: display_name.into(),
+            publish_audio: self.publish_audio,
+            publish_video: self.publish_video,
+            video_bitrate: self.video_bitrate,
+            video_fps: self.video_fps,
+            keyframe_interval: Duration::from_secs_f64(self.keyframe_interval),
+            consume: self.consume,
+            ..PeerConfig::new(room_id, peer_id)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_scenarios_parse() {
+        for name in ["smoke", "default"] {
+            let path = Scenario::resolve(name);
+            let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(s.name, name);
+            assert!(s.churn.is_none());
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Scenario::from_toml(
+            "rooms = 1\npeers_per_room = 2\nduration_secs = 3\nrom = 1\n",
+            "x",
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("rom"), "{err}");
+    }
+}

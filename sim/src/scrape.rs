@@ -1,0 +1,227 @@
+//! Scraping the exporter: a minimal HTTP/1.1 GET over a tokio TcpStream and
+//! the exposition parsed by openmetrics-parser (not our own parser, so the
+//! checks also prove that a real Prometheus parser reads the text).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use openmetrics_parser::{PrometheusValue, prometheus::parse_prometheus};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use url::Url;
+
+/// The producer byte counter family.
+pub const PRODUCER_BYTES: &str = "mediasoup_producer_byte_count_bytes";
+/// The consumer byte counter family.
+pub const CONSUMER_BYTES: &str = "mediasoup_consumer_byte_count_bytes";
+/// The producer score family.
+pub const PRODUCER_SCORE: &str = "mediasoup_producer_score";
+/// The consumer score family.
+pub const CONSUMER_SCORE: &str = "mediasoup_consumer_score";
+/// The stream families the checks look at.
+pub const STREAM_FAMILIES: [&str; 4] = [
+    PRODUCER_BYTES,
+    CONSUMER_BYTES,
+    PRODUCER_SCORE,
+    CONSUMER_SCORE,
+];
+
+/// Why a scrape failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    /// The URL is not `http://host:port/path`.
+    #[error("bad exporter URL {0}")]
+    Url(String),
+    /// Connecting, sending or reading failed.
+    #[error("exporter I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The response was not a 200 with a readable body.
+    #[error("exporter answered badly: {0}")]
+    Http(String),
+    /// No answer in time.
+    #[error("exporter did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The exposition does not parse.
+    #[error("exposition does not parse: {0}")]
+    Parse(String),
+}
+
+/// One sample: labels and value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The family name.
+    pub name: String,
+    /// Label name → value.
+    pub labels: BTreeMap<String, String>,
+    /// The value.
+    pub value: f64,
+}
+
+impl Series {
+    /// A label's value, empty when absent.
+    pub fn label(&self, key: &str) -> &str {
+        self.labels.get(key).map_or("", String::as_str)
+    }
+
+    /// The series as Prometheus would print it, for violation reports.
+    pub fn render(&self) -> String {
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
+        format!("{}{{{}}} {}", self.name, labels.join(","), self.value)
+    }
+}
+
+/// One parsed scrape.
+#[derive(Debug, Clone)]
+pub struct Scrape {
+    /// When the request was sent.
+    pub started: Instant,
+    /// How long the exporter took (connect to last byte).
+    pub latency: Duration,
+    /// Every sample, by family name.
+    pub families: BTreeMap<String, Vec<Series>>,
+}
+
+impl Scrape {
+    /// The samples of `family` (none when absent).
+    pub fn family(&self, family: &str) -> &[Series] {
+        self.families.get(family).map_or(&[], Vec::as_slice)
+    }
+
+    /// `Ejtimaa_rooms`, if exported.
+    pub fn rooms(&self) -> Option<f64> {
+        self.family("Ejtimaa_rooms").first().map(|s| s.value)
+    }
+
+    /// `Ejtimaa_peers{room_id}` as room → value.
+    pub fn peers(&self) -> BTreeMap<String, f64> {
+        self.family("Ejtimaa_peers")
+            .iter()
+            .map(|s| (s.label("room_id").to_string(), s.value))
+            .collect()
+    }
+}
+
+/// GETs and parses `url` (e.g. `http://127.0.0.1:8889/metrics`).
+pub async fn scrape(url: &Url, timeout: Duration) -> Result<Scrape, ScrapeError> {
+    let started = Instant::now();
+    let body = tokio::time::timeout(timeout, get(url))
+        .await
+        .map_err(|_| ScrapeError::Timeout(timeout))??;
+    let latency = started.elapsed();
+    Ok(Scrape {
+        started,
+        latency,
+        families: parse(&body)?,
+    })
+}
+
+/// Parses an exposition into families of samples.
+pub fn parse(text: &str) -> Result<BTreeMap<String, Vec<Series>>, ScrapeError> {
+    let exposition = parse_prometheus(text).map_err(|e| ScrapeError::Parse(format!("{e:?}")))?;
+    let mut families = BTreeMap::new();
+    for (name, family) in exposition.families {
+        let names = family.get_label_names().to_vec();
+        let mut samples = Vec::new();
+        for sample in family.iter_samples() {
+            let labelset = sample
+                .get_labelset()
+                .map_err(|e| ScrapeError::Parse(format!("{name}: {e:?}")))?;
+            let labels = names
+                .iter()
+                .map(|n| {
+                    let v = labelset.get_label_value(n).unwrap_or_default();
+                    (n.clone(), v.to_string())
+                })
+                .collect();
+            let value = match &sample.value {
+                PrometheusValue::Gauge(n) | PrometheusValue::Unknown(n) => n.as_f64(),
+                PrometheusValue::Counter(c) => c.value.as_f64(),
+                other => return Err(ScrapeError::Parse(format!("{name}: unexpected {other:?}"))),
+            };
+            samples.push(Series {
+                name: name.clone(),
+                labels,
+                value,
+            });
+        }
+        families.insert(name, samples);
+    }
+    Ok(families)
+}
+
+async fn get(url: &Url) -> Result<String, ScrapeError> {
+    if url.scheme() != "http" {
+        return Err(ScrapeError::Url(url.to_string()));
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| ScrapeError::Url(url.to_string()))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let mut stream = tokio::net::TcpStream::connect((host, port)).await?;
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    // `Connection: close` lets us read to EOF instead of parsing lengths.
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| ScrapeError::Http("no header end".into()))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status = head.split_whitespace().nth(1).unwrap_or_default();
+    if status != "200" {
+        return Err(ScrapeError::Http(format!("status {status}")));
+    }
+    let mut body = raw[split + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        body = dechunk(&body).ok_or_else(|| ScrapeError::Http("bad chunked body".into()))?;
+    }
+    String::from_utf8(body).map_err(|_| ScrapeError::Http("body is not UTF-8".into()))
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..eol]).ok()?;
+        // Chunk extensions (`;name=value`) are allowed after the size.
+        let size_text = size_text.split(';').next()?.trim();
+        let size = usize::from_str_radix(size_text, 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        let chunk = data.get(eol + 2..eol + 2 + size)?;
+        out.extend_from_slice(chunk);
+        data = data.get(eol + 2 + size + 2..)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_labels_with_escapes() {
+        let text = "# TYPE Ejtimaa_rooms gauge\nEjtimaa_rooms 2\n\
+            # TYPE Ejtimaa_peers gauge\nEjtimaa_peers{room_id=\"a\\\"b\"} 3\n";
+        let families = parse(text).unwrap();
+        assert_eq!(families["Ejtimaa_rooms"][0].value, 2.0);
+        assert_eq!(families["Ejtimaa_peers"][0].label("room_id"), "a\"b");
+    }
+
+    #[test]
+    fn dechunks() {
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n").unwrap(),
+            b"abcde"
+        );
+    }
+}
