@@ -210,24 +210,28 @@ async fn admit(socket: SocketRef, ctx: Arc<Signaling>) -> Result<(), SignalingEr
         let _ = old.socket.clone().disconnect();
     }
 
-    let room = ctx.rooms.get_or_create(&room_id).await?;
-    let peer = Arc::new(Peer {
-        id: peer_id.clone(),
-        user_agent,
-        room: Arc::clone(&room),
-        socket: socket.clone(),
-        state: Mutex::new(PeerState::default()),
-    });
-    {
+    let max = ctx.config.limits.max_peers_per_room;
+    let peer = loop {
+        let room = ctx.rooms.get_or_create(&room_id).await?;
+        let peer = Arc::new(Peer {
+            id: peer_id.clone(),
+            user_agent: user_agent.clone(),
+            room: Arc::clone(&room),
+            socket: socket.clone(),
+            state: Mutex::new(PeerState::default()),
+        });
         let mut members = room.peers.lock();
-        let max = ctx.config.limits.max_peers_per_room;
+        if room.is_closed() {
+            continue; // it closed (grace over) after we found it: open a new one
+        }
         if members.len() >= max {
             drop(members);
             ctx.rooms.peer_left(&room);
             return Err(SignalingError::Limit(format!("room is full ({max} peers)")));
         }
         members.insert(peer_id.clone(), Arc::clone(&peer));
-    }
+        break peer;
+    };
     ctx.peers.lock().insert(peer_id.clone(), Arc::clone(&peer));
     // The World has the peer from its connection on: clients create their
     // transports before `join`, which then only names it.

@@ -172,13 +172,16 @@ impl Rooms {
 
     /// Closes a room that is (still) empty.
     pub fn close_if_empty(&self, room: &Arc<Room>) {
-        // Holding the map's lock orders this with get_or_create's lookups: a
-        // peer either found the room before it closed (and is in `peers`), or
-        // will create a new one.
         let rooms = self.rooms.lock();
-        if room.peers.lock().is_empty() {
+        // The room is marked closed while its member list is locked: a
+        // connecting peer, which checks the mark under the same lock, either
+        // got in first (and the room stays) or sees it closed and opens a
+        // new one.
+        let members = room.peers.lock();
+        if members.is_empty() {
             self.close_locked(rooms, room);
         }
+        drop(members);
     }
 
     /// Closes a room now, whoever is in it (its worker died, or shutdown);
