@@ -53,3 +53,47 @@ async fn smoke_scenario_passes_every_live_check() {
     let delivered = report.total.delivered_ratio.expect("a delivery window");
     assert!(delivered > 0.95, "delivered ratio {delivered}");
 }
+
+/// Churn: peers leave (half of them by dropping the socket) and new ones
+/// join while the run is steady; every series of a churned peer, aborted
+/// ones included, must be gone one scrape after it left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_passes_every_live_check() {
+    let mut scenario = Scenario::load(&Scenario::resolve("churn")).expect("churn.toml loads");
+    scenario.rooms = 2;
+    scenario.peers_per_room = 3;
+    scenario.duration_secs = 10.0;
+    scenario.warm_up_secs = 4.0;
+    let churn = scenario.churn.as_mut().expect("churn.toml churns");
+    churn.leaves_per_sec = 1.0;
+    churn.abrupt_fraction = 0.5;
+    let config = test_config();
+    let grace = Duration::from_millis(config.rooms.empty_grace_ms);
+    let server = start(config).await;
+    let signaling = format!("http://{}", server.signaling_addr);
+    let exporter = format!(
+        "http://{}/metrics",
+        server.exporter_addr.expect("exporter on")
+    );
+    let mut opts = RunOptions::new(
+        signaling.parse().expect("url"),
+        exporter.parse().expect("url"),
+    );
+    opts.room_grace = grace;
+    let report = tokio::time::timeout(DEADLINE, run(&scenario, &opts))
+        .await
+        .unwrap_or_else(|_| panic!("the run took longer than {DEADLINE:?}"))
+        .expect("the run completes");
+    println!("{}", report.table());
+    server.shutdown().await;
+
+    assert!(report.failed_joins.is_empty(), "{:?}", report.failed_joins);
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    let churn = report.churn.expect("a churn report");
+    let left = churn.left_cleanly + churn.aborted;
+    // One a second for the ~7 s between the ramp and the last 2 s.
+    assert!(left >= 5, "{churn:?}");
+    assert_eq!(churn.joined, left, "{churn:?}");
+    assert_eq!(report.total.peers, 6 + churn.joined);
+    assert!(report.steady_scrapes >= 2, "{}", report.steady_scrapes);
+}

@@ -6,9 +6,11 @@
 //! publishers sent × the number of *other* consuming peers in the room.
 //! 1.0 means every packet sent reached every peer that should receive it;
 //! packets in flight at the window's edges make it wobble by a fraction of
-//! a percent.
+//! a percent. The window is summed over its scrape intervals, each counting
+//! only peers present at both of its ends (and packets between them), so
+//! that churn neither empties it nor counts a churned peer's packets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -42,10 +44,27 @@ pub struct Report {
     pub joins: LatencyReport,
     /// Byte counters seen rising between two scrapes.
     pub counter_rises: u64,
+    /// Scrapes taken while nobody was joining or leaving (counts, rises
+    /// and scores judged).
+    pub steady_scrapes: usize,
+    /// Churn, when the scenario has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub churn: Option<ChurnReport>,
     /// Peers that could not join, with the reason.
     pub failed_joins: Vec<FailedJoin>,
     /// Every broken invariant.
     pub violations: Vec<Violation>,
+}
+
+/// What churn did during the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ChurnReport {
+    /// Peers that left with a socket.io disconnect.
+    pub left_cleanly: usize,
+    /// Peers that dropped their socket.
+    pub aborted: usize,
+    /// New peers that joined (and came up) to replace them.
+    pub joined: usize,
 }
 
 /// A peer that did not join.
@@ -130,11 +149,47 @@ fn sent_packets(s: &PeerStatsSnapshot) -> u64 {
     s.audio_sent.packets + s.video_sent.packets
 }
 
+/// Packets expected and received per room over the window, summed over
+/// its intervals (see [`add_interval`]).
+pub type WindowCounts = BTreeMap<String, (u64, u64)>;
+
+/// Adds one interval of the window (snapshots at its `start` and `end`, by
+/// peer id) to `acc`: per room, the packets the peers present at both ends
+/// sent times the other consuming peers present at both ends, and what
+/// those received from each other. Summing short intervals (one per
+/// scrape) keeps the ratio meaningful under churn, where few peers last
+/// the whole window; without churn it telescopes to one interval.
+pub fn add_interval(ledger: &Ledger, start: &Snapshots, end: &Snapshots, acc: &mut WindowCounts) {
+    let mut by_room: BTreeMap<&str, Vec<(&str, &PeerStatsSnapshot, &PeerStatsSnapshot, bool)>> =
+        BTreeMap::new();
+    for p in ledger.peers.values() {
+        if let (Some(a), Some(b)) = (start.get(&p.peer_id), end.get(&p.peer_id)) {
+            by_room.entry(p.room_id.as_str()).or_default().push((
+                p.peer_id.as_str(),
+                a,
+                b,
+                b.recv_connected || !b.consumers.is_empty(),
+            ));
+        }
+    }
+    for (room, members) in by_room {
+        let ids: BTreeSet<&str> = members.iter().map(|m| m.0).collect();
+        let consuming = members.iter().filter(|m| m.3).count() as u64;
+        let counts = acc.entry(room.to_string()).or_default();
+        for (_, a, b, consumes) in &members {
+            let sent = sent_packets(b).saturating_sub(sent_packets(a));
+            let receivers = consuming - u64::from(*consumes);
+            counts.0 += sent * receivers;
+            counts.1 += received_from(a, b, &ids);
+        }
+    }
+}
+
 /// Per-room counts from the ledger, with the delivered ratio from the
-/// window's two sets of snapshots (`start`, `end`, by peer id).
+/// window's counts.
 pub fn rooms(
     ledger: &Ledger,
-    window: Option<(&Snapshots, &Snapshots)>,
+    window: Option<&WindowCounts>,
     violations: &[Violation],
 ) -> (Vec<RoomReport>, RoomReport) {
     let mut rooms: BTreeMap<String, RoomReport> = ledger
@@ -162,24 +217,11 @@ pub fn rooms(
         r.packets_received += s.received.packets;
         r.bytes_received += s.received.bytes;
     }
-    if let Some((start, end)) = window {
+    if let Some(window) = window {
         for r in rooms.values_mut() {
-            // Peers of this room present at both ends of the window.
-            let members: Vec<(&PeerStatsSnapshot, &PeerStatsSnapshot, bool)> = ledger
-                .peers
-                .values()
-                .filter(|p| p.room_id == r.room_id)
-                .filter_map(|p| {
-                    let (a, b) = (start.get(&p.peer_id)?, end.get(&p.peer_id)?);
-                    Some((a, b, b.recv_connected || !b.consumers.is_empty()))
-                })
-                .collect();
-            let consuming = members.iter().filter(|m| m.2).count() as u64;
-            for (a, b, consumes) in &members {
-                let sent = sent_packets(b).saturating_sub(sent_packets(a));
-                let receivers = consuming - u64::from(*consumes);
-                r.window_expected += sent * receivers;
-                r.window_received += b.received.packets.saturating_sub(a.received.packets);
+            if let Some(&(expected, received)) = window.get(&r.room_id) {
+                r.window_expected = expected;
+                r.window_received = received;
             }
         }
     }
@@ -207,6 +249,24 @@ pub fn rooms(
     }
     total.delivered_ratio = ratio(total.window_received, total.window_expected);
     (rooms.into_values().collect(), total)
+}
+
+/// Packets a peer received during the window from `sources` only (with
+/// churn, peers that came or went during the window also sent to it, and
+/// their packets are not in the expected count).
+fn received_from(a: &PeerStatsSnapshot, b: &PeerStatsSnapshot, sources: &BTreeSet<&str>) -> u64 {
+    b.consumers
+        .iter()
+        .filter(|c| sources.contains(c.peer_id.as_str()))
+        .map(|c| {
+            let before = a
+                .consumers
+                .iter()
+                .find(|x| x.id == c.id)
+                .map_or(0, |x| x.received.packets);
+            c.received.packets.saturating_sub(before)
+        })
+        .sum()
 }
 
 fn ratio(received: u64, expected: u64) -> Option<f64> {
@@ -246,9 +306,10 @@ impl Report {
         }
         let _ = writeln!(
             t,
-            "scrapes: {} ({} failed), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            "scrapes: {} ({} failed, {} steady), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             self.scrapes.count,
             self.scrapes.failed,
+            self.steady_scrapes,
             self.scrapes.p50_ms,
             self.scrapes.p99_ms,
             self.scrapes.max_ms
@@ -264,6 +325,13 @@ impl Report {
             self.window_secs,
             self.elapsed_secs
         );
+        if let Some(c) = &self.churn {
+            let _ = writeln!(
+                t,
+                "churn: {} left cleanly, {} aborted, {} joined",
+                c.left_cleanly, c.aborted, c.joined
+            );
+        }
         for f in &self.failed_joins {
             let _ = writeln!(t, "join failed: {}: {}", f.peer_id, f.error);
         }

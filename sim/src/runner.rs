@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinSet;
 use url::Url;
@@ -14,7 +14,9 @@ use url::Url;
 use crate::checks::{CheckContext, Checker};
 use crate::ledger::{Ledger, PeerState};
 use crate::peer::{Peer, PeerError};
-use crate::report::{self, FailedJoin, LatencyReport, Report, Snapshots};
+use crate::report::{
+    self, ChurnReport, FailedJoin, LatencyReport, Report, Snapshots, WindowCounts,
+};
 use crate::scenario::Scenario;
 use crate::scrape::{Scrape, scrape};
 
@@ -54,6 +56,12 @@ impl RunOptions {
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a stream must be known before its series must be exported.
 const SETTLE: Duration = Duration::from_secs(2);
+/// After a churn leave, how long counts, rises and scores are not judged
+/// (the server learns of a disconnect, clean or abrupt, asynchronously;
+/// on loopback within milliseconds).
+const CHURN_QUIET: Duration = Duration::from_millis(300);
+/// No churn this close to the end, so that its join completes in the run.
+const CHURN_STOP: Duration = Duration::from_secs(2);
 
 type JoinResult = (String, Result<Peer, PeerError>, Duration);
 
@@ -67,15 +75,41 @@ struct Run<'a> {
     checker: Checker,
     latencies: Vec<Duration>,
     failed_scrapes: usize,
+    /// Scrapes judged as steady (counts, rises and scores checked).
+    steady_scrapes: usize,
     rooms_baseline: f64,
     bar: ProgressBar,
+    churn: ChurnReport,
+    /// Churn joins under way (their peers count as churn joins once up).
+    churn_joining: std::collections::BTreeSet<String>,
+    rng: SplitMix64,
+}
+
+/// A small deterministic generator (no dependency needed for picking peers).
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0; the modulo bias is irrelevant here).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Uniform in `[0, 1)`.
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 /// Runs `scenario` against the server in `opts`; the report says whether it passed.
 pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Report> {
-    if scenario.churn.is_some() {
-        bail!("scenario {}: churn is not implemented yet", scenario.name);
-    }
     let baseline = first_scrape(&opts.exporter).await?;
     let bar = if opts.progress {
         let bar = ProgressBar::new_spinner();
@@ -97,8 +131,14 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repor
         checker: Checker::default(),
         latencies: Vec::new(),
         failed_scrapes: 0,
+        steady_scrapes: 0,
         rooms_baseline: baseline.rooms().unwrap_or(0.0),
         bar,
+        churn: ChurnReport::default(),
+        churn_joining: std::collections::BTreeSet::new(),
+        rng: SplitMix64(opts.tag.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        })),
     };
     let window = run.media_phase().await;
     run.leave_phase().await;
@@ -140,7 +180,7 @@ fn plan(scenario: &Scenario, tag: &str) -> Vec<(String, String, String)> {
 impl Run<'_> {
     /// Ramps up, runs until the duration is over; returns the delivered
     /// ratio's window (start snapshots, end snapshots, length).
-    async fn media_phase(&mut self) -> Option<(Snapshots, Snapshots, Duration)> {
+    async fn media_phase(&mut self) -> Option<(WindowCounts, Duration)> {
         let scenario = self.scenario;
         let mut pending = plan(scenario, &self.opts.tag).into_iter();
         let mut next = pending.next();
@@ -155,9 +195,31 @@ impl Run<'_> {
         scrape_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut progress_tick = tokio::time::interval(Duration::from_millis(500));
         let mut window_at: Option<tokio::time::Instant> = None;
-        let mut window_start: Option<(Snapshots, Instant)> = None;
+        // The window so far: its last snapshots, its start, its counts.
+        let mut window_start: Option<(Snapshots, Instant, WindowCounts)> = None;
+        // Churn starts once the initial ramp is done: one leave and one
+        // join per tick.
+        let churn_period = scenario
+            .churn
+            .as_ref()
+            .filter(|c| c.leaves_per_sec > 0.0)
+            .map(|c| Duration::from_secs_f64(1.0 / c.leaves_per_sec));
+        let mut next_churn: Option<tokio::time::Instant> = None;
+        let mut churn_started = false;
+        let mut last_churn: Option<tokio::time::Instant> = None;
+        let mut leaves: JoinSet<()> = JoinSet::new();
+        let mut churn_seq = 0usize;
         loop {
-            let steady = next.is_none() && joins.is_empty();
+            let ramped = next.is_none() && (window_at.is_some() || joins.is_empty());
+            let quiet = last_churn.is_none_or(|t| t.elapsed() >= CHURN_QUIET);
+            let steady = ramped && joins.is_empty() && quiet;
+            if ramped && !churn_started {
+                churn_started = true;
+                next_churn = churn_period.map(|period| tokio::time::Instant::now() + period);
+            }
+            if next_churn.is_some_and(|at| at + CHURN_STOP > end) {
+                next_churn = None;
+            }
             if steady && window_at.is_none() {
                 // Measure delivery once every stream has warmed up, or from
                 // now if the run is too short for that.
@@ -188,16 +250,41 @@ impl Run<'_> {
                         Err(e) => tracing::error!("a join task failed: {e}"),
                     }
                 }
+                _ = sleep_until_opt(next_churn), if next_churn.is_some() => {
+                    let period = churn_period.expect("churn is on");
+                    next_churn = next_churn.map(|at| at + period);
+                    last_churn = Some(tokio::time::Instant::now());
+                    self.churn_leave(&mut leaves);
+                    let (room, peer, name) = self.churn_plan(churn_seq);
+                    churn_seq += 1;
+                    self.ledger.add_peer(&room, &peer, &name);
+                    self.churn_joining.insert(peer.clone());
+                    let config = scenario.peer_config(&room, &peer, &name);
+                    let url = self.opts.server.to_string();
+                    joins.spawn(async move {
+                        let t = Instant::now();
+                        let result = Peer::spawn(url.trim_end_matches('/'), config).await;
+                        (peer, result, t.elapsed())
+                    });
+                }
+                Some(_) = leaves.join_next(), if !leaves.is_empty() => {}
                 _ = scrape_tick.tick() => {
                     self.scrape_and_check(steady, true).await;
+                    if let Some((prev, _, acc)) = window_start.as_mut() {
+                        let now = self.snapshots();
+                        report::add_interval(&self.ledger, prev, &now, acc);
+                        *prev = now;
+                    }
                 }
                 _ = progress_tick.tick() => self.progress(),
                 _ = sleep_until_opt(window_at), if window_start.is_none() && window_at.is_some() => {
-                    window_start = Some((self.snapshots(), Instant::now()));
+                    window_start = Some((self.snapshots(), Instant::now(), WindowCounts::new()));
                 }
                 _ = tokio::time::sleep_until(end) => break,
             }
         }
+        // Clean leaves finish their disconnect before everyone else leaves.
+        while leaves.join_next().await.is_some() {}
         // Joins still under way at the end are abandoned (and reported).
         joins.abort_all();
         while let Some(joined) = joins.join_next().await {
@@ -211,13 +298,17 @@ impl Run<'_> {
             }
         }
         self.observe_all();
-        let (start, at) = window_start?;
-        Some((start, self.snapshots(), at.elapsed()))
+        let (prev, at, mut acc) = window_start?;
+        report::add_interval(&self.ledger, &prev, &self.snapshots(), &mut acc);
+        Some((acc, at.elapsed()))
     }
 
     fn joined(&mut self, (peer_id, result, latency): JoinResult) {
         match result {
             Ok(peer) => {
+                if self.churn_joining.remove(&peer_id) {
+                    self.churn.joined += 1;
+                }
                 self.ledger.set_state(&peer_id, PeerState::Up);
                 if let Some(p) = self.ledger.peers.get_mut(&peer_id) {
                     p.join_latency = Some(latency);
@@ -227,11 +318,68 @@ impl Run<'_> {
                 self.peers.insert(peer_id, peer);
             }
             Err(e) => {
+                self.churn_joining.remove(&peer_id);
                 tracing::warn!(peer = %peer_id, "join failed: {e}");
                 self.ledger
                     .set_state(&peer_id, PeerState::Failed(e.to_string()));
             }
         }
+    }
+
+    /// One churn leave: a random live peer whose room keeps at least one
+    /// other live peer (an emptied room would linger for the server's grace
+    /// and muddle the room count) leaves, abruptly with the scenario's
+    /// probability. It counts as gone from now: the checks then demand its
+    /// series be absent from the scrape after next.
+    fn churn_leave(&mut self, leaves: &mut JoinSet<()>) {
+        let Some(churn) = self.scenario.churn.as_ref() else {
+            return;
+        };
+        let live = self.ledger.live_peers_by_room();
+        let candidates: Vec<String> = self
+            .peers
+            .keys()
+            .filter(|id| {
+                self.ledger
+                    .peers
+                    .get(*id)
+                    .and_then(|p| live.get(&p.room_id))
+                    .is_some_and(|&n| n >= 2)
+            })
+            .cloned()
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let id = candidates[self.rng.below(candidates.len())].clone();
+        let abrupt = self.rng.unit() < churn.abrupt_fraction;
+        let Some(peer) = self.peers.remove(&id) else {
+            return;
+        };
+        let now = Instant::now();
+        self.ledger.observe(&id, peer.stats().snapshot(), now);
+        self.ledger.set_state(&id, PeerState::Left(now));
+        if abrupt {
+            self.churn.aborted += 1;
+            peer.abort();
+        } else {
+            self.churn.left_cleanly += 1;
+            leaves.spawn(peer.leave());
+        }
+    }
+
+    /// The `seq`th churn joiner: a new peer id in a random room.
+    fn churn_plan(&mut self, seq: usize) -> (String, String, String) {
+        let r = self.rng.below(self.scenario.rooms);
+        let tag = &self.opts.tag;
+        (
+            format!("{tag}-room{r}"),
+            format!("{tag}-r{r}-c{seq}"),
+            format!(
+                "Churner {seq} of \"room {r}\" \u{2014} {}",
+                self.scenario.name
+            ),
+        )
     }
 
     /// Every live peer's counters, by peer id.
@@ -274,6 +422,7 @@ impl Run<'_> {
         match result {
             Ok(s) => {
                 self.latencies.push(s.latency);
+                self.steady_scrapes += usize::from(steady);
                 let ctx = CheckContext {
                     run_start: self.start,
                     settle: SETTLE,
@@ -364,10 +513,10 @@ impl Run<'_> {
         });
     }
 
-    fn report(&self, window: Option<(Snapshots, Snapshots, Duration)>) -> Report {
+    fn report(&self, window: Option<(WindowCounts, Duration)>) -> Report {
         let (rooms, total) = report::rooms(
             &self.ledger,
-            window.as_ref().map(|(a, b, _)| (a, b)),
+            window.as_ref().map(|(counts, _)| counts),
             &self.checker.violations,
         );
         let joins: Vec<Duration> = self
@@ -387,12 +536,14 @@ impl Run<'_> {
             server: self.opts.server.to_string(),
             exporter: self.opts.exporter.to_string(),
             elapsed_secs: self.start.elapsed().as_secs_f64(),
-            window_secs: window.as_ref().map_or(0.0, |w| w.2.as_secs_f64()),
+            window_secs: window.as_ref().map_or(0.0, |w| w.1.as_secs_f64()),
             rooms,
             total,
             scrapes: LatencyReport::of(&self.latencies, self.failed_scrapes),
             joins: LatencyReport::of(&joins, failed_joins.len()),
             counter_rises: self.checker.counter_rises,
+            steady_scrapes: self.steady_scrapes,
+            churn: self.scenario.churn.as_ref().map(|_| self.churn.clone()),
             failed_joins,
             violations: self.checker.violations.clone(),
         }

@@ -83,14 +83,15 @@ pub struct Scenario {
     /// The lowest acceptable score after warm-up (loss-free loopback: 8).
     #[serde(default = "default_min_score")]
     pub min_score: u8,
-    /// Join/leave churn; not implemented yet, so a run refuses a scenario
-    /// that sets it rather than silently ignoring it.
+    /// Join/leave churn once the initial ramp is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<Churn>,
 }
 
-/// Peers leaving and new ones joining during the run (reserved: the runner
-/// does not do churn yet).
+/// Peers leaving and new ones joining during the run: once every initial
+/// peer is up, `leaves_per_sec` times a second a random live peer leaves
+/// (never the last of its room) and a new peer, with a new id, joins a
+/// random room. Nothing churns in the last two seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Churn {
@@ -201,6 +202,13 @@ impl Scenario {
         if self.min_score > 10 {
             return fail("min_score must be within 0..=10");
         }
+        if let Some(c) = &self.churn
+            && (!c.leaves_per_sec.is_finite()
+                || c.leaves_per_sec < 0.0
+                || !(0.0..=1.0).contains(&c.abrupt_fraction))
+        {
+            return fail("churn: leaves_per_sec must be >= 0, abrupt_fraction within 0..=1");
+        }
         if self.publish_video && (self.video_fps == 0 || self.video_bitrate == 0) {
             return fail("video_fps and video_bitrate must be > 0");
         }
@@ -248,11 +256,11 @@ mod tests {
 
     #[test]
     fn shipped_scenarios_parse() {
-        for name in ["smoke", "default"] {
+        for name in ["smoke", "default", "churn", "big-room"] {
             let path = Scenario::resolve(name);
             let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(s.name, name);
-            assert!(s.churn.is_none());
+            assert_eq!(s.churn.is_some(), name == "churn");
         }
     }
 
