@@ -473,3 +473,37 @@ async fn webrtc_server_mode_shares_one_port_per_worker() {
     );
     server.shutdown().await;
 }
+
+/// A peer that connects and creates transports but never joins is in the
+/// World from its connection on, and leaves no trace when it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_joins_leaves_no_trace() {
+    use ejtimaa_systems::world::{IdIndex, Peer, Transport};
+    let server = start(test_config()).await;
+    let (stayer, _s) = connect(&server, "quiet", "stayer").await;
+    let (lurker, _l) = connect(&server, "quiet", "lurker").await;
+    create_transport(&lurker, true).await;
+    scrape_until(&server, "both counted", |t| {
+        sample(t, "Ejtimaa_peers{room_id=\"quiet\"}") == Some(2.0)
+    })
+    .await;
+    lurker.disconnect().await;
+    // The room stays (the stayer is in it): the lurker itself must go.
+    scrape_until(&server, "the lurker gone", |t| {
+        sample(t, "Ejtimaa_peers{room_id=\"quiet\"}") == Some(1.0)
+    })
+    .await;
+    let (peers, transports) = server
+        .engine
+        .query(|core| {
+            let index = core.world().resource::<IdIndex>();
+            (index.count::<Peer>(), index.count::<Transport>())
+        })
+        .await
+        .unwrap();
+    assert_eq!((peers, transports), (1, 0));
+    request(&stayer, "getRouterRtpCapabilities", json!({}))
+        .await
+        .unwrap();
+    server.shutdown().await;
+}

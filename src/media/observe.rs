@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ejtimaa_systems as core;
 use ejtimaa_systems::{StreamOwner, WorldEvent};
@@ -105,8 +106,32 @@ pub fn producer(engine: &EngineHandle, transport: &TransportId, producer: &Produ
         .detach();
 }
 
+/// Reports a consumer's close to the World once, whoever notices it first:
+/// the consumer's own close event, or signaling learning that its producer
+/// closed (which must reach the World before the client is told).
+pub struct ConsumerClose {
+    engine: EngineHandle,
+    consumer: core::ConsumerId,
+    reported: AtomicBool,
+}
+
+impl ConsumerClose {
+    /// Sends `ConsumerClosed`, unless already sent.
+    pub fn report(&self) {
+        if !self.reported.swap(true, Ordering::AcqRel) {
+            self.engine.send(WorldEvent::ConsumerClosed {
+                consumer: self.consumer.clone(),
+            });
+        }
+    }
+}
+
 /// Reports a new consumer on `transport` and follows it until it closes.
-pub fn consumer(engine: &EngineHandle, transport: &TransportId, consumer: &Consumer) {
+pub fn consumer(
+    engine: &EngineHandle,
+    transport: &TransportId,
+    consumer: &Consumer,
+) -> Arc<ConsumerClose> {
     let id: core::ConsumerId = consumer.id().to_string().into();
     engine.send(WorldEvent::ConsumerCreated {
         consumer: id.clone(),
@@ -150,10 +175,14 @@ pub fn consumer(engine: &EngineHandle, transport: &TransportId, consumer: &Consu
             consumer.on_resume(event).detach();
         }
     }
-    let e = engine.clone();
-    consumer
-        .on_close(move || e.send(WorldEvent::ConsumerClosed { consumer: id }))
-        .detach();
+    let close = Arc::new(ConsumerClose {
+        engine: engine.clone(),
+        consumer: id,
+        reported: AtomicBool::new(false),
+    });
+    let c = Arc::clone(&close);
+    consumer.on_close(move || c.report()).detach();
+    close
 }
 
 fn ice_state(state: IceState) -> core::IceState {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::Signaling;
 use super::peer::Peer;
 use super::protocol::Message;
-use crate::media::observe;
+use crate::media::observe::{self, ConsumerClose};
 
 /// How long a client has to accept a `newConsumer` request.
 const NEW_CONSUMER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,15 +64,16 @@ pub async fn consume(
             return;
         }
     };
-    observe::consumer(&ctx.engine, &transport.id(), &consumer);
+    let close = observe::consumer(&ctx.engine, &transport.id(), &consumer);
     ctx.registry.add_consumer(&consumer);
-    follow(consumer_peer, &consumer);
+    follow(consumer_peer, &consumer, Arc::clone(&close));
     {
         let mut s = consumer_peer.state.lock();
         if s.closed {
             return; // dropped here: closes it
         }
         s.consumers.insert(consumer.id(), consumer.clone());
+        s.consumer_closes.insert(consumer.id(), close);
     }
 
     let app_data = producer
@@ -124,14 +125,21 @@ pub async fn consume(
 }
 
 /// Tells the consuming peer what happens to its consumer.
-fn follow(peer: &Arc<Peer>, consumer: &Consumer) {
+fn follow(peer: &Arc<Peer>, consumer: &Consumer, close: Arc<ConsumerClose>) {
     let id = consumer.id();
     let weak = Arc::downgrade(peer);
     let runtime = tokio::runtime::Handle::current();
     consumer
         .on_producer_close(move || {
+            // The World first, so that a scrape after the client hears of
+            // it shows the consumer gone.
+            close.report();
             if let Some(peer) = weak.upgrade() {
-                let ours = peer.state.lock().consumers.remove(&id);
+                let ours = {
+                    let mut s = peer.state.lock();
+                    s.consumer_closes.remove(&id);
+                    s.consumers.remove(&id)
+                };
                 // Our handle must not be dropped here, inside mediasoup's own
                 // notification callback (that deadlocks its channel thread).
                 runtime.spawn(async move { drop(ours) });

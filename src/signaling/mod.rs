@@ -147,16 +147,31 @@ impl Signaling {
             transports,
             ..
         } = state;
+        // The others' consumers of this peer's producers close too, but only
+        // once mediasoup has processed the producers' close; tell the World
+        // now, so that it is in step with the `peerClosed` the others get.
+        let others = peer.room.joined_peers_except(&peer.id);
+        for other in &others {
+            let s = other.state.lock();
+            for (id, consumer) in &s.consumers {
+                if producers.contains_key(&consumer.producer_id())
+                    && let Some(close) = s.consumer_closes.get(id)
+                {
+                    close.report();
+                }
+            }
+        }
         // Dropping the only strong handles closes them in mediasoup, in this
         // order; the World hears of each close from the observers.
         drop(consumers);
         drop(producers);
         drop(transports);
+        // The World has had the peer since it connected, joined or not.
+        self.engine.send(WorldEvent::PeerLeft {
+            peer: peer.id.as_str().into(),
+        });
         if joined {
-            self.engine.send(WorldEvent::PeerLeft {
-                peer: peer.id.as_str().into(),
-            });
-            for other in peer.room.joined_peers_except(&peer.id) {
+            for other in &others {
                 other.notify("peerClosed", json!({ "peerId": peer.id }));
             }
         }

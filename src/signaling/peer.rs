@@ -14,6 +14,7 @@ use socketioxide::extract::SocketRef;
 
 use super::protocol::{Message, SignalingError};
 use super::room::Room;
+use crate::media::observe::ConsumerClose;
 
 /// A transport and what the peer said it is for.
 pub struct TransportEntry {
@@ -42,6 +43,9 @@ pub struct PeerState {
     pub producers: HashMap<ProducerId, Producer>,
     /// Its consumers.
     pub consumers: HashMap<ConsumerId, Consumer>,
+    /// How to tell the World each of its consumers closed, ahead of mediasoup
+    /// when we know first (see `Signaling::close_peer`).
+    pub consumer_closes: HashMap<ConsumerId, Arc<ConsumerClose>>,
 }
 
 /// A peer in a room.
