@@ -8,6 +8,7 @@ mod support;
 
 use std::time::Duration;
 
+use ejtimaa_sim::report::Report;
 use ejtimaa_sim::runner::{RunOptions, run};
 use ejtimaa_sim::scenario::Scenario;
 use support::*;
@@ -15,13 +16,8 @@ use support::*;
 /// The whole run, server start-up excluded: never hang CI.
 const DEADLINE: Duration = Duration::from_secs(40);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smoke_scenario_passes_every_live_check() {
-    let mut scenario = Scenario::load(&Scenario::resolve("smoke")).expect("smoke.toml loads");
-    // Shorter than the shipped 10 s, still past the warm-up so that rises
-    // and scores are judged.
-    scenario.duration_secs = 8.0;
-    scenario.warm_up_secs = 4.0;
+/// Runs `scenario` against a fresh in-process server and returns its report.
+async fn run_against_fresh_server(scenario: &Scenario) -> Report {
     let config = test_config();
     let grace = Duration::from_millis(config.rooms.empty_grace_ms);
     let server = start(config).await;
@@ -35,12 +31,23 @@ async fn smoke_scenario_passes_every_live_check() {
         exporter.parse().expect("url"),
     );
     opts.room_grace = grace;
-    let report = tokio::time::timeout(DEADLINE, run(&scenario, &opts))
+    let report = tokio::time::timeout(DEADLINE, run(scenario, &opts))
         .await
         .unwrap_or_else(|_| panic!("the run took longer than {DEADLINE:?}"))
         .expect("the run completes");
     println!("{}", report.table());
     server.shutdown().await;
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_scenario_passes_every_live_check() {
+    let mut scenario = Scenario::load(&Scenario::resolve("smoke")).expect("smoke.toml loads");
+    // Shorter than the shipped 10 s, still past the warm-up so that rises
+    // and scores are judged.
+    scenario.duration_secs = 8.0;
+    scenario.warm_up_secs = 4.0;
+    let report = run_against_fresh_server(&scenario).await;
 
     assert!(report.failed_joins.is_empty(), "{:?}", report.failed_joins);
     assert!(report.violations.is_empty(), "{:#?}", report.violations);
@@ -67,25 +74,7 @@ async fn churn_passes_every_live_check() {
     let churn = scenario.churn.as_mut().expect("churn.toml churns");
     churn.leaves_per_sec = 1.0;
     churn.abrupt_fraction = 0.5;
-    let config = test_config();
-    let grace = Duration::from_millis(config.rooms.empty_grace_ms);
-    let server = start(config).await;
-    let signaling = format!("http://{}", server.signaling_addr);
-    let exporter = format!(
-        "http://{}/metrics",
-        server.exporter_addr.expect("exporter on")
-    );
-    let mut opts = RunOptions::new(
-        signaling.parse().expect("url"),
-        exporter.parse().expect("url"),
-    );
-    opts.room_grace = grace;
-    let report = tokio::time::timeout(DEADLINE, run(&scenario, &opts))
-        .await
-        .unwrap_or_else(|_| panic!("the run took longer than {DEADLINE:?}"))
-        .expect("the run completes");
-    println!("{}", report.table());
-    server.shutdown().await;
+    let report = run_against_fresh_server(&scenario).await;
 
     assert!(report.failed_joins.is_empty(), "{:?}", report.failed_joins);
     assert!(report.violations.is_empty(), "{:#?}", report.violations);
