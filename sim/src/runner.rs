@@ -235,14 +235,7 @@ impl Run<'_> {
                     let (room, peer, name) = next.take().expect("guarded");
                     next = pending.next();
                     next_spawn += period;
-                    self.ledger.add_peer(&room, &peer, &name);
-                    let config = scenario.peer_config(&room, &peer, &name);
-                    let url = self.opts.server.to_string();
-                    joins.spawn(async move {
-                        let t = Instant::now();
-                        let result = Peer::spawn(url.trim_end_matches('/'), config).await;
-                        (peer, result, t.elapsed())
-                    });
+                    self.start_join(&mut joins, scenario, room, peer, name);
                 }
                 Some(joined) = joins.join_next(), if !joins.is_empty() => {
                     match joined {
@@ -257,15 +250,8 @@ impl Run<'_> {
                     self.churn_leave(&mut leaves);
                     let (room, peer, name) = self.churn_plan(churn_seq);
                     churn_seq += 1;
-                    self.ledger.add_peer(&room, &peer, &name);
                     self.churn_joining.insert(peer.clone());
-                    let config = scenario.peer_config(&room, &peer, &name);
-                    let url = self.opts.server.to_string();
-                    joins.spawn(async move {
-                        let t = Instant::now();
-                        let result = Peer::spawn(url.trim_end_matches('/'), config).await;
-                        (peer, result, t.elapsed())
-                    });
+                    self.start_join(&mut joins, scenario, room, peer, name);
                 }
                 Some(_) = leaves.join_next(), if !leaves.is_empty() => {}
                 _ = scrape_tick.tick() => {
@@ -301,6 +287,25 @@ impl Run<'_> {
         let (prev, at, mut acc) = window_start?;
         report::add_interval(&self.ledger, &prev, &self.snapshots(), &mut acc);
         Some((acc, at.elapsed()))
+    }
+
+    /// Records a peer in the ledger and starts its join, timed.
+    fn start_join(
+        &mut self,
+        joins: &mut JoinSet<JoinResult>,
+        scenario: &Scenario,
+        room: String,
+        peer: String,
+        name: String,
+    ) {
+        self.ledger.add_peer(&room, &peer, &name);
+        let config = scenario.peer_config(&room, &peer, &name);
+        let url = self.opts.server.to_string();
+        joins.spawn(async move {
+            let t = Instant::now();
+            let result = Peer::spawn(url.trim_end_matches('/'), config).await;
+            (peer, result, t.elapsed())
+        });
     }
 
     fn joined(&mut self, (peer_id, result, latency): JoinResult) {
