@@ -1,7 +1,8 @@
 //! Render benchmark: the exposition of a world of 1k, 10k and 100k RTP
 //! streams, rendered by the export system, side by side with the way the
 //! original exporter did it (a fresh registry of the `prometheus` crate,
-//! filled every scrape, then its `TextEncoder`).
+//! filled every scrape, then its `TextEncoder`). Both sides write the same
+//! eleven per-stream families per role.
 //!
 //! Run with `cargo bench --bench render`. Besides criterion's timings it
 //! prints, per size, the series count, the exposition size and the world's
@@ -9,6 +10,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -16,7 +18,7 @@ use ejtimaa_systems::{
     Core, Endpoint, ExportOptions, Host, IceState, MediaKind, Protocol, RtpStreamStats,
     RtpStreamType, Score, StreamOwner, TransportKind, TransportTuple, WorldEvent,
 };
-use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// Counts live heap bytes, to measure the world's memory per stream.
 struct CountingAlloc;
@@ -62,12 +64,12 @@ fn uuid(kind: u32, n: usize) -> String {
     format!("{kind:08x}-1c2d-4e5f-8a9b-{n:012x}")
 }
 
-/// One series as the original built it: 13 label values and two numbers.
+/// One stream as the original built its series: 13 label values and the
+/// stream's figures.
 struct Series {
     producer: bool,
     labels: [String; 13],
-    bytes: u64,
-    score: i64,
+    stats: RtpStreamStats,
 }
 
 /// The events that build a world of `streams` streams, the stats events of
@@ -134,17 +136,19 @@ fn world(streams: usize) -> (Vec<WorldEvent>, Vec<WorldEvent>, Vec<Series>) {
                 }
                 stream_count += 1;
                 let id = uuid(5, stream_count);
-                let (kind, mime, codec) = if o % 2 == 0 {
-                    (MediaKind::Audio, "audio/opus", "opus")
+                let (kind, mime, codec, rate) = if o % 2 == 0 {
+                    (MediaKind::Audio, "audio/opus", "opus", 48_000)
                 } else {
-                    (MediaKind::Video, "video/VP8", "VP8")
+                    (MediaKind::Video, "video/VP8", "VP8", 90_000)
                 };
+                let clock_rate = NonZeroU32::new(rate).expect("non-zero");
                 let owner = if send {
                     build.push(WorldEvent::ProducerCreated {
                         producer: id.as_str().into(),
                         transport: transport.as_str().into(),
                         kind,
                         mime_type: mime.into(),
+                        clock_rate,
                         paused: false,
                     });
                     StreamOwner::Producer(id.as_str().into())
@@ -155,6 +159,7 @@ fn world(streams: usize) -> (Vec<WorldEvent>, Vec<WorldEvent>, Vec<Series>) {
                         producer: uuid(5, 0).into(),
                         kind,
                         mime_type: mime.into(),
+                        clock_rate,
                         paused: false,
                     });
                     StreamOwner::Consumer(id.as_str().into())
@@ -167,8 +172,18 @@ fn world(streams: usize) -> (Vec<WorldEvent>, Vec<WorldEvent>, Vec<Series>) {
                 let mut s = RtpStreamStats::empty(stream_type, 1000 + stream_count as u32);
                 s.byte_count = 1_000_000 + stream_count as u64 * 7919;
                 s.packet_count = 1000 + stream_count as u64;
+                s.packets_lost = (stream_count % 7) as i64;
+                s.fraction_lost = (stream_count % 5) as u8;
+                s.jitter = 90 + (stream_count % 100) as u32;
+                s.round_trip_time = Some(1.5 + (stream_count % 10) as f32);
+                s.bitrate = 500_000 + stream_count as u64;
+                s.nack_count = (stream_count % 3) as u64;
+                s.pli_count = (stream_count % 2) as u64;
                 s.score = Score::MAX;
-                stats.push(WorldEvent::StatsUpdated { owner, stats: s });
+                stats.push(WorldEvent::StatsUpdated {
+                    owner,
+                    stats: s.clone(),
+                });
                 series.push(Series {
                     producer: send,
                     labels: [
@@ -193,8 +208,7 @@ fn world(streams: usize) -> (Vec<WorldEvent>, Vec<WorldEvent>, Vec<Series>) {
                         codec.into(),
                         stream_type.as_str().into(),
                     ],
-                    bytes: 1_000_000 + stream_count as u64 * 7919,
-                    score: 10,
+                    stats: s,
                 });
             }
         }
@@ -232,6 +246,73 @@ const LABEL_NAMES: [&str; 13] = [
     "type",
 ];
 
+/// One role's families in the `prometheus` crate, named as ours.
+struct RoleFamilies {
+    counters: [IntCounterVec; 5],
+    int_gauges: [IntGaugeVec; 2],
+    float_gauges: [GaugeVec; 4],
+}
+
+impl RoleFamilies {
+    fn register(registry: &Registry, role: &str) -> Self {
+        let opts = |suffix: &str| Opts::new(format!("mediasoup_{role}_{suffix}"), suffix);
+        let counters = ["byte_count_bytes", "packets_total", "nack_packets_total"]
+            .into_iter()
+            .chain(["pli_packets_total", "fir_packets_total"])
+            .map(|n| IntCounterVec::new(opts(n), &LABEL_NAMES).unwrap());
+        let int_gauges =
+            ["score", "packets_lost"].map(|n| IntGaugeVec::new(opts(n), &LABEL_NAMES).unwrap());
+        let float_gauges = [
+            "fraction_lost_ratio",
+            "jitter_seconds",
+            "round_trip_time_seconds",
+            "bitrate_bits_per_second",
+        ]
+        .map(|n| GaugeVec::new(opts(n), &LABEL_NAMES).unwrap());
+        let families = Self {
+            counters: counters.collect::<Vec<_>>().try_into().unwrap(),
+            int_gauges,
+            float_gauges,
+        };
+        for c in &families.counters {
+            registry.register(Box::new(c.clone())).unwrap();
+        }
+        for g in &families.int_gauges {
+            registry.register(Box::new(g.clone())).unwrap();
+        }
+        for g in &families.float_gauges {
+            registry.register(Box::new(g.clone())).unwrap();
+        }
+        families
+    }
+
+    fn fill(&self, labels: &[&str; 13], s: &RtpStreamStats, clock_rate: f64) {
+        let counts = [
+            s.byte_count,
+            s.packet_count,
+            s.nack_count,
+            s.pli_count,
+            s.fir_count,
+        ];
+        for (family, value) in self.counters.iter().zip(counts) {
+            family.with_label_values(labels).inc_by(value);
+        }
+        let ints = [i64::from(s.score.get()), s.packets_lost];
+        for (family, value) in self.int_gauges.iter().zip(ints) {
+            family.with_label_values(labels).set(value);
+        }
+        let floats = [
+            f64::from(s.fraction_lost) / 256.0,
+            f64::from(s.jitter) / clock_rate,
+            f64::from(s.round_trip_time.unwrap_or_default()) / 1000.0,
+            s.bitrate as f64,
+        ];
+        for (family, value) in self.float_gauges.iter().zip(floats) {
+            family.with_label_values(labels).set(value);
+        }
+    }
+}
+
 /// The original's way: a new registry per scrape, metrics created and filled
 /// from scratch, then encoded.
 fn render_with_prometheus_crate(series: &[Series], rooms: usize, out: &mut Vec<u8>) {
@@ -243,33 +324,18 @@ fn render_with_prometheus_crate(series: &[Series], rooms: usize, out: &mut Vec<u
     rooms_gauge
         .with_label_values(&[] as &[&str])
         .set(rooms as i64);
-    let mut families = Vec::new();
-    for subsystem in ["consumer", "producer"] {
-        let bytes = IntCounterVec::new(
-            Opts::new(
-                format!("mediasoup_{subsystem}_byte_count_bytes"),
-                format!("{subsystem}.byteCount"),
-            ),
-            &LABEL_NAMES,
-        )
-        .unwrap();
-        let score = IntGaugeVec::new(
-            Opts::new(
-                format!("mediasoup_{subsystem}_score"),
-                format!("{subsystem}.score"),
-            ),
-            &LABEL_NAMES,
-        )
-        .unwrap();
-        registry.register(Box::new(bytes.clone())).unwrap();
-        registry.register(Box::new(score.clone())).unwrap();
-        families.push((bytes, score));
-    }
+    let roles = [
+        RoleFamilies::register(&registry, "consumer"),
+        RoleFamilies::register(&registry, "producer"),
+    ];
     for s in series {
-        let (bytes, score) = &families[usize::from(s.producer)];
         let labels: [&str; 13] = std::array::from_fn(|i| s.labels[i].as_str());
-        bytes.with_label_values(&labels).inc_by(s.bytes);
-        score.with_label_values(&labels).set(s.score);
+        let clock_rate = if labels[10] == "audio" {
+            48_000.0
+        } else {
+            90_000.0
+        };
+        roles[usize::from(s.producer)].fill(&labels, &s.stats, clock_rate);
         peers_gauge
             .with_label_values(&[labels[1]])
             .set(PEERS_PER_ROOM as i64);

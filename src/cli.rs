@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::config::Config;
+use crate::config::{Config, MetricsSetting};
 
 /// Ejtimaa: a video-conferencing server on mediasoup, observable and
 /// load-testable without browsers.
@@ -58,6 +58,9 @@ pub struct Overrides {
     /// Exporter port (`prometheus.port`; 0 picks a free one).
     #[arg(long, env = "EJTIMAA_PROMETHEUS_PORT")]
     pub prometheus_port: Option<u16>,
+    /// Which stream series the exporter writes (`prometheus.metrics`).
+    #[arg(long, value_enum, env = "EJTIMAA_METRICS")]
+    pub metrics: Option<MetricsSetting>,
     /// Number of mediasoup workers (`mediasoup.num_workers`).
     #[arg(long, env = "EJTIMAA_WORKERS")]
     pub workers: Option<usize>,
@@ -80,6 +83,7 @@ impl Overrides {
             http_port,
             prometheus_listen,
             prometheus_port,
+            metrics,
             workers,
             rtc_listen_ip,
             announced_address,
@@ -89,6 +93,7 @@ impl Overrides {
         set(&mut config.http.port, http_port);
         set(&mut config.prometheus.listen, prometheus_listen);
         set(&mut config.prometheus.port, prometheus_port);
+        set(&mut config.prometheus.metrics, metrics);
         if workers.is_some() {
             config.mediasoup.num_workers = *workers;
         }
@@ -122,5 +127,16 @@ mod tests {
         assert_eq!(config.prometheus.port, 0);
         assert_eq!(config.mediasoup.num_workers, Some(2));
         assert_eq!(config.http, Config::default().http);
+        assert_eq!(config.prometheus.metrics, MetricsSetting::Default);
+    }
+
+    #[test]
+    fn metrics_mode_is_chosen_by_name() {
+        let cli = Cli::try_parse_from(["ejtimaa", "--metrics", "both"]).unwrap();
+        let mut config = Config::default();
+        cli.overrides.apply(&mut config);
+        assert_eq!(config.prometheus.metrics, MetricsSetting::Both);
+        let err = Cli::try_parse_from(["ejtimaa", "--metrics", "all"]).unwrap_err();
+        assert!(err.to_string().contains("aggregated"), "{err}");
     }
 }

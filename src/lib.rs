@@ -15,3 +15,4 @@ pub mod media;
 pub mod server;
 pub mod signaling;
 pub mod tls;
+pub mod usage;

@@ -7,7 +7,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
-use ejtimaa_systems::ExportOptions;
+use ejtimaa_systems::export::WorkerCpu;
+use ejtimaa_systems::{ExportOptions, ServerFigures};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -17,7 +18,7 @@ use crate::admin::{AdminContext, AdminServer, LogControl};
 use crate::config::Config;
 use crate::engine::{self, EngineHandle};
 use crate::exporter::dns::ReverseDns;
-use crate::exporter::{self, BearerSecret};
+use crate::exporter::{self, BearerSecret, FiguresHook, ScrapeHooks};
 use crate::media::observe::AddressHook;
 use crate::media::registry::MediaRegistry;
 use crate::media::stats::StatsCollector;
@@ -77,6 +78,40 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("binding the {what} listener to {addr}"))
 }
 
+/// The server's own figures for each scrape: stats timeouts, signaling
+/// counts, and the CPU time of each live worker thread.
+fn figures_hook(
+    stats: &Arc<StatsCollector>,
+    signaling: &Arc<Signaling>,
+    workers: &Arc<WorkerPool>,
+) -> FiguresHook {
+    let (stats, signaling, workers) = (
+        Arc::clone(stats),
+        Arc::clone(signaling),
+        Arc::clone(workers),
+    );
+    Arc::new(move || ServerFigures {
+        stats_timeouts: stats.timeouts(),
+        signaling: signaling.method_counts(),
+        worker_cpu: workers
+            .workers()
+            .iter()
+            // A worker whose thread was not identified carries the process
+            // id, whose /proc figures would be the main thread's.
+            .filter(|w| w.tid != std::process::id())
+            .filter_map(|w| {
+                let cpu = crate::usage::thread_cpu(w.tid)?;
+                Some(WorkerCpu {
+                    pid: w.tid,
+                    user: cpu.user,
+                    system: cpu.system,
+                })
+            })
+            .collect(),
+        ..ServerFigures::default()
+    })
+}
+
 impl Server {
     /// Starts everything `config` asks for.
     pub async fn start(config: Config) -> anyhow::Result<Server> {
@@ -99,6 +134,7 @@ impl Server {
             deidentify: p.deidentify,
             numeric: p.numeric,
             quiet: p.quiet,
+            metrics: p.metrics.into(),
         };
         let (engine, engine_thread) = engine::spawn(options);
         let (workers, mut deaths) = WorkerPool::start(&config.mediasoup, engine.clone()).await?;
@@ -167,11 +203,11 @@ impl Server {
             let listener = bind(SocketAddr::new(p.listen, p.port), "exporter").await?;
             let addr = listener.local_addr()?;
             let secret = p.secret.as_deref().map(BearerSecret::new);
-            let app = exporter::router(
-                engine.clone(),
-                Some(Arc::clone(&stats).refresh_hook()),
-                secret,
-            );
+            let hooks = ScrapeHooks {
+                refresh: Some(Arc::clone(&stats).refresh_hook()),
+                figures: Some(figures_hook(&stats, &signaling, &workers)),
+            };
+            let app = exporter::router(engine.clone(), hooks, secret);
             serve(
                 &mut exporter_tasks,
                 listener,

@@ -346,6 +346,7 @@ fn report(engine: &EngineHandle, media: &Media, producer: &Producer) {
             transport,
             kind: core::MediaKind::Video,
             mime_type: "video/VP8".into(),
+            clock_rate: std::num::NonZeroU32::new(90_000).unwrap(),
             paused: false,
         },
     ]);
@@ -371,7 +372,10 @@ async fn refresh_until(
     let start = Instant::now();
     loop {
         collector.refresh().await;
-        let text = engine.render().await.expect("render");
+        let text = engine
+            .render(ejtimaa_systems::ServerFigures::default())
+            .await
+            .expect("render");
         if let Some(v) = byte_count(&text, producer).filter(|v| accept(*v)) {
             return v;
         }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::AdminContext;
 use super::table::{cell, render};
-use super::usage;
+use crate::usage;
 
 /// The commands, for `help` and the client's tab completion.
 pub const COMMANDS: &[(&str, &str)] = &[

@@ -8,7 +8,6 @@
 
 pub mod commands;
 mod table;
-pub mod usage;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

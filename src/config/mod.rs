@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use sections::{
-    AdminConfig, CodecName, HttpConfig, LimitsConfig, MediasoupConfig, PrometheusConfig,
-    RoomsConfig, TlsConfig, WorkerLogLevel,
+    AdminConfig, CodecName, HttpConfig, LimitsConfig, MediasoupConfig, MetricsSetting,
+    PrometheusConfig, RoomsConfig, TlsConfig, WorkerLogLevel,
 };
 
 /// The whole configuration. Every section and option may be left out.
@@ -156,6 +156,18 @@ mod tests {
         let err = Config::from_toml("[mediasoup]\nrtc_min_port = 5000\nrtc_max_port = 4000\n")
             .unwrap_err();
         assert!(err.to_string().contains("rtc_min_port"), "{err}");
+        let err = Config::from_toml("[prometheus]\nmetrics = \"all\"\n").unwrap_err();
+        assert!(err.to_string().contains("aggregated"), "{err}");
+    }
+
+    #[test]
+    fn metrics_mode_reads_by_name() {
+        let c = Config::from_toml("[prometheus]\nmetrics = \"aggregated\"\n").unwrap();
+        assert_eq!(c.prometheus.metrics, MetricsSetting::Aggregated);
+        assert_eq!(
+            ejtimaa_systems::MetricsMode::from(c.prometheus.metrics),
+            ejtimaa_systems::MetricsMode::Aggregated
+        );
     }
 
     #[test]

@@ -128,6 +128,8 @@ pub struct PrometheusConfig {
     pub numeric: bool,
     /// Leave the `transport_id` and `id` labels empty.
     pub quiet: bool,
+    /// Per-stream series (`default`), per-room aggregates (`aggregated`) or `both`.
+    pub metrics: MetricsSetting,
     /// When set, scrapes must send `Authorization: Bearer <secret>`.
     pub secret: Option<String>,
     /// How long a scrape waits for mediasoup's stats (ms); late objects keep
@@ -150,11 +152,35 @@ impl Default for PrometheusConfig {
             deidentify: false,
             numeric: false,
             quiet: false,
+            metrics: MetricsSetting::Default,
             secret: None,
             stats_deadline_ms: 2000,
             stats_concurrency: 64,
             dns_ttl_secs: 300,
             dns_timeout_ms: 1000,
+        }
+    }
+}
+
+/// `prometheus.metrics`: which stream families the exporter writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsSetting {
+    /// One series per RTP stream, with the original's 13 labels.
+    #[default]
+    Default,
+    /// No per-peer labels: min, max and mean per room, role and kind.
+    Aggregated,
+    /// Both.
+    Both,
+}
+
+impl From<MetricsSetting> for ejtimaa_systems::MetricsMode {
+    fn from(setting: MetricsSetting) -> Self {
+        match setting {
+            MetricsSetting::Default => Self::Default,
+            MetricsSetting::Aggregated => Self::Aggregated,
+            MetricsSetting::Both => Self::Both,
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use ejtimaa_systems::{Core, ExportOptions, WorldEvent};
+use ejtimaa_systems::{Core, ExportOptions, ServerFigures, WorldEvent};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
@@ -22,7 +22,7 @@ type Query = Box<dyn FnOnce(&mut Core) + Send>;
 enum Command {
     Event(WorldEvent),
     Events(Vec<WorldEvent>),
-    Render(oneshot::Sender<String>),
+    Render(Box<ServerFigures>, oneshot::Sender<String>),
     Query(Query),
     Stop,
 }
@@ -47,11 +47,12 @@ impl EngineHandle {
         }
     }
 
-    /// Applies everything sent so far and renders the exposition text.
-    pub async fn render(&self) -> Result<String, EngineGone> {
+    /// Applies everything sent so far and renders the exposition text, with
+    /// `figures` as the server's own figures.
+    pub async fn render(&self, figures: ServerFigures) -> Result<String, EngineGone> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Command::Render(reply))
+            .send(Command::Render(Box::new(figures), reply))
             .map_err(|_| EngineGone)?;
         rx.await.map_err(|_| EngineGone)
     }
@@ -95,7 +96,8 @@ fn run(mut core: Core, rx: Receiver<Command>) {
             match command {
                 Command::Event(event) => core.push(event),
                 Command::Events(events) => events.into_iter().for_each(|e| core.push(e)),
-                Command::Render(reply) => {
+                Command::Render(figures, reply) => {
+                    core.set_server_figures(*figures);
                     let _ = reply.send(core.render().to_owned());
                 }
                 Command::Query(job) => {
@@ -128,13 +130,13 @@ mod tests {
             room: "r".into(),
             worker: "w".into(),
         }]);
-        let text = engine.render().await.unwrap();
+        let text = engine.render(ServerFigures::default()).await.unwrap();
         assert!(text.contains("Ejtimaa_rooms 1\n"), "{text}");
         assert!(text.contains("Ejtimaa_peers{room_id=\"r\"} 0\n"), "{text}");
         let applied = engine.query(|core| core.counts().applied).await.unwrap();
         assert_eq!(applied, 2);
         engine.stop();
         thread.join().unwrap();
-        assert!(engine.render().await.is_err());
+        assert!(engine.render(ServerFigures::default()).await.is_err());
     }
 }

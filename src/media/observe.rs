@@ -3,6 +3,7 @@
 //! pauses) and its close, as `WorldEvent`s to the engine thread.
 
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -61,11 +62,13 @@ pub fn transport(
 /// Reports a new producer on `transport` and follows it until it closes.
 pub fn producer(engine: &EngineHandle, transport: &TransportId, producer: &Producer) {
     let id: core::ProducerId = producer.id().to_string().into();
+    let (mime_type, clock_rate) = first_codec(producer.kind(), producer.rtp_parameters());
     engine.send(WorldEvent::ProducerCreated {
         producer: id.clone(),
         transport: transport.to_string().into(),
         kind: media_kind(producer.kind()),
-        mime_type: first_codec(producer.rtp_parameters()),
+        mime_type,
+        clock_rate,
         paused: producer.paused(),
     });
     let (e, p) = (engine.clone(), id.clone());
@@ -133,12 +136,14 @@ pub fn consumer(
     consumer: &Consumer,
 ) -> Arc<ConsumerClose> {
     let id: core::ConsumerId = consumer.id().to_string().into();
+    let (mime_type, clock_rate) = first_codec(consumer.kind(), consumer.rtp_parameters());
     engine.send(WorldEvent::ConsumerCreated {
         consumer: id.clone(),
         transport: transport.to_string().into(),
         producer: consumer.producer_id().to_string().into(),
         kind: media_kind(consumer.kind()),
-        mime_type: first_codec(consumer.rtp_parameters()),
+        mime_type,
+        clock_rate,
         paused: consumer.paused(),
     });
     // A consumer sends one stream; its score event does not name the SSRC.
@@ -233,10 +238,21 @@ pub fn media_kind(kind: MediaKind) -> core::MediaKind {
     }
 }
 
-fn first_codec(parameters: &RtpParameters) -> core::MimeType {
-    parameters
-        .codecs
-        .first()
-        .map(|c| core::MimeType::new(c.mime_type().as_str()))
-        .unwrap_or_else(|| core::MimeType::new(""))
+/// The MIME type and clock rate of the first (the sending) codec.
+fn first_codec(kind: MediaKind, parameters: &RtpParameters) -> (core::MimeType, NonZeroU32) {
+    match parameters.codecs.first() {
+        Some(c) => (core::MimeType::new(c.mime_type().as_str()), c.clock_rate()),
+        // mediasoup refuses parameters without codecs; should one slip
+        // through, jitter is still converted at the kind's usual rate.
+        None => {
+            let rate = match kind {
+                MediaKind::Audio => 48_000,
+                MediaKind::Video => 90_000,
+            };
+            (
+                core::MimeType::new(""),
+                NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN),
+            )
+        }
+    }
 }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::Signaling;
 use super::consume::consume;
+use super::method::Method;
 use super::peer::{Peer, TransportEntry};
 use super::protocol::{self as p, SignalingError, decode};
 use crate::media::{listen_info, observe};
@@ -17,15 +18,14 @@ use crate::media::{listen_info, observe};
 type Reply = Result<Value, SignalingError>;
 
 /// Runs one request of `peer`.
-pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: &str, data: Value) -> Reply {
+pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data: Value) -> Reply {
+    let name = method.as_str();
     match method {
-        "getRouterRtpCapabilities" => Ok(json!(peer.room.router()?.rtp_capabilities())),
-        "join" => join(ctx, peer, decode("join", data)?).await,
-        "createWebRtcTransport" => {
-            create_transport(ctx, peer, decode("createWebRtcTransport", data)?).await
-        }
-        "connectWebRtcTransport" => {
-            let req: p::ConnectWebRtcTransport = decode("connectWebRtcTransport", data)?;
+        Method::GetRouterRtpCapabilities => Ok(json!(peer.room.router()?.rtp_capabilities())),
+        Method::Join => join(ctx, peer, decode(name, data)?).await,
+        Method::CreateWebRtcTransport => create_transport(ctx, peer, decode(name, data)?).await,
+        Method::ConnectWebRtcTransport => {
+            let req: p::ConnectWebRtcTransport = decode(name, data)?;
             let transport = peer.transport(&req.transport_id)?;
             let remote = WebRtcTransportRemoteParameters {
                 dtls_parameters: req.dtls_parameters,
@@ -36,8 +36,8 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: &str, data: 
                 .map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        "restartIce" => {
-            let req: p::TransportRef = decode("restartIce", data)?;
+        Method::RestartIce => {
+            let req: p::TransportRef = decode(name, data)?;
             let ice = peer
                 .transport(&req.transport_id)?
                 .restart_ice()
@@ -45,18 +45,18 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: &str, data: 
                 .map_err(SignalingError::media)?;
             Ok(json!(ice))
         }
-        "produce" => produce(ctx, peer, decode("produce", data)?).await,
-        "closeProducer" => {
-            let req: p::ProducerRef = decode("closeProducer", data)?;
+        Method::Produce => produce(ctx, peer, decode(name, data)?).await,
+        Method::CloseProducer => {
+            let req: p::ProducerRef = decode(name, data)?;
             let producer = peer.producer(&req.producer_id)?;
             peer.state.lock().producers.remove(&producer.id());
             drop(producer); // the last strong handle: closes it, and its consumers
             Ok(json!({}))
         }
-        "pauseProducer" | "resumeProducer" => {
-            let req: p::ProducerRef = decode(static_name(method), data)?;
+        Method::PauseProducer | Method::ResumeProducer => {
+            let req: p::ProducerRef = decode(name, data)?;
             let producer = peer.producer(&req.producer_id)?;
-            let result = if method == "pauseProducer" {
+            let result = if method == Method::PauseProducer {
                 producer.pause().await
             } else {
                 producer.resume().await
@@ -64,10 +64,10 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: &str, data: 
             result.map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        "pauseConsumer" | "resumeConsumer" => {
-            let req: p::ConsumerRef = decode(static_name(method), data)?;
+        Method::PauseConsumer | Method::ResumeConsumer => {
+            let req: p::ConsumerRef = decode(name, data)?;
             let consumer = peer.consumer(&req.consumer_id)?;
-            let result = if method == "pauseConsumer" {
+            let result = if method == Method::PauseConsumer {
                 consumer.pause().await
             } else {
                 consumer.resume().await
@@ -75,8 +75,8 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: &str, data: 
             result.map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        "setConsumerPreferredLayers" => {
-            let req: p::SetConsumerPreferredLayers = decode("setConsumerPreferredLayers", data)?;
+        Method::SetConsumerPreferredLayers => {
+            let req: p::SetConsumerPreferredLayers = decode(name, data)?;
             let consumer = peer.consumer(&req.consumer_id)?;
             let layers = ConsumerLayers {
                 spatial_layer: req.spatial_layer,
@@ -88,16 +88,16 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: &str, data: 
                 .map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        "requestConsumerKeyFrame" => {
-            let req: p::ConsumerRef = decode("requestConsumerKeyFrame", data)?;
+        Method::RequestConsumerKeyFrame => {
+            let req: p::ConsumerRef = decode(name, data)?;
             peer.consumer(&req.consumer_id)?
                 .request_key_frame()
                 .await
                 .map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        "getTransportStats" => {
-            let req: p::TransportRef = decode("getTransportStats", data)?;
+        Method::GetTransportStats => {
+            let req: p::TransportRef = decode(name, data)?;
             let stats = peer
                 .transport(&req.transport_id)?
                 .get_stats()
@@ -105,8 +105,8 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: &str, data: 
                 .map_err(SignalingError::media)?;
             Ok(json!(stats))
         }
-        "getProducerStats" => {
-            let req: p::ProducerRef = decode("getProducerStats", data)?;
+        Method::GetProducerStats => {
+            let req: p::ProducerRef = decode(name, data)?;
             let stats = peer
                 .producer(&req.producer_id)?
                 .get_stats()
@@ -114,8 +114,8 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: &str, data: 
                 .map_err(SignalingError::media)?;
             Ok(json!(stats))
         }
-        "getConsumerStats" => {
-            let req: p::ConsumerRef = decode("getConsumerStats", data)?;
+        Method::GetConsumerStats => {
+            let req: p::ConsumerRef = decode(name, data)?;
             let stats = peer
                 .consumer(&req.consumer_id)?
                 .get_stats()
@@ -123,8 +123,8 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: &str, data: 
                 .map_err(SignalingError::media)?;
             Ok(json!(stats))
         }
-        "changeDisplayName" => {
-            let req: p::ChangeDisplayName = decode("changeDisplayName", data)?;
+        Method::ChangeDisplayName => {
+            let req: p::ChangeDisplayName = decode(name, data)?;
             peer.require_joined()?;
             let old = std::mem::replace(
                 &mut peer.state.lock().display_name,
@@ -142,19 +142,6 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: &str, data: 
             }
             Ok(json!({}))
         }
-        other => Err(SignalingError::UnknownMethod(
-            other.chars().take(64).collect(),
-        )),
-    }
-}
-
-/// The method names that share a handler, as `'static` for error messages.
-fn static_name(method: &str) -> &'static str {
-    match method {
-        "pauseProducer" => "pauseProducer",
-        "resumeProducer" => "resumeProducer",
-        "pauseConsumer" => "pauseConsumer",
-        _ => "resumeConsumer",
     }
 }
 

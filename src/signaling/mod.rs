@@ -6,6 +6,7 @@
 
 mod consume;
 mod handlers;
+pub mod method;
 mod peer;
 pub mod protocol;
 mod room;
@@ -28,6 +29,7 @@ use crate::engine::EngineHandle;
 use crate::media::observe::AddressHook;
 use crate::media::registry::MediaRegistry;
 use crate::media::workers::{PoolWorker, WorkerPool};
+use method::{Method, MethodTally};
 use peer::{Peer, PeerState};
 use protocol::{Request, SignalingError};
 pub use room::{Room, Rooms};
@@ -45,6 +47,8 @@ pub struct Signaling {
     pub rooms: Arc<Rooms>,
     /// Connected peers by id, across rooms (ids are unique server-wide).
     peers: Mutex<HashMap<String, Arc<Peer>>>,
+    /// Requests and errors per method, for the exporter.
+    tally: MethodTally,
 }
 
 impl Signaling {
@@ -63,6 +67,7 @@ impl Signaling {
             registry,
             address_hook,
             peers: Mutex::new(HashMap::new()),
+            tally: MethodTally::default(),
         })
     }
 
@@ -89,6 +94,11 @@ impl Signaling {
     /// The live mediasoup handles.
     pub fn registry(&self) -> &Arc<MediaRegistry> {
         &self.registry
+    }
+
+    /// Requests and errors so far, per method.
+    pub fn method_counts(&self) -> Vec<ejtimaa_systems::export::MethodCounts> {
+        self.tally.snapshot()
     }
 
     /// Connected peers.
@@ -283,10 +293,13 @@ async fn on_request(
 ) {
     let reply = match request {
         Ok(value) => dispatch(&ctx, &socket, value).await,
-        Err(e) => Err(SignalingError::InvalidData {
-            method: "request",
-            reason: e.to_string(),
-        }),
+        Err(e) => {
+            ctx.tally.record(None, false);
+            Err(SignalingError::InvalidData {
+                method: "request",
+                reason: e.to_string(),
+            })
+        }
     };
     let sent = match reply {
         Ok(response) => ack.send(&(Value::Null, response)),
@@ -300,11 +313,28 @@ async fn on_request(
     }
 }
 
+/// Decodes and runs one request; counts it under its method (`None` when the
+/// request names no known method or cannot be read).
 async fn dispatch(
     ctx: &Arc<Signaling>,
     socket: &SocketRef,
     value: Value,
 ) -> Result<Value, SignalingError> {
+    let (method, reply) = match decode_request(ctx, value) {
+        Ok((method, data)) => {
+            let reply = match socket.extensions.get::<Arc<Peer>>() {
+                Some(peer) => handlers::handle(ctx, &peer, method, data).await,
+                None => Err(SignalingError::Closed),
+            };
+            (Some(method), reply)
+        }
+        Err(e) => (None, Err(e)),
+    };
+    ctx.tally.record(method, reply.is_ok());
+    reply
+}
+
+fn decode_request(ctx: &Signaling, value: Value) -> Result<(Method, Value), SignalingError> {
     let limit = ctx.config.limits.max_message_bytes;
     let size = serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len());
     if size > limit {
@@ -315,11 +345,9 @@ async fn dispatch(
             method: "request",
             reason: e.to_string(),
         })?;
-    let peer = socket
-        .extensions
-        .get::<Arc<Peer>>()
-        .ok_or(SignalingError::Closed)?;
-    handlers::handle(ctx, &peer, &request.method, request.data).await
+    let method = Method::from_name(&request.method)
+        .ok_or_else(|| SignalingError::UnknownMethod(request.method.chars().take(64).collect()))?;
+    Ok((method, request.data))
 }
 
 fn on_disconnect(socket: SocketRef, ctx: Arc<Signaling>, reason: DisconnectReason) {

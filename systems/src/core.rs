@@ -5,11 +5,12 @@ use bevy_ecs::schedule::ScheduleLabel;
 
 use crate::event::WorldEvent;
 use crate::export::{
-    ExportOptions, ExportOrder, Exposition, rebuild_export_order, refresh_owner_labels,
-    refresh_peer_labels, refresh_room_labels, refresh_transport_labels, render_exposition,
+    ExportOptions, ExportOrder, Exposition, ServerFigures, rebuild_export_order,
+    refresh_owner_labels, refresh_peer_labels, refresh_room_labels, refresh_transport_labels,
+    render_exposition,
 };
 use crate::world::{
-    Consumer, EventCounts, IdIndex, Inbox, Producer, ReverseDns, Topology, apply_events,
+    Consumer, EventCounts, IdIndex, Inbox, PeerTotals, Producer, ReverseDns, Topology, apply_events,
 };
 
 /// Runs [`apply_events`]: events in, state out.
@@ -42,6 +43,8 @@ impl Core {
         world.init_resource::<ReverseDns>();
         world.init_resource::<ExportOrder>();
         world.init_resource::<Exposition>();
+        world.init_resource::<PeerTotals>();
+        world.init_resource::<ServerFigures>();
         world.insert_resource(options);
 
         let mut apply = Schedule::new(ApplySchedule);
@@ -94,6 +97,11 @@ impl Core {
         if *current != options {
             *current = options;
         }
+    }
+
+    /// Sets the server's own figures for the next renders.
+    pub fn set_server_figures(&mut self, figures: ServerFigures) {
+        *self.world.resource_mut::<ServerFigures>() = figures;
     }
 
     /// Applies queued events and renders the exposition text.

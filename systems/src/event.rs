@@ -1,6 +1,7 @@
 //! [`WorldEvent`]: everything the server reports to the world, as plain data.
 
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 
 use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId, WorkerId};
 use crate::media::{MediaKind, MimeType, RtpStreamStats, Score};
@@ -113,6 +114,8 @@ pub enum WorldEvent {
         kind: MediaKind,
         /// The MIME type of its first codec.
         mime_type: MimeType,
+        /// The RTP clock rate of that codec (turns jitter into seconds).
+        clock_rate: NonZeroU32,
         /// Whether it starts paused.
         paused: bool,
     },
@@ -140,6 +143,8 @@ pub enum WorldEvent {
         kind: MediaKind,
         /// The MIME type of its first codec.
         mime_type: MimeType,
+        /// The RTP clock rate of that codec (turns jitter into seconds).
+        clock_rate: NonZeroU32,
         /// Whether it starts paused.
         paused: bool,
     },

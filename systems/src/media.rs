@@ -13,6 +13,9 @@ pub enum MediaKind {
 }
 
 impl MediaKind {
+    /// Both kinds, in label order.
+    pub const ALL: [MediaKind; 2] = [MediaKind::Audio, MediaKind::Video];
+
     /// The name mediasoup and the original exporter use (`audio`, `video`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -177,6 +180,18 @@ impl RtpStreamStats {
             fir_count: 0,
             score: Score::default(),
         }
+    }
+}
+
+impl RtpStreamStats {
+    /// Whether any of its counters (bytes, packets, NACK, PLI, FIR) is below
+    /// `other`'s: figures taken before `other`'s, of the same stream.
+    pub fn is_older_than(&self, other: &RtpStreamStats) -> bool {
+        self.byte_count < other.byte_count
+            || self.packet_count < other.packet_count
+            || self.nack_count < other.nack_count
+            || self.pli_count < other.pli_count
+            || self.fir_count < other.fir_count
     }
 }
 

@@ -16,6 +16,26 @@ pub enum TransportKind {
     Direct,
 }
 
+impl TransportKind {
+    /// Every kind, in label order.
+    pub const ALL: [TransportKind; 4] = [
+        TransportKind::WebRtc,
+        TransportKind::Plain,
+        TransportKind::Pipe,
+        TransportKind::Direct,
+    ];
+
+    /// `webrtc`, `plain`, `pipe` or `direct`: the `type` label of `Ejtimaa_transports`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::WebRtc => "webrtc",
+            TransportKind::Plain => "plain",
+            TransportKind::Pipe => "pipe",
+            TransportKind::Direct => "direct",
+        }
+    }
+}
+
 /// The ICE state of a WebRTC transport, as mediasoup reports it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub enum IceState {
@@ -30,6 +50,28 @@ pub enum IceState {
     Disconnected,
     /// Closed.
     Closed,
+}
+
+impl IceState {
+    /// Every state, in label order.
+    pub const ALL: [IceState; 5] = [
+        IceState::New,
+        IceState::Connected,
+        IceState::Completed,
+        IceState::Disconnected,
+        IceState::Closed,
+    ];
+
+    /// The state as mediasoup names it (`completed`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IceState::New => "new",
+            IceState::Connected => "connected",
+            IceState::Completed => "completed",
+            IceState::Disconnected => "disconnected",
+            IceState::Closed => "closed",
+        }
+    }
 }
 
 /// The transport protocol of a tuple.

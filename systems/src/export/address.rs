@@ -62,6 +62,7 @@ fn push_masked_ip(out: &mut String, ip: IpAddr, port: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::MetricsMode;
 
     fn label(host: Host, port: u16, options: ExportOptions, dns: &ReverseDns) -> String {
         let mut out = String::new();
@@ -77,16 +78,19 @@ mod tests {
         deidentify: true,
         numeric: false,
         quiet: false,
+        metrics: MetricsMode::Default,
     };
     const NUMERIC: ExportOptions = ExportOptions {
         deidentify: false,
         numeric: true,
         quiet: false,
+        metrics: MetricsMode::Default,
     };
     const NAMES: ExportOptions = ExportOptions {
         deidentify: false,
         numeric: false,
         quiet: false,
+        metrics: MetricsMode::Default,
     };
 
     #[test]
@@ -127,6 +131,7 @@ mod tests {
             deidentify: true,
             numeric: true,
             quiet: false,
+            metrics: MetricsMode::Default,
         };
         assert_eq!(label(ip("192.0.2.34"), 1, both, &dns), "xx.xx.2.34:1");
         assert_eq!(label(ip("192.0.2.34"), 1, DEIDENTIFY, &dns), "xx.xx.2.34:1");

@@ -3,6 +3,8 @@
 //! the object (or an option it depends on) changes. A series' label set is then
 //! four copies: room + peer + transport + owner, and `type`.
 
+use std::num::NonZeroU32;
+
 use bevy_ecs::prelude::*;
 
 use super::address::push_endpoint;
@@ -125,6 +127,8 @@ pub trait StreamOwnerComponent: Component {
     fn kind(&self) -> MediaKind;
     /// Its codec.
     fn mime_type(&self) -> &MimeType;
+    /// Its codec's RTP clock rate.
+    fn clock_rate(&self) -> NonZeroU32;
 }
 
 impl StreamOwnerComponent for Producer {
@@ -137,6 +141,9 @@ impl StreamOwnerComponent for Producer {
     fn mime_type(&self) -> &MimeType {
         &self.mime_type
     }
+    fn clock_rate(&self) -> NonZeroU32 {
+        self.clock_rate
+    }
 }
 
 impl StreamOwnerComponent for Consumer {
@@ -148,6 +155,9 @@ impl StreamOwnerComponent for Consumer {
     }
     fn mime_type(&self) -> &MimeType {
         &self.mime_type
+    }
+    fn clock_rate(&self) -> NonZeroU32 {
+        self.clock_rate
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod address;
 mod escape;
+mod figures;
 mod labels;
 mod options;
 mod order;
@@ -14,10 +15,11 @@ mod render;
 
 pub use address::push_endpoint;
 pub use escape::{push_label, push_label_value};
+pub use figures::{BuildInfo, MethodCounts, ServerFigures, WorkerCpu};
 pub use labels::{
     LabelFragment, Scratch, StreamOwnerComponent, refresh_owner_labels, refresh_peer_labels,
     refresh_room_labels, refresh_transport_labels,
 };
-pub use options::ExportOptions;
+pub use options::{ExportOptions, MetricsMode};
 pub use order::{ExportOrder, rebuild_export_order};
-pub use render::{CONTENT_TYPE, Exposition, render_exposition};
+pub use render::{CONTENT_TYPE, Exposition, ServerSources, StreamSources, render_exposition};

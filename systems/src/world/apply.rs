@@ -118,6 +118,7 @@ pub fn apply_event(world: &mut World, event: WorldEvent) -> Result<(), Ignored> 
             transport,
             kind,
             mime_type,
+            clock_rate,
             paused,
         } => {
             let parent = lookup::<Transport>(world, &transport)?;
@@ -125,6 +126,7 @@ pub fn apply_event(world: &mut World, event: WorldEvent) -> Result<(), Ignored> 
                 id: producer,
                 kind,
                 mime_type,
+                clock_rate,
                 paused,
             };
             spawn(world, (producer, RtpStreams::default()), Some(parent))
@@ -143,6 +145,7 @@ pub fn apply_event(world: &mut World, event: WorldEvent) -> Result<(), Ignored> 
             producer,
             kind,
             mime_type,
+            clock_rate,
             paused,
         } => {
             let parent = lookup::<Transport>(world, &transport)?;
@@ -151,6 +154,7 @@ pub fn apply_event(world: &mut World, event: WorldEvent) -> Result<(), Ignored> 
                 producer,
                 kind,
                 mime_type,
+                clock_rate,
                 paused,
             };
             spawn(world, (consumer, RtpStreams::default()), Some(parent))
@@ -220,7 +224,7 @@ fn apply_stats(
     let stream = streams.entry(stats.stream_type, stats.ssrc);
     // Replies of concurrent get_stats calls can arrive out of order; counters
     // never go backwards, so an older reply is recognised and dropped.
-    if stats.byte_count < stream.byte_count || stats.packet_count < stream.packet_count {
+    if stats.is_older_than(stream) {
         return Err(Ignored::Stale);
     }
     *stream = stats;

@@ -3,7 +3,11 @@
 //! of them removes everything beneath it. Every object but the worker carries
 //! the exporter's [`LabelFragment`] cache.
 
+use std::num::NonZeroU32;
+
+use bevy_ecs::lifecycle::HookContext;
 use bevy_ecs::prelude::*;
+use bevy_ecs::world::DeferredWorld;
 
 use super::index::{Indexed, unindex};
 use crate::export::LabelFragment;
@@ -32,7 +36,7 @@ pub struct Room {
 
 /// A peer in a room (its parent).
 #[derive(Component, Debug)]
-#[component(on_remove = unindex::<Peer>)]
+#[component(on_add = peer_joined, on_remove = peer_left)]
 #[require(LabelFragment)]
 pub struct Peer {
     /// Its id.
@@ -41,6 +45,29 @@ pub struct Peer {
     pub display_name: String,
     /// The User-Agent of its signaling handshake.
     pub user_agent: String,
+}
+
+/// Peers that ever joined and left: every `Peer` added or removed, however it
+/// went (its own leave, or its room or worker closing).
+#[derive(Resource, Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerTotals {
+    /// Peers that joined.
+    pub joined: u64,
+    /// Peers that left.
+    pub left: u64,
+}
+
+fn peer_joined(mut world: DeferredWorld, _: HookContext) {
+    if let Some(mut totals) = world.get_resource_mut::<PeerTotals>() {
+        totals.joined += 1;
+    }
+}
+
+fn peer_left(mut world: DeferredWorld, ctx: HookContext) {
+    unindex::<Peer>(world.reborrow(), ctx);
+    if let Some(mut totals) = world.get_resource_mut::<PeerTotals>() {
+        totals.left += 1;
+    }
 }
 
 /// A transport of a peer (its parent).
@@ -77,6 +104,8 @@ pub struct Producer {
     pub kind: MediaKind,
     /// MIME type of its first codec.
     pub mime_type: MimeType,
+    /// RTP clock rate of its first codec.
+    pub clock_rate: NonZeroU32,
     /// Paused by its peer.
     pub paused: bool,
 }
@@ -94,6 +123,8 @@ pub struct Consumer {
     pub kind: MediaKind,
     /// MIME type of its first codec.
     pub mime_type: MimeType,
+    /// RTP clock rate of its first codec.
+    pub clock_rate: NonZeroU32,
     /// Paused by its peer.
     pub paused: bool,
 }

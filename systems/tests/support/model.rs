@@ -5,20 +5,26 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use ejtimaa_systems::{
-    ExportOptions, Host, IceState, MediaKind, RtpStreamType, StreamOwner, TransportKind,
-    TransportTuple, WorldEvent,
+    ExportOptions, Host, IceState, MediaKind, RtpStreamStats, RtpStreamType, StreamOwner,
+    TransportKind, TransportTuple, WorldEvent,
 };
 
 /// A label set, name → value.
 pub type Labels = BTreeMap<String, String>;
 
+/// `(owner id, stream type, ssrc)` of a stream.
+pub type StreamKey = (String, RtpStreamType, u32);
+
 /// One expected series: its value and the streams that make it up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expected {
-    pub value: u64,
-    /// `(owner id, stream type, ssrc)` of each contributing stream.
-    pub contributors: BTreeSet<(String, RtpStreamType, u32)>,
+    pub value: f64,
+    /// Each contributing stream.
+    pub contributors: BTreeSet<StreamKey>,
 }
+
+/// Expected series of every family, by family name.
+pub type Families = BTreeMap<String, BTreeMap<Labels, Expected>>;
 
 #[derive(Debug, Clone)]
 pub struct MPeer {
@@ -36,19 +42,13 @@ pub struct MTransport {
 }
 
 #[derive(Debug, Clone)]
-pub struct MStream {
-    pub bytes: u64,
-    pub packets: u64,
-    pub score: u8,
-}
-
-#[derive(Debug, Clone)]
 pub struct MOwner {
     pub transport: String,
     pub kind: MediaKind,
     pub mime: String,
+    pub clock_rate: u32,
     pub paused: bool,
-    pub streams: BTreeMap<(RtpStreamType, u32), MStream>,
+    pub streams: BTreeMap<(RtpStreamType, u32), RtpStreamStats>,
 }
 
 /// Producer or consumer, as the model keys them.
@@ -66,6 +66,9 @@ pub struct Model {
     pub transports: BTreeMap<String, MTransport>,
     pub owners: BTreeMap<(Role, String), MOwner>,
     pub dns: HashMap<IpAddr, String>,
+    pub peers_joined: u64,
+    pub peers_left: u64,
+    pub worker_deaths: u64,
 }
 
 /// What one event did to the model: ids of everything it closed.
@@ -86,6 +89,9 @@ impl Model {
             }
             WorldEvent::WorkerClosed { worker } | WorldEvent::WorkerDied { worker } => {
                 if self.workers.remove(worker.as_str()).is_some() {
+                    if matches!(event, WorldEvent::WorkerDied { .. }) {
+                        self.worker_deaths += 1;
+                    }
                     let rooms: Vec<String> = self
                         .rooms
                         .iter()
@@ -119,6 +125,7 @@ impl Model {
                         user_agent: user_agent.clone(),
                     };
                     self.peers.insert(peer.to_string(), p);
+                    self.peers_joined += 1;
                 }
             }
             WorldEvent::PeerRenamed { peer, display_name } => {
@@ -162,13 +169,13 @@ impl Model {
                 transport,
                 kind,
                 mime_type,
+                clock_rate,
                 paused,
             } => self.create_owner(
                 Role::Producer,
                 producer.as_str(),
                 transport.as_str(),
-                *kind,
-                mime_type.as_str(),
+                (*kind, mime_type.as_str(), clock_rate.get()),
                 *paused,
             ),
             WorldEvent::ConsumerCreated {
@@ -176,14 +183,14 @@ impl Model {
                 transport,
                 kind,
                 mime_type,
+                clock_rate,
                 paused,
                 ..
             } => self.create_owner(
                 Role::Consumer,
                 consumer.as_str(),
                 transport.as_str(),
-                *kind,
-                mime_type.as_str(),
+                (*kind, mime_type.as_str(), clock_rate.get()),
                 *paused,
             ),
             WorldEvent::ProducerClosed { producer } => {
@@ -217,12 +224,11 @@ impl Model {
             WorldEvent::ScoreChanged { owner, ssrc, score } => {
                 let (key, ty) = owner_key(owner);
                 if let Some(o) = self.owners.get_mut(&key) {
-                    let s = o.streams.entry((ty, *ssrc)).or_insert(MStream {
-                        bytes: 0,
-                        packets: 0,
-                        score: 0,
-                    });
-                    s.score = score.get();
+                    let s = o
+                        .streams
+                        .entry((ty, *ssrc))
+                        .or_insert_with(|| RtpStreamStats::empty(ty, *ssrc));
+                    s.score = *score;
                 }
             }
             WorldEvent::StatsUpdated { owner, stats } => {
@@ -231,17 +237,15 @@ impl Model {
                     let s = o
                         .streams
                         .entry((stats.stream_type, stats.ssrc))
-                        .or_insert(MStream {
-                            bytes: 0,
-                            packets: 0,
-                            score: 0,
-                        });
-                    if stats.byte_count >= s.bytes && stats.packet_count >= s.packets {
-                        *s = MStream {
-                            bytes: stats.byte_count,
-                            packets: stats.packet_count,
-                            score: stats.score.get(),
-                        };
+                        .or_insert_with(|| RtpStreamStats::empty(stats.stream_type, stats.ssrc));
+                    // Counters never go backwards: older figures are dropped.
+                    let older = stats.byte_count < s.byte_count
+                        || stats.packet_count < s.packet_count
+                        || stats.nack_count < s.nack_count
+                        || stats.pli_count < s.pli_count
+                        || stats.fir_count < s.fir_count;
+                    if !older {
+                        *s = stats.clone();
                     }
                 }
             }
@@ -262,8 +266,7 @@ impl Model {
         role: Role,
         id: &str,
         transport: &str,
-        kind: MediaKind,
-        mime: &str,
+        (kind, mime, clock_rate): (MediaKind, &str, u32),
         paused: bool,
     ) {
         let key = (role, id.to_string());
@@ -272,6 +275,7 @@ impl Model {
                 transport: transport.to_string(),
                 kind,
                 mime: mime.to_string(),
+                clock_rate,
                 paused,
                 streams: BTreeMap::new(),
             };
@@ -299,6 +303,7 @@ impl Model {
         if self.peers.remove(peer).is_none() {
             return;
         }
+        self.peers_left += 1;
         closed.peers.push(peer.to_string());
         let transports: Vec<String> = self
             .transports
@@ -337,14 +342,15 @@ impl Model {
         counts
     }
 
-    /// The byte-count and score series expected for `role`.
-    pub fn expected_series(
+    /// The exported streams of `role` grouped by label set: the streams on
+    /// ICE-completed WebRTC transports, of the types the role shows, each with
+    /// its owner's kind and clock rate.
+    pub fn exported_streams(
         &self,
         role: Role,
         options: &ExportOptions,
-    ) -> (BTreeMap<Labels, Expected>, BTreeMap<Labels, Expected>) {
-        let mut bytes: BTreeMap<Labels, Expected> = BTreeMap::new();
-        let mut scores: BTreeMap<Labels, Expected> = BTreeMap::new();
+    ) -> BTreeMap<Labels, Vec<(StreamKey, MediaKind, u32, &RtpStreamStats)>> {
+        let mut groups: BTreeMap<Labels, Vec<_>> = BTreeMap::new();
         for ((r, id), owner) in &self.owners {
             if *r != role {
                 continue;
@@ -419,22 +425,15 @@ impl Model {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect();
-                let contributor = (id.clone(), *ty, *ssrc);
-                let b = bytes.entry(labels.clone()).or_insert(Expected {
-                    value: 0,
-                    contributors: BTreeSet::new(),
-                });
-                b.value += stream.bytes;
-                b.contributors.insert(contributor.clone());
-                let s = scores.entry(labels).or_insert(Expected {
-                    value: u64::MAX,
-                    contributors: BTreeSet::new(),
-                });
-                s.value = s.value.min(u64::from(stream.score));
-                s.contributors.insert(contributor);
+                groups.entry(labels).or_default().push((
+                    (id.clone(), *ty, *ssrc),
+                    owner.kind,
+                    owner.clock_rate,
+                    stream,
+                ));
             }
         }
-        (bytes, scores)
+        groups
     }
 
     /// The address label, written independently of the exporter's code.
@@ -468,6 +467,12 @@ impl Model {
             Host::Name(name) => format!("{name}:{port}"),
         }
     }
+}
+
+/// A stream's round-trip time in seconds, if it has a usable one.
+pub fn rtt_seconds(s: &RtpStreamStats) -> Option<f64> {
+    let ms = s.round_trip_time?;
+    (ms.is_finite() && ms >= 0.0).then(|| f64::from(ms) / 1000.0)
 }
 
 fn owner_key(owner: &StreamOwner) -> ((Role, String), RtpStreamType) {

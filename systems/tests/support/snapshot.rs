@@ -1,6 +1,8 @@
 //! Worlds built from scratch: a model's state as creation events (in reverse id
 //! order, unlike any history), and a small hand-written demo world.
 
+use std::num::NonZeroU32;
+
 use ejtimaa_systems::{
     Endpoint, Host, IceState, MediaKind, MimeType, Protocol, RtpStreamStats, RtpStreamType, Score,
     StreamOwner, TransportKind, TransportTuple, WorldEvent,
@@ -61,6 +63,7 @@ pub fn events(model: &Model) -> Vec<WorldEvent> {
                     transport: o.transport.as_str().into(),
                     kind: o.kind,
                     mime_type: MimeType::from(o.mime.as_str()),
+                    clock_rate: NonZeroU32::new(o.clock_rate).expect("non-zero"),
                     paused: o.paused,
                 });
                 StreamOwner::Producer(id.as_str().into())
@@ -72,19 +75,16 @@ pub fn events(model: &Model) -> Vec<WorldEvent> {
                     producer: "unknown".into(),
                     kind: o.kind,
                     mime_type: MimeType::from(o.mime.as_str()),
+                    clock_rate: NonZeroU32::new(o.clock_rate).expect("non-zero"),
                     paused: o.paused,
                 });
                 StreamOwner::Consumer(id.as_str().into())
             }
         };
-        for ((ty, ssrc), s) in o.streams.iter().rev() {
-            let mut stats = RtpStreamStats::empty(*ty, *ssrc);
-            stats.byte_count = s.bytes;
-            stats.packet_count = s.packets;
-            stats.score = Score::try_from(s.score).expect("model scores are valid");
+        for s in o.streams.values().rev() {
             out.push(WorldEvent::StatsUpdated {
                 owner: owner.clone(),
-                stats,
+                stats: s.clone(),
             });
         }
     }
@@ -144,6 +144,7 @@ pub fn demo_world() -> Vec<WorldEvent> {
                 transport: transport(),
                 kind: MediaKind::Audio,
                 mime_type: "audio/opus".into(),
+                clock_rate: NonZeroU32::new(48_000).expect("non-zero"),
                 paused: false,
             },
         ]);
@@ -158,6 +159,7 @@ pub fn demo_world() -> Vec<WorldEvent> {
             producer: producer.into(),
             kind: MediaKind::Audio,
             mime_type: "audio/opus".into(),
+            clock_rate: NonZeroU32::new(48_000).expect("non-zero"),
             paused: false,
         });
         let mut stats = RtpStreamStats::empty(RtpStreamType::OutboundRtp, 1000);

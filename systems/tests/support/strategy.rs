@@ -2,10 +2,11 @@
 //! closes, reuses, duplicates and events for unknown or closed objects are common.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroU32;
 
 use ejtimaa_systems::{
-    Endpoint, ExportOptions, Host, IceState, MediaKind, MimeType, Protocol, RtpStreamStats,
-    RtpStreamType, Score, StreamOwner, TransportKind, TransportTuple, WorldEvent,
+    Endpoint, ExportOptions, Host, IceState, MediaKind, MetricsMode, MimeType, Protocol,
+    RtpStreamStats, RtpStreamType, Score, StreamOwner, TransportKind, TransportTuple, WorldEvent,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -35,13 +36,19 @@ pub fn text() -> impl Strategy<Value = String> {
 }
 
 fn options() -> impl Strategy<Value = ExportOptions> {
-    (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(deidentify, numeric, quiet)| {
-        ExportOptions {
+    let metrics = prop_oneof![
+        3 => Just(MetricsMode::Default),
+        1 => Just(MetricsMode::Aggregated),
+        1 => Just(MetricsMode::Both),
+    ];
+    (any::<bool>(), any::<bool>(), any::<bool>(), metrics).prop_map(
+        |(deidentify, numeric, quiet, metrics)| ExportOptions {
             deidentify,
             numeric,
             quiet,
-        }
-    })
+            metrics,
+        },
+    )
 }
 
 fn ip() -> impl Strategy<Value = IpAddr> {
@@ -97,6 +104,20 @@ fn mime() -> impl Strategy<Value = MimeType> {
     select(vec!["audio/opus", "video/VP8", "video/H264", "weird"]).prop_map(MimeType::from)
 }
 
+fn clock_rate() -> impl Strategy<Value = NonZeroU32> {
+    select(vec![48_000, 90_000, 8_000, 1]).prop_map(|r| NonZeroU32::new(r).expect("non-zero"))
+}
+
+/// Round-trip times as mediasoup reports them (milliseconds), with the
+/// unusable ones (negative, NaN, infinite) that must not show.
+fn round_trip_time() -> impl Strategy<Value = Option<f32>> {
+    prop_oneof![
+        4 => Just(None),
+        6 => (0.0f32..2000.0).prop_map(Some),
+        1 => select(vec![f32::NAN, f32::INFINITY, -1.0, 0.0]).prop_map(Some),
+    ]
+}
+
 fn stats() -> impl Strategy<Value = RtpStreamStats> {
     (
         prop_oneof![
@@ -107,22 +128,50 @@ fn stats() -> impl Strategy<Value = RtpStreamStats> {
         0u64..1 << 40,
         0u64..1 << 30,
         score(),
+        (
+            -100i64..1 << 20,
+            any::<u8>(),
+            any::<u32>(),
+            round_trip_time(),
+        ),
+        (0u64..1 << 24, 0u64..1 << 12, 0u64..1 << 8, 0u64..1 << 4),
     )
-        .prop_map(|(stream_type, ssrc, byte_count, packet_count, score)| {
-            let mut s = RtpStreamStats::empty(stream_type, ssrc);
-            s.byte_count = byte_count;
-            s.packet_count = packet_count;
-            s.score = score;
-            s
-        })
+        .prop_map(
+            |(
+                stream_type,
+                ssrc,
+                byte_count,
+                packet_count,
+                score,
+                (packets_lost, fraction_lost, jitter, round_trip_time),
+                (bitrate, nack_count, pli_count, fir_count),
+            )| {
+                let mut s = RtpStreamStats::empty(stream_type, ssrc);
+                s.byte_count = byte_count;
+                s.packet_count = packet_count;
+                s.score = score;
+                s.packets_lost = packets_lost;
+                s.fraction_lost = fraction_lost;
+                s.jitter = jitter;
+                s.round_trip_time = round_trip_time;
+                s.bitrate = bitrate;
+                s.nack_count = nack_count;
+                s.pli_count = pli_count;
+                s.fir_count = fir_count;
+                s
+            },
+        )
 }
 
 /// Stats that grow from a base, as a live stream's do (random ones alone
 /// would mostly go backwards and be dropped as stale).
 fn growing_stats() -> impl Strategy<Value = RtpStreamStats> {
-    (stats(), 0u64..5000, 0u64..50).prop_map(|(mut s, step, packets)| {
+    (stats(), 0u64..5000, 0u64..50, 0u64..3).prop_map(|(mut s, step, packets, feedback)| {
         s.byte_count = s.byte_count % 1_000_000 + step;
         s.packet_count = s.packet_count % 10_000 + packets;
+        s.nack_count = s.nack_count % 64 + feedback;
+        s.pli_count = s.pli_count % 8 + feedback;
+        s.fir_count = s.fir_count % 2 + feedback;
         s
     })
 }
@@ -165,15 +214,15 @@ fn event() -> impl Strategy<Value = WorldEvent> {
         ]).prop_map(|(transport, state)| WorldEvent::IceStateChanged { transport, state }),
         4 => (transport(), proptest::option::weighted(0.9, tuple()))
             .prop_map(|(transport, tuple)| WorldEvent::IceSelectedTupleChanged { transport, tuple }),
-        6 => (producer(), transport(), kind(), mime(), any::<bool>()).prop_map(
-            |(producer, transport, kind, mime_type, paused)| WorldEvent::ProducerCreated {
-                producer, transport, kind, mime_type, paused,
+        6 => (producer(), transport(), kind(), (mime(), clock_rate()), any::<bool>()).prop_map(
+            |(producer, transport, kind, (mime_type, clock_rate), paused)| WorldEvent::ProducerCreated {
+                producer, transport, kind, mime_type, clock_rate, paused,
             }),
         1 => producer().prop_map(|producer| WorldEvent::ProducerClosed { producer }),
         1 => (producer(), any::<bool>()).prop_map(|(producer, paused)| WorldEvent::ProducerPaused { producer, paused }),
-        6 => (consumer(), transport(), producer(), kind(), mime(), any::<bool>()).prop_map(
-            |(consumer, transport, producer, kind, mime_type, paused)| WorldEvent::ConsumerCreated {
-                consumer, transport, producer, kind, mime_type, paused,
+        6 => (consumer(), transport(), producer(), kind(), (mime(), clock_rate()), any::<bool>()).prop_map(
+            |(consumer, transport, producer, kind, (mime_type, clock_rate), paused)| WorldEvent::ConsumerCreated {
+                consumer, transport, producer, kind, mime_type, clock_rate, paused,
             }),
         1 => consumer().prop_map(|consumer| WorldEvent::ConsumerClosed { consumer }),
         1 => (consumer(), any::<bool>()).prop_map(|(consumer, paused)| WorldEvent::ConsumerPaused { consumer, paused }),
@@ -191,7 +240,7 @@ fn world() -> impl Strategy<Value = Vec<WorldEvent>> {
     let rooms = prop::collection::vec((any::<bool>(), 0..2usize), 3);
     let peers = prop::collection::vec((0..3usize, text(), text()), 5);
     let transports = prop::collection::vec((0..5usize, tuple(), 0..8u8), 6);
-    let owners = prop::collection::vec((0..6usize, kind(), mime()), 11);
+    let owners = prop::collection::vec((0..6usize, kind(), mime(), clock_rate()), 11);
     let streams = prop::collection::vec((owner(), growing_stats()), 0..12);
     (rooms, peers, transports, owners, streams).prop_map(
         |(rooms, peers, transports, owners, streams)| {
@@ -243,7 +292,7 @@ fn world() -> impl Strategy<Value = Vec<WorldEvent>> {
                     state,
                 });
             }
-            for (i, (t, kind, mime_type)) in owners.into_iter().enumerate() {
+            for (i, (t, kind, mime_type, clock_rate)) in owners.into_iter().enumerate() {
                 let transport = format!("t{t}").into();
                 events.push(if i < 5 {
                     WorldEvent::ProducerCreated {
@@ -251,6 +300,7 @@ fn world() -> impl Strategy<Value = Vec<WorldEvent>> {
                         transport,
                         kind,
                         mime_type,
+                        clock_rate,
                         paused: false,
                     }
                 } else {
@@ -260,6 +310,7 @@ fn world() -> impl Strategy<Value = Vec<WorldEvent>> {
                         producer: "P0".into(),
                         kind,
                         mime_type,
+                        clock_rate,
                         paused: false,
                     }
                 });

@@ -1,0 +1,127 @@
+//! The render system: writes the text exposition (format 0.0.4) of the world.
+//!
+//! Order: `Ejtimaa_rooms` and `Ejtimaa_peers`, the per-stream families
+//! (consumers then producers, the original's first), the per-room aggregates,
+//! then the server-wide families. Which stream families appear depends on
+//! [`ExportOptions::metrics`](crate::export::ExportOptions).
+
+mod rooms;
+mod server;
+mod streams;
+mod text;
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
+
+use super::labels::LabelFragment;
+use super::options::ExportOptions;
+use super::order::ExportOrder;
+use crate::world::{Consumer, Producer, Room, RtpStreams};
+use rooms::{RoomBuffers, RoomSources, render_rooms};
+pub use server::ServerSources;
+use server::{ServerBuffers, render_server};
+use streams::{Role, StreamBuffers, render_role};
+use text::{Kind, Value, header, push_plain, push_value};
+
+/// The latest exposition text, rewritten in place at every scrape, and the
+/// buffers that keep steady-state renders from allocating.
+#[derive(Resource, Default)]
+pub struct Exposition {
+    text: String,
+    streams: StreamBuffers,
+    rooms: RoomBuffers,
+    server: ServerBuffers,
+}
+
+impl Exposition {
+    /// The text of the last render.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// The content type of the exposition.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The World's parts the room and stream families read.
+#[derive(SystemParam)]
+pub struct StreamSources<'w, 's> {
+    order: Res<'w, ExportOrder>,
+    options: Res<'w, ExportOptions>,
+    children: Query<'w, 's, &'static Children>,
+    fragments: Query<'w, 's, &'static LabelFragment>,
+    room_ids: Query<'w, 's, &'static Room>,
+    producers: Query<'w, 's, (&'static Producer, &'static RtpStreams)>,
+    consumers: Query<'w, 's, (&'static Consumer, &'static RtpStreams)>,
+}
+
+/// Renders every family into [`Exposition`].
+pub fn render_exposition(
+    mut exposition: ResMut<Exposition>,
+    sources: StreamSources,
+    server: ServerSources,
+) {
+    let Exposition {
+        text,
+        streams,
+        rooms,
+        server: server_buffers,
+    } = &mut *exposition;
+    text.clear();
+    let order = &*sources.order;
+
+    header(text, "Ejtimaa_rooms", "Rooms open.", Kind::Gauge);
+    push_plain(
+        text,
+        "Ejtimaa_rooms",
+        Value::Unsigned(order.rooms.len() as u64),
+    );
+
+    header(text, "Ejtimaa_peers", "Peers in each room.", Kind::Gauge);
+    for &room in &order.rooms {
+        let Ok(room_id) = sources.room_ids.get(room) else {
+            continue;
+        };
+        let peers = sources.children.get(room).map_or(0, |c| c.len());
+        text.push_str("Ejtimaa_peers{");
+        super::escape::push_label(text, "room_id", room_id.id.as_str());
+        text.push_str("} ");
+        push_value(text, Value::Unsigned(peers as u64));
+    }
+
+    let metrics = sources.options.metrics;
+    if metrics.per_stream() {
+        for role in Role::ALL {
+            match role {
+                Role::Consumer => render_role(
+                    text,
+                    streams,
+                    role,
+                    &order.consumers,
+                    &sources.fragments,
+                    &sources.consumers,
+                ),
+                Role::Producer => render_role(
+                    text,
+                    streams,
+                    role,
+                    &order.producers,
+                    &sources.fragments,
+                    &sources.producers,
+                ),
+            }
+        }
+    }
+    if metrics.aggregated() {
+        let room_sources = RoomSources {
+            rooms: &order.rooms,
+            room_ids: &sources.room_ids,
+            consumer_rows: &order.consumers,
+            producer_rows: &order.producers,
+            consumers: &sources.consumers,
+            producers: &sources.producers,
+        };
+        render_rooms(text, rooms, &room_sources);
+    }
+    render_server(text, server_buffers, &server);
+}

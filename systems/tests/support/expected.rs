@@ -1,0 +1,323 @@
+//! What the exporter must show for a [`Model`], family by family, computed
+//! plainly from the model's maps.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ejtimaa_systems::{ExportOptions, IceState, MediaKind, RtpStreamStats, TransportKind};
+
+use super::model::{Expected, Families, Labels, Model, Role, StreamKey, rtt_seconds};
+
+/// A per-stream family: its name for a role, and its value over the streams of
+/// one label set (`None`: no series).
+pub struct StreamFamily {
+    pub suffix: &'static str,
+    pub counter: bool,
+    value: fn(&[(u32, &RtpStreamStats)]) -> Option<f64>,
+}
+
+impl StreamFamily {
+    pub fn name(&self, role: Role) -> String {
+        let role = match role {
+            Role::Producer => "producer",
+            Role::Consumer => "consumer",
+        };
+        format!("mediasoup_{role}_{}", self.suffix)
+    }
+}
+
+fn sum(streams: &[(u32, &RtpStreamStats)], f: fn(&RtpStreamStats) -> u64) -> Option<f64> {
+    Some(streams.iter().map(|(_, s)| f(s)).sum::<u64>() as f64)
+}
+
+fn max(values: impl Iterator<Item = f64>) -> Option<f64> {
+    values.reduce(f64::max)
+}
+
+/// The per-stream families, with the merge rule of streams sharing a label
+/// set: counters and bitrates add up, the score is the worst, loss fraction,
+/// jitter and round-trip time the highest.
+pub const STREAM_FAMILIES: [StreamFamily; 11] = [
+    StreamFamily {
+        suffix: "byte_count_bytes",
+        counter: true,
+        value: |s| sum(s, |s| s.byte_count),
+    },
+    StreamFamily {
+        suffix: "score",
+        counter: false,
+        value: |s| {
+            s.iter()
+                .map(|(_, s)| f64::from(s.score.get()))
+                .reduce(f64::min)
+        },
+    },
+    StreamFamily {
+        suffix: "packets_total",
+        counter: true,
+        value: |s| sum(s, |s| s.packet_count),
+    },
+    StreamFamily {
+        suffix: "packets_lost",
+        counter: false,
+        value: |s| Some(s.iter().map(|(_, s)| s.packets_lost).sum::<i64>() as f64),
+    },
+    StreamFamily {
+        suffix: "fraction_lost_ratio",
+        counter: false,
+        value: |s| max(s.iter().map(|(_, s)| f64::from(s.fraction_lost) / 256.0)),
+    },
+    StreamFamily {
+        suffix: "jitter_seconds",
+        counter: false,
+        value: |s| {
+            max(s
+                .iter()
+                .map(|(rate, s)| f64::from(s.jitter) / f64::from(*rate)))
+        },
+    },
+    StreamFamily {
+        suffix: "round_trip_time_seconds",
+        counter: false,
+        value: |s| max(s.iter().filter_map(|(_, s)| rtt_seconds(s))),
+    },
+    StreamFamily {
+        suffix: "bitrate_bits_per_second",
+        counter: false,
+        value: |s| sum(s, |s| s.bitrate),
+    },
+    StreamFamily {
+        suffix: "nack_packets_total",
+        counter: true,
+        value: |s| sum(s, |s| s.nack_count),
+    },
+    StreamFamily {
+        suffix: "pli_packets_total",
+        counter: true,
+        value: |s| sum(s, |s| s.pli_count),
+    },
+    StreamFamily {
+        suffix: "fir_packets_total",
+        counter: true,
+        value: |s| sum(s, |s| s.fir_count),
+    },
+];
+
+/// One stream's figure for an aggregated family (`None`: not measured).
+pub type Figure = fn(&RtpStreamStats) -> Option<f64>;
+
+/// The aggregated families and the figure each spreads.
+pub const ROOM_FAMILIES: [(&str, Figure); 4] = [
+    ("Ejtimaa_room_score", |s| Some(f64::from(s.score.get()))),
+    ("Ejtimaa_room_bitrate_bits_per_second", |s| {
+        Some(s.bitrate as f64)
+    }),
+    ("Ejtimaa_room_fraction_lost_ratio", |s| {
+        Some(f64::from(s.fraction_lost) / 256.0)
+    }),
+    ("Ejtimaa_room_round_trip_time_seconds", rtt_seconds),
+];
+
+fn labels<const N: usize>(pairs: [(&str, String); N]) -> Labels {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn series(value: f64, contributors: BTreeSet<StreamKey>) -> Expected {
+    Expected {
+        value,
+        contributors,
+    }
+}
+
+/// Every family the exporter writes from the World (not the server's own
+/// figures), under `options`. Families present without series map to empty.
+pub fn families(model: &Model, options: &ExportOptions) -> Families {
+    let mut out = Families::new();
+    let mut put = |name: &str, labels: Labels, value: f64, from: BTreeSet<StreamKey>| {
+        out.entry(name.to_string())
+            .or_default()
+            .insert(labels, series(value, from));
+    };
+
+    put(
+        "Ejtimaa_rooms",
+        Labels::new(),
+        model.rooms.len() as f64,
+        BTreeSet::new(),
+    );
+    for (room, n) in model.peers_per_room() {
+        put(
+            "Ejtimaa_peers",
+            labels([("room_id", room)]),
+            n as f64,
+            BTreeSet::new(),
+        );
+    }
+
+    // Per room, role and kind: the figures of every exported stream.
+    let mut per_room: BTreeMap<(String, Role, MediaKind), Vec<&RtpStreamStats>> = BTreeMap::new();
+    for role in [Role::Producer, Role::Consumer] {
+        for (labels, streams) in model.exported_streams(role, options) {
+            let contributors: BTreeSet<StreamKey> =
+                streams.iter().map(|(k, ..)| k.clone()).collect();
+            let figures: Vec<(u32, &RtpStreamStats)> =
+                streams.iter().map(|(_, _, rate, s)| (*rate, *s)).collect();
+            if options.metrics.per_stream() {
+                for family in &STREAM_FAMILIES {
+                    if let Some(v) = (family.value)(&figures) {
+                        put(&family.name(role), labels.clone(), v, contributors.clone());
+                    }
+                }
+            }
+            for (_, kind, _, s) in &streams {
+                per_room
+                    .entry((labels["room_id"].clone(), role, *kind))
+                    .or_default()
+                    .push(s);
+            }
+        }
+    }
+    if options.metrics.aggregated() {
+        for ((room, role, kind), streams) in &per_room {
+            let base = || {
+                labels([
+                    ("room_id", room.clone()),
+                    (
+                        "role",
+                        match role {
+                            Role::Producer => "producer",
+                            Role::Consumer => "consumer",
+                        }
+                        .to_string(),
+                    ),
+                    ("kind", kind.as_str().to_string()),
+                ])
+            };
+            put(
+                "Ejtimaa_room_streams",
+                base(),
+                streams.len() as f64,
+                BTreeSet::new(),
+            );
+            for (name, figure) in ROOM_FAMILIES {
+                let values: Vec<f64> = streams.iter().filter_map(|s| figure(s)).collect();
+                if values.is_empty() {
+                    continue;
+                }
+                let mean = values.iter().sum::<f64>() / values.len() as f64;
+                let min = values.iter().copied().reduce(f64::min).unwrap_or_default();
+                let max = values.iter().copied().reduce(f64::max).unwrap_or_default();
+                for (stat, v) in [("min", min), ("max", max), ("mean", mean)] {
+                    let mut l = base();
+                    l.insert("stat".into(), stat.into());
+                    put(name, l, v, BTreeSet::new());
+                }
+            }
+        }
+    }
+
+    // Server-wide families of the World.
+    put(
+        "Ejtimaa_workers",
+        Labels::new(),
+        model.workers.len() as f64,
+        BTreeSet::new(),
+    );
+    put(
+        "Ejtimaa_worker_deaths_total",
+        Labels::new(),
+        model.worker_deaths as f64,
+        BTreeSet::new(),
+    );
+    let mut routers: BTreeMap<u32, usize> = BTreeMap::new();
+    for (worker, pid) in &model.workers {
+        *routers.entry(*pid).or_default() += model.rooms.values().filter(|w| *w == worker).count();
+    }
+    for (pid, n) in routers {
+        put(
+            "Ejtimaa_worker_routers",
+            labels([("pid", pid.to_string())]),
+            n as f64,
+            BTreeSet::new(),
+        );
+    }
+    for (kind, name) in [
+        (TransportKind::WebRtc, "webrtc"),
+        (TransportKind::Plain, "plain"),
+        (TransportKind::Pipe, "pipe"),
+        (TransportKind::Direct, "direct"),
+    ] {
+        let of_kind: Vec<_> = model
+            .transports
+            .values()
+            .filter(|t| t.kind == kind)
+            .collect();
+        if kind == TransportKind::WebRtc {
+            for (state, state_name) in [
+                (IceState::New, "new"),
+                (IceState::Connected, "connected"),
+                (IceState::Completed, "completed"),
+                (IceState::Disconnected, "disconnected"),
+                (IceState::Closed, "closed"),
+            ] {
+                let n = of_kind.iter().filter(|t| t.ice == state).count();
+                let l = labels([("type", name.into()), ("ice_state", state_name.into())]);
+                put("Ejtimaa_transports", l, n as f64, BTreeSet::new());
+            }
+        } else if !of_kind.is_empty() {
+            let l = labels([("type", name.into()), ("ice_state", String::new())]);
+            put(
+                "Ejtimaa_transports",
+                l,
+                of_kind.len() as f64,
+                BTreeSet::new(),
+            );
+        }
+    }
+    for (role, name) in [
+        (Role::Producer, "Ejtimaa_producers"),
+        (Role::Consumer, "Ejtimaa_consumers"),
+    ] {
+        for kind in [MediaKind::Audio, MediaKind::Video] {
+            for paused in [false, true] {
+                let n = model
+                    .owners
+                    .iter()
+                    .filter(|((r, _), o)| *r == role && o.kind == kind && o.paused == paused)
+                    .count();
+                let l = labels([
+                    ("kind", kind.as_str().into()),
+                    ("paused", paused.to_string()),
+                ]);
+                put(name, l, n as f64, BTreeSet::new());
+            }
+        }
+    }
+    put(
+        "Ejtimaa_peers_joined_total",
+        Labels::new(),
+        model.peers_joined as f64,
+        BTreeSet::new(),
+    );
+    put(
+        "Ejtimaa_peers_left_total",
+        Labels::new(),
+        model.peers_left as f64,
+        BTreeSet::new(),
+    );
+    put(
+        "Ejtimaa_stats_timeouts_total",
+        Labels::new(),
+        0.0,
+        BTreeSet::new(),
+    );
+    out
+}
+
+/// Families the exporter writes with headers but, without server figures, no series.
+pub const EMPTY_WITHOUT_FIGURES: [&str; 5] = [
+    "Ejtimaa_build_info",
+    "Ejtimaa_scrape_duration_seconds",
+    "Ejtimaa_worker_cpu_seconds_total",
+    "Ejtimaa_signaling_requests_total",
+    "Ejtimaa_signaling_errors_total",
+];
