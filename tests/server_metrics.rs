@@ -1,0 +1,312 @@
+//! The exporter's richer families against a real server: the server-wide
+//! figures follow signaling, workers and peers; real media fills the new
+//! per-stream families; `metrics = "aggregated"` swaps per-stream series for
+//! per-room aggregates and `both` shows the two.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use ejtimaa::config::MetricsSetting;
+use ejtimaa_sim::peer::{Peer, PeerConfig};
+use serde_json::json;
+use support::*;
+
+/// Sample lines of the family `name` (exactly that name, any labels).
+fn samples<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+        })
+        .collect()
+}
+
+/// The value of a sample line.
+fn value(line: &str) -> f64 {
+    line.rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no value in {line:?}"))
+}
+
+/// The value of the `label` label of a sample line.
+fn label<'a>(line: &'a str, label: &str) -> &'a str {
+    let key = format!("{label}=\"");
+    let start = line
+        .find(&key)
+        .unwrap_or_else(|| panic!("{label} in {line}"))
+        + key.len();
+    let len = line[start..].find('"').expect("closing quote");
+    &line[start..start + len]
+}
+
+fn counts(text: &str, method: &str) -> (f64, f64) {
+    let get = |family: &str| {
+        sample(text, &format!("{family}{{method=\"{method}\"}}"))
+            .unwrap_or_else(|| panic!("{family} of {method} missing:\n{text}"))
+    };
+    (
+        get("Ejtimaa_signaling_requests_total"),
+        get("Ejtimaa_signaling_errors_total"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_figures_follow_signaling_workers_and_peers() {
+    let mut config = test_config();
+    config.mediasoup.num_workers = Some(2);
+    let server = start(config).await;
+
+    let first = scrape(&server).await;
+    assert_eq!(
+        samples(&first, "Ejtimaa_build_info"),
+        [format!(
+            "Ejtimaa_build_info{{version=\"{}\",mediasoup_version=\"0.33.1\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )]
+    );
+    assert_eq!(sample(&first, "Ejtimaa_workers"), Some(2.0));
+    assert_eq!(sample(&first, "Ejtimaa_worker_deaths_total"), Some(0.0));
+    // Every worker has its routers and its CPU (user and system) by pid.
+    let pids: Vec<&str> = samples(&first, "Ejtimaa_worker_routers")
+        .iter()
+        .map(|l| label(l, "pid"))
+        .collect();
+    assert_eq!(pids.len(), 2, "{first}");
+    let cpu = samples(&first, "Ejtimaa_worker_cpu_seconds_total");
+    assert_eq!(cpu.len(), 4, "{first}");
+    for pid in &pids {
+        for mode in ["user", "system"] {
+            let series =
+                format!("Ejtimaa_worker_cpu_seconds_total{{pid=\"{pid}\",mode=\"{mode}\"}}");
+            assert!(
+                sample(&first, &series).is_some_and(|v| v >= 0.0),
+                "{series}"
+            );
+        }
+    }
+    assert_eq!(counts(&first, "join"), (0.0, 0.0));
+
+    let (client, _incoming) = connect(&server, "figures-room", "alice").await;
+    join(&client, "Alice").await;
+    // A second join fails, an unknown method and malformed data are errors.
+    assert!(
+        request(&client, "join", json!({ "displayName": "again" }))
+            .await
+            .is_err()
+    );
+    assert!(request(&client, "fly", json!({})).await.is_err());
+    assert!(
+        request(&client, "produce", json!({ "kind": 7 }))
+            .await
+            .is_err()
+    );
+
+    let text = scrape_until(&server, "both transports", |t| {
+        sample(t, "Ejtimaa_transports{type=\"webrtc\",ice_state=\"new\"}") == Some(2.0)
+    })
+    .await;
+    assert_eq!(counts(&text, "getRouterRtpCapabilities"), (1.0, 0.0));
+    assert_eq!(counts(&text, "createWebRtcTransport"), (2.0, 0.0));
+    assert_eq!(counts(&text, "join"), (2.0, 1.0));
+    assert_eq!(counts(&text, "produce"), (1.0, 1.0));
+    assert_eq!(counts(&text, "unknown"), (1.0, 1.0));
+    assert_eq!(counts(&text, "restartIce"), (0.0, 0.0));
+    assert_eq!(sample(&text, "Ejtimaa_peers_joined_total"), Some(1.0));
+    assert_eq!(sample(&text, "Ejtimaa_peers_left_total"), Some(0.0));
+    assert_eq!(
+        sample(&text, "Ejtimaa_producers{kind=\"audio\",paused=\"false\"}"),
+        Some(0.0)
+    );
+    // One room on one of the two workers.
+    let routers: f64 = samples(&text, "Ejtimaa_worker_routers")
+        .iter()
+        .map(|l| value(l))
+        .sum();
+    assert_eq!(routers, 1.0);
+    // Each scrape reports the one before it.
+    let duration = sample(&text, "Ejtimaa_scrape_duration_seconds").expect("scrape duration");
+    assert!(duration > 0.0 && duration < 10.0, "{duration}");
+    assert!(sample(&text, "Ejtimaa_stats_timeouts_total").is_some());
+
+    client.disconnect().await;
+    let text = scrape_until(&server, "alice gone", |t| {
+        sample(t, "Ejtimaa_peers_left_total") == Some(1.0)
+    })
+    .await;
+    assert_eq!(sample(&text, "Ejtimaa_peers_joined_total"), Some(1.0));
+    server.shutdown().await;
+}
+
+/// Starts two publishing and consuming peers in `room` and scrapes until
+/// `ready` holds of the exposition (20 s at most).
+async fn with_media(metrics: MetricsSetting, room: &str, ready: impl Fn(&str) -> bool) -> String {
+    let mut config = test_config();
+    config.prometheus.metrics = metrics;
+    let server = start(config).await;
+    let url = format!("http://{}", server.signaling_addr);
+    let mut peers = Vec::new();
+    for id in ["p1", "p2"] {
+        let peer = Peer::spawn(&url, PeerConfig::new(room, format!("{room}-{id}")))
+            .await
+            .expect("peer up");
+        peers.push(peer);
+    }
+    let start = Instant::now();
+    let text = loop {
+        let text = scrape(&server).await;
+        if ready(&text) {
+            break text;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the exposition never got ready:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    for peer in peers {
+        peer.leave().await;
+    }
+    server.shutdown().await;
+    text
+}
+
+/// Streams of role P in the `Ejtimaa_room_streams` family.
+fn room_streams(text: &str, room: &str, role: &str, kind: &str) -> Option<f64> {
+    sample(
+        text,
+        &format!("Ejtimaa_room_streams{{room_id=\"{room}\",role=\"{role}\",kind=\"{kind}\"}}"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_fills_the_per_stream_families() {
+    let text = with_media(MetricsSetting::Default, "streams-room", |t| {
+        // Video packets flowing both ways, and loss stats reported back.
+        samples(t, "mediasoup_consumer_packets_total").len() == 4
+            && samples(t, "mediasoup_consumer_packets_total")
+                .iter()
+                .all(|l| value(l) > 0.0)
+            && samples(t, "mediasoup_producer_bitrate_bits_per_second")
+                .iter()
+                .filter(|l| label(l, "kind") == "video")
+                .all(|l| value(l) > 100_000.0)
+    })
+    .await;
+    for role in ["producer", "consumer"] {
+        let bytes = samples(&text, &format!("mediasoup_{role}_byte_count_bytes"));
+        assert_eq!(bytes.len(), 4, "{text}");
+        for family in [
+            "packets_total",
+            "nack_packets_total",
+            "pli_packets_total",
+            "fir_packets_total",
+            "packets_lost",
+            "fraction_lost_ratio",
+            "jitter_seconds",
+            "bitrate_bits_per_second",
+        ] {
+            let lines = samples(&text, &format!("mediasoup_{role}_{family}"));
+            assert_eq!(lines.len(), bytes.len(), "{role} {family}:\n{text}");
+            for line in lines {
+                let v = value(line);
+                assert!(v.is_finite() && v >= 0.0, "{line}");
+                // Same 13 labels as the original's series of that stream.
+                let labels = &line[..line.find('}').expect("labels")];
+                let suffix = labels.split_once('{').expect("labels").1;
+                assert!(
+                    bytes.iter().any(|b| b.contains(suffix)),
+                    "no byte series with the labels of {line}"
+                );
+            }
+        }
+        let lost = samples(&text, &format!("mediasoup_{role}_fraction_lost_ratio"));
+        assert!(lost.iter().all(|l| value(l) <= 1.0), "{lost:?}");
+    }
+    // No aggregates in the default mode.
+    assert!(samples(&text, "Ejtimaa_room_streams").is_empty());
+    assert_eq!(
+        sample(&text, "Ejtimaa_producers{kind=\"video\",paused=\"false\"}"),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&text, "Ejtimaa_consumers{kind=\"audio\",paused=\"false\"}"),
+        Some(2.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregated_mode_has_rooms_instead_of_streams() {
+    let room = "aggregated-room";
+    let text = with_media(MetricsSetting::Aggregated, room, |t| {
+        room_streams(t, room, "consumer", "video") == Some(2.0)
+            && sample(
+                t,
+                &format!(
+                    "Ejtimaa_room_bitrate_bits_per_second{{room_id=\"{room}\",role=\"producer\",kind=\"video\",stat=\"min\"}}"
+                ),
+            )
+            .is_some_and(|v| v > 100_000.0)
+    })
+    .await;
+    assert!(
+        !text.lines().any(|l| l.starts_with("mediasoup_")),
+        "per-stream series in aggregated mode:\n{text}"
+    );
+    for role in ["producer", "consumer"] {
+        for kind in ["audio", "video"] {
+            assert_eq!(room_streams(&text, room, role, kind), Some(2.0), "{text}");
+            let stat = |family: &str, stat: &str| {
+                sample(
+                    &text,
+                    &format!(
+                        "{family}{{room_id=\"{room}\",role=\"{role}\",kind=\"{kind}\",stat=\"{stat}\"}}"
+                    ),
+                )
+                .unwrap_or_else(|| panic!("{family} {role} {kind} {stat}:\n{text}"))
+            };
+            for family in [
+                "Ejtimaa_room_score",
+                "Ejtimaa_room_bitrate_bits_per_second",
+                "Ejtimaa_room_fraction_lost_ratio",
+            ] {
+                let (min, mean, max) = (
+                    stat(family, "min"),
+                    stat(family, "mean"),
+                    stat(family, "max"),
+                );
+                assert!(
+                    min <= mean && mean <= max,
+                    "{family} {role} {kind}: {min} {mean} {max}"
+                );
+            }
+            let score = stat("Ejtimaa_room_score", "max");
+            assert!((0.0..=10.0).contains(&score), "{score}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_mode_has_streams_and_rooms() {
+    let room = "both-room";
+    let text = with_media(MetricsSetting::Both, room, |t| {
+        room_streams(t, room, "producer", "video") == Some(2.0)
+            && samples(t, "mediasoup_consumer_byte_count_bytes").len() == 4
+    })
+    .await;
+    // The aggregates count exactly the streams the per-stream families show.
+    for role in ["producer", "consumer"] {
+        for kind in ["audio", "video"] {
+            let per_stream = samples(&text, &format!("mediasoup_{role}_score"))
+                .iter()
+                .filter(|l| label(l, "room_id") == room && label(l, "kind") == kind)
+                .count();
+            assert_eq!(
+                room_streams(&text, room, role, kind),
+                Some(per_stream as f64),
+                "{role} {kind}:\n{text}"
+            );
+        }
+    }
+}
