@@ -266,7 +266,7 @@ impl RoleFamilies {
             "fraction_lost_ratio",
             "jitter_seconds",
             "round_trip_time_seconds",
-            "bitrate_bits_per_second",
+            "rate_bytes_per_second",
         ]
         .map(|n| GaugeVec::new(opts(n), &LABEL_NAMES).unwrap());
         let families = Self {
@@ -305,7 +305,7 @@ impl RoleFamilies {
             f64::from(s.fraction_lost) / 256.0,
             f64::from(s.jitter) / clock_rate,
             f64::from(s.round_trip_time.unwrap_or_default()) / 1000.0,
-            s.bitrate as f64,
+            s.bitrate as f64 / 8.0,
         ];
         for (family, value) in self.float_gauges.iter().zip(floats) {
             family.with_label_values(labels).set(value);

@@ -188,10 +188,10 @@ async fn media_fills_the_per_stream_families() {
             && samples(t, "mediasoup_consumer_packets_total")
                 .iter()
                 .all(|l| value(l) > 0.0)
-            && samples(t, "mediasoup_producer_bitrate_bits_per_second")
+            && samples(t, "mediasoup_producer_rate_bytes_per_second")
                 .iter()
                 .filter(|l| label(l, "kind") == "video")
-                .all(|l| value(l) > 100_000.0)
+                .all(|l| value(l) > 12_500.0)
     })
     .await;
     for role in ["producer", "consumer"] {
@@ -205,7 +205,7 @@ async fn media_fills_the_per_stream_families() {
             "packets_lost",
             "fraction_lost_ratio",
             "jitter_seconds",
-            "bitrate_bits_per_second",
+            "rate_bytes_per_second",
         ] {
             let lines = samples(&text, &format!("mediasoup_{role}_{family}"));
             assert_eq!(lines.len(), bytes.len(), "{role} {family}:\n{text}");
@@ -244,10 +244,10 @@ async fn aggregated_mode_has_rooms_instead_of_streams() {
             && sample(
                 t,
                 &format!(
-                    "Ejtimaa_room_bitrate_bits_per_second{{room_id=\"{room}\",role=\"producer\",kind=\"video\",stat=\"min\"}}"
+                    "Ejtimaa_room_rate_bytes_per_second{{room_id=\"{room}\",role=\"producer\",kind=\"video\",stat=\"min\"}}"
                 ),
             )
-            .is_some_and(|v| v > 100_000.0)
+            .is_some_and(|v| v > 12_500.0)
     })
     .await;
     assert!(
@@ -268,7 +268,7 @@ async fn aggregated_mode_has_rooms_instead_of_streams() {
             };
             for family in [
                 "Ejtimaa_room_score",
-                "Ejtimaa_room_bitrate_bits_per_second",
+                "Ejtimaa_room_rate_bytes_per_second",
                 "Ejtimaa_room_fraction_lost_ratio",
             ] {
                 let (min, mean, max) = (

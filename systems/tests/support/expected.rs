@@ -81,9 +81,9 @@ pub const STREAM_FAMILIES: [StreamFamily; 11] = [
         value: |s| max(s.iter().filter_map(|(_, s)| rtt_seconds(s))),
     },
     StreamFamily {
-        suffix: "bitrate_bits_per_second",
+        suffix: "rate_bytes_per_second",
         counter: false,
-        value: |s| sum(s, |s| s.bitrate),
+        value: |s| sum(s, |s| s.bitrate).map(|bits| bits / 8.0),
     },
     StreamFamily {
         suffix: "nack_packets_total",
@@ -108,8 +108,8 @@ pub type Figure = fn(&RtpStreamStats) -> Option<f64>;
 /// The aggregated families and the figure each spreads.
 pub const ROOM_FAMILIES: [(&str, Figure); 4] = [
     ("Ejtimaa_room_score", |s| Some(f64::from(s.score.get()))),
-    ("Ejtimaa_room_bitrate_bits_per_second", |s| {
-        Some(s.bitrate as f64)
+    ("Ejtimaa_room_rate_bytes_per_second", |s| {
+        Some(s.bitrate as f64 / 8.0)
     }),
     ("Ejtimaa_room_fraction_lost_ratio", |s| {
         Some(f64::from(s.fraction_lost) / 256.0)

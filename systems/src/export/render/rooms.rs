@@ -1,6 +1,6 @@
 //! Aggregated families (`metrics = "aggregated"` or `"both"`): per room, role
 //! and kind, the number of exported streams and the min, max and mean of their
-//! score, bitrate, loss fraction and round-trip time. No per-peer labels, so
+//! score, rate, loss fraction and round-trip time. No per-peer labels, so
 //! the series count grows with rooms, not with streams.
 
 use std::collections::HashMap;
@@ -87,10 +87,10 @@ const ROOM_FAMILIES: [RoomFamily; 4] = [
         unit: 1.0,
     },
     RoomFamily {
-        name: "Ejtimaa_room_bitrate_bits_per_second",
-        help: "Bitrate of the room's exported streams: min, max and mean by role and kind.",
+        name: "Ejtimaa_room_rate_bytes_per_second",
+        help: "Rate (bytes/s, stats bitrate / 8) of the room's exported streams: min, max and mean by role and kind.",
         spread: |a| &a.bitrate,
-        unit: 1.0,
+        unit: 1.0 / 8.0,
     },
     RoomFamily {
         name: "Ejtimaa_room_fraction_lost_ratio",
@@ -180,7 +180,7 @@ fn collect<T: StreamOwnerComponent>(
         for s in streams.iter().filter(|s| role.shows(s.stream_type)) {
             let score = s.score.get();
             aggregate.score.add(f64::from(score), u64::from(score));
-            aggregate.bitrate.add(s.bitrate as f64, s.bitrate);
+            aggregate.bitrate.add(s.bitrate as f64 / 8.0, s.bitrate);
             aggregate
                 .fraction_lost
                 .add(fraction_lost(s), u64::from(s.fraction_lost));

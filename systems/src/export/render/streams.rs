@@ -44,7 +44,7 @@ impl Role {
 }
 
 /// The figures of one series: the streams that share its label set, merged.
-/// Counters and bitrates add up (as the original's counter `inc` did); the
+/// Counters and rates add up (as the original's counter `inc` did); the
 /// score is the worst; loss fraction, jitter and round-trip time the highest.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Merged {
@@ -216,15 +216,15 @@ pub(crate) const STREAM_FAMILIES: [StreamFamily; 11] = [
     },
     StreamFamily {
         names: [
-            "mediasoup_consumer_bitrate_bits_per_second",
-            "mediasoup_producer_bitrate_bits_per_second",
+            "mediasoup_consumer_rate_bytes_per_second",
+            "mediasoup_producer_rate_bytes_per_second",
         ],
         help: [
-            "Current send bitrate of each consumer RTP stream (stats bitrate).",
-            "Current receive bitrate of each producer RTP stream (stats bitrate).",
+            "Current send rate of each consumer RTP stream, bytes/s (stats bitrate / 8).",
+            "Current receive rate of each producer RTP stream, bytes/s (stats bitrate / 8).",
         ],
         kind: Kind::Gauge,
-        value: |m| Some(Value::Unsigned(m.bitrate)),
+        value: |m| Some(Value::Float(m.bitrate as f64 / 8.0)),
     },
     StreamFamily {
         names: [
