@@ -13,6 +13,10 @@ run *ARGS:
 test:
     tools/dev test
 
+# a real Prometheus (installed if missing) against a server under sim load, promtool, deploy/ files
+test-prometheus:
+    cargo test --workspace --release --test prometheus
+
 # only the pure core's tests (fast: no mediasoup build)
 test-core:
     cargo test -p ejtimaa-systems --release
