@@ -35,27 +35,6 @@ const ORIGINAL_NAMES: [&str; 6] = [
     "mediasoup_consumer_score",
 ];
 
-/// Complaints on new series that are known and accepted for now, matched
-/// exactly: promtool's lint wants bytes as the base unit and flags any name
-/// with `bits`, but bitrates are conventionally bits per second (mediasoup
-/// reports them so). Renaming is the exporter owner's call; until then
-/// these are listed here and in deploy/README.md, and any other complaint
-/// on a new series fails.
-const ACCEPTED_NEW_COMPLAINTS: [(&str, &str); 3] = [
-    (
-        "mediasoup_producer_bitrate_bits_per_second",
-        r#"use base unit "bytes" instead of "bits""#,
-    ),
-    (
-        "mediasoup_consumer_bitrate_bits_per_second",
-        r#"use base unit "bytes" instead of "bits""#,
-    ),
-    (
-        "Ejtimaa_room_bitrate_bits_per_second",
-        r#"use base unit "bytes" instead of "bits""#,
-    ),
-];
-
 /// The smoke scenario's load: 2 rooms of 3 peers, audio and video, each
 /// consuming the other two.
 const PEERS: usize = 6;
@@ -132,17 +111,13 @@ fn exporter(server: &Server) -> std::net::SocketAddr {
     server.exporter_addr.expect("exporter on")
 }
 
-/// Splits promtool's complaints into those on the original names and the
-/// accepted ones; `Err` listing any other.
-fn judge(complaints: &[Complaint]) -> anyhow::Result<(Vec<Complaint>, Vec<Complaint>)> {
+/// The complaints on the original names; `Err` listing any other.
+fn judge(complaints: &[Complaint]) -> anyhow::Result<Vec<Complaint>> {
     let mut original = Vec::new();
-    let mut accepted = Vec::new();
     let mut rejected = Vec::new();
     for c in complaints {
         if ORIGINAL_NAMES.contains(&c.metric.as_str()) {
             original.push(c.clone());
-        } else if ACCEPTED_NEW_COMPLAINTS.contains(&(c.metric.as_str(), c.problem.as_str())) {
-            accepted.push(c.clone());
         } else {
             rejected.push(c.to_string());
         }
@@ -152,7 +127,7 @@ fn judge(complaints: &[Complaint]) -> anyhow::Result<(Vec<Complaint>, Vec<Compla
         "promtool complains about new series:\n  {}",
         rejected.join("\n  ")
     );
-    Ok((original, accepted))
+    Ok(original)
 }
 
 /// Polls `step` until it returns `Some`, failing with its last `Err` after
@@ -326,17 +301,14 @@ async fn check_dashboard_metrics(load: &Loaded) -> anyhow::Result<()> {
         "{} metric names referenced by the dashboard, all exported",
         referenced.len()
     );
-    let (original, accepted) = judge(&prom::promtool_check_metrics(&text)?)?;
-    print_allowlisted("both", &original, &accepted);
+    let original = judge(&prom::promtool_check_metrics(&text)?)?;
+    print_allowlisted("both", &original);
     Ok(())
 }
 
-fn print_allowlisted(mode: &str, original: &[Complaint], accepted: &[Complaint]) {
+fn print_allowlisted(mode: &str, original: &[Complaint]) {
     for c in original {
         println!("promtool ({mode}), allowlisted original name: {c}");
-    }
-    for c in accepted {
-        println!("promtool ({mode}), accepted new-series complaint: {c}");
     }
 }
 
@@ -411,9 +383,8 @@ async fn promtool_has_no_complaint_on_new_series_in_any_mode() -> anyhow::Result
         );
 
         let complaints = prom::promtool_check_metrics(&text)?;
-        let (original, accepted) =
-            judge(&complaints).with_context(|| format!("metrics = {name}"))?;
-        print_allowlisted(&name, &original, &accepted);
+        let original = judge(&complaints).with_context(|| format!("metrics = {name}"))?;
+        print_allowlisted(&name, &original);
     }
     Ok(())
 }
@@ -493,7 +464,7 @@ fn the_dashboard_is_importable_and_covers_the_exporter() -> anyhow::Result<()> {
         "Ejtimaa_peers",
         "mediasoup_producer_byte_count_bytes",
         "mediasoup_consumer_byte_count_bytes",
-        "Ejtimaa_room_bitrate_bits_per_second",
+        "Ejtimaa_room_rate_bytes_per_second",
         "mediasoup_producer_score",
         "mediasoup_consumer_score",
         "mediasoup_consumer_fraction_lost_ratio",
@@ -520,25 +491,27 @@ fn the_dashboard_is_importable_and_covers_the_exporter() -> anyhow::Result<()> {
 }
 
 #[test]
-fn judging_allows_only_original_names_and_the_listed_complaints() {
+fn judging_allows_complaints_on_original_names_only() {
     let c = |metric: &str, problem: &str| Complaint {
         metric: metric.to_string(),
         problem: problem.to_string(),
     };
-    let (original, accepted) = judge(&[
+    let original = judge(&[
         c(
             "mediasoup_consumer_byte_count_bytes",
             r#"counter metrics should have "_total" suffix"#,
         ),
         c("mediasoup_producer_score", "no unit"),
-        c(
-            "Ejtimaa_room_bitrate_bits_per_second",
-            r#"use base unit "bytes" instead of "bits""#,
-        ),
     ])
     .unwrap();
-    assert_eq!((original.len(), accepted.len()), (2, 1));
-    // A new series, or another complaint on an accepted one, fails.
+    assert_eq!(original.len(), 2);
+    // Any complaint on a new series fails.
     assert!(judge(&[c("Ejtimaa_workers", "no help text")]).is_err());
-    assert!(judge(&[c("Ejtimaa_room_bitrate_bits_per_second", "no help text")]).is_err());
+    assert!(
+        judge(&[c(
+            "Ejtimaa_room_rate_bytes_per_second",
+            r#"use base unit "bytes" instead of "bits""#
+        )])
+        .is_err()
+    );
 }
