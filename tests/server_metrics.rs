@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use ejtimaa::config::MetricsSetting;
 use ejtimaa_sim::peer::{Peer, PeerConfig};
 use serde_json::json;
@@ -140,7 +138,7 @@ async fn server_figures_follow_signaling_workers_and_peers() {
 }
 
 /// Starts two publishing and consuming peers in `room` and scrapes until
-/// `ready` holds of the exposition (20 s at most).
+/// `ready` holds of the exposition.
 async fn with_media(metrics: MetricsSetting, room: &str, ready: impl Fn(&str) -> bool) -> String {
     let mut config = test_config();
     config.prometheus.metrics = metrics;
@@ -153,18 +151,7 @@ async fn with_media(metrics: MetricsSetting, room: &str, ready: impl Fn(&str) ->
             .expect("peer up");
         peers.push(peer);
     }
-    let start = Instant::now();
-    let text = loop {
-        let text = scrape(&server).await;
-        if ready(&text) {
-            break text;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the exposition never got ready:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let text = scrape_until(&server, "media in the exposition", ready).await;
     for peer in peers {
         peer.leave().await;
     }
@@ -180,18 +167,32 @@ fn room_streams(text: &str, room: &str, role: &str, kind: &str) -> Option<f64> {
     )
 }
 
+/// Both peers' audio and video streams, produced and consumed, are in.
+fn every_role_and_kind_has_two(text: &str, room: &str) -> bool {
+    ["producer", "consumer"].iter().all(|role| {
+        ["audio", "video"]
+            .iter()
+            .all(|kind| room_streams(text, room, role, kind) == Some(2.0))
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_fills_the_per_stream_families() {
     let text = with_media(MetricsSetting::Default, "streams-room", |t| {
         // Video packets flowing both ways, and loss stats reported back.
-        samples(t, "mediasoup_consumer_packets_total").len() == 4
+        samples(t, "mediasoup_producer_packets_total").len() == 4
+            && samples(t, "mediasoup_consumer_packets_total").len() == 4
             && samples(t, "mediasoup_consumer_packets_total")
                 .iter()
                 .all(|l| value(l) > 0.0)
-            && samples(t, "mediasoup_producer_rate_bytes_per_second")
-                .iter()
-                .filter(|l| label(l, "kind") == "video")
-                .all(|l| value(l) > 12_500.0)
+            && {
+                let video: Vec<f64> = samples(t, "mediasoup_producer_rate_bytes_per_second")
+                    .iter()
+                    .filter(|l| label(l, "kind") == "video")
+                    .map(|l| value(l))
+                    .collect();
+                video.len() == 2 && video.iter().all(|v| *v > 12_500.0)
+            }
     })
     .await;
     for role in ["producer", "consumer"] {
@@ -240,7 +241,7 @@ async fn media_fills_the_per_stream_families() {
 async fn aggregated_mode_has_rooms_instead_of_streams() {
     let room = "aggregated-room";
     let text = with_media(MetricsSetting::Aggregated, room, |t| {
-        room_streams(t, room, "consumer", "video") == Some(2.0)
+        every_role_and_kind_has_two(t, room)
             && sample(
                 t,
                 &format!(
@@ -291,7 +292,7 @@ async fn aggregated_mode_has_rooms_instead_of_streams() {
 async fn both_mode_has_streams_and_rooms() {
     let room = "both-room";
     let text = with_media(MetricsSetting::Both, room, |t| {
-        room_streams(t, room, "producer", "video") == Some(2.0)
+        every_role_and_kind_has_two(t, room)
             && samples(t, "mediasoup_consumer_byte_count_bytes").len() == 4
     })
     .await;
