@@ -20,6 +20,7 @@ use crate::checks::Violation;
 use crate::ledger::{Ledger, PeerState};
 use crate::peer::PeerStatsSnapshot;
 use crate::scenario::Scenario;
+use crate::timeline::Timeline;
 
 /// Everything a run measured and found.
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +55,8 @@ pub struct Report {
     pub failed_joins: Vec<FailedJoin>,
     /// Every broken invariant.
     pub violations: Vec<Violation>,
+    /// Load and scrape latency over time (what `--plot` draws).
+    pub timeline: Timeline,
 }
 
 /// What churn did during the run.
@@ -101,6 +104,9 @@ pub struct RoomReport {
     pub window_received: u64,
     /// `window_received / window_expected` (see the module doc).
     pub delivered_ratio: Option<f64>,
+    /// Packets lost as the sim sees them: `window_expected - window_received`
+    /// (never negative; packets in flight at the window's edges count).
+    pub window_lost: u64,
     /// Violations concerning this room.
     pub violations: usize,
 }
@@ -145,7 +151,8 @@ impl LatencyReport {
 /// Peers' counters by peer id.
 pub type Snapshots = BTreeMap<String, PeerStatsSnapshot>;
 
-fn sent_packets(s: &PeerStatsSnapshot) -> u64 {
+/// RTP packets a peer has sent (audio and video).
+pub fn sent_packets(s: &PeerStatsSnapshot) -> u64 {
     s.audio_sent.packets + s.video_sent.packets
 }
 
@@ -237,6 +244,7 @@ pub fn rooms(
     };
     for r in rooms.values_mut() {
         r.delivered_ratio = ratio(r.window_received, r.window_expected);
+        r.window_lost = r.window_expected.saturating_sub(r.window_received);
         total.peers += r.peers;
         total.producers += r.producers;
         total.consumers += r.consumers;
@@ -248,6 +256,7 @@ pub fn rooms(
         total.window_received += r.window_received;
     }
     total.delivered_ratio = ratio(total.window_received, total.window_expected);
+    total.window_lost = rooms.values().map(|r| r.window_lost).sum();
     (rooms.into_values().collect(), total)
 }
 
@@ -284,8 +293,8 @@ impl Report {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>5}",
-            "room", "peers", "prod", "cons", "pkts sent", "pkts recv", "delivered", "viol"
+            "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>7} {:>5}",
+            "room", "peers", "prod", "cons", "pkts sent", "pkts recv", "delivered", "lost", "viol"
         );
         for r in self.rooms.iter().chain([&self.total]) {
             let delivered = r
@@ -293,7 +302,7 @@ impl Report {
                 .map_or_else(|| "-".to_string(), |d| format!("{:.2}%", d * 100.0));
             let _ = writeln!(
                 t,
-                "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>5}",
+                "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>7} {:>5}",
                 r.room_id,
                 r.peers,
                 r.producers,
@@ -301,6 +310,7 @@ impl Report {
                 r.packets_sent,
                 r.packets_received,
                 delivered,
+                r.window_lost,
                 r.violations
             );
         }
