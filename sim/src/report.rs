@@ -262,20 +262,39 @@ pub fn rooms(
 
 /// Packets a peer received during the window from `sources` only (with
 /// churn, peers that came or went during the window also sent to it, and
-/// their packets are not in the expected count).
+/// their packets are not in the expected count). Should the server give a
+/// peer two consumers of one producer, that producer's packets count once
+/// (the busier consumer): the ratio is about packets reaching peers.
 fn received_from(a: &PeerStatsSnapshot, b: &PeerStatsSnapshot, sources: &BTreeSet<&str>) -> u64 {
-    b.consumers
+    let mut by_producer: BTreeMap<&str, u64> = BTreeMap::new();
+    for c in b
+        .consumers
         .iter()
         .filter(|c| sources.contains(c.peer_id.as_str()))
-        .map(|c| {
-            let before = a
-                .consumers
-                .iter()
-                .find(|x| x.id == c.id)
-                .map_or(0, |x| x.received.packets);
-            c.received.packets.saturating_sub(before)
-        })
-        .sum()
+    {
+        let before = a
+            .consumers
+            .iter()
+            .find(|x| x.id == c.id)
+            .map_or(0, |x| x.received.packets);
+        let got = c.received.packets.saturating_sub(before);
+        let best = by_producer.entry(c.producer_id.as_str()).or_default();
+        *best = (*best).max(got);
+    }
+    by_producer.values().sum()
+}
+
+/// Open consumers of `s` beyond the first for the same producer (the
+/// server should never make them).
+pub fn duplicate_consumers(s: &PeerStatsSnapshot) -> usize {
+    let open: Vec<&str> = s
+        .consumers
+        .iter()
+        .filter(|c| !c.closed)
+        .map(|c| c.producer_id.as_str())
+        .collect();
+    let distinct: BTreeSet<&str> = open.iter().copied().collect();
+    open.len() - distinct.len()
 }
 
 fn ratio(received: u64, expected: u64) -> Option<f64> {
@@ -363,5 +382,52 @@ impl Report {
         let verdict = if self.passed() { "PASS" } else { "FAIL" };
         let _ = writeln!(t, "{verdict}");
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::{ConsumerSnapshot, Counts, MediaKind};
+
+    fn consumer(id: &str, producer: &str, packets: u64, closed: bool) -> ConsumerSnapshot {
+        ConsumerSnapshot {
+            id: id.into(),
+            producer_id: producer.into(),
+            peer_id: "src".into(),
+            kind: MediaKind::Video,
+            ssrc: 1,
+            received: Counts { packets, bytes: 0 },
+            closed,
+            paused: false,
+            score: None,
+        }
+    }
+
+    #[test]
+    fn a_duplicate_consumer_counts_once() {
+        let sources: BTreeSet<&str> = ["src"].into();
+        let a = PeerStatsSnapshot {
+            consumers: vec![
+                consumer("c1", "p1", 10, false),
+                consumer("c2", "p1", 0, false),
+            ],
+            ..PeerStatsSnapshot::default()
+        };
+        let b = PeerStatsSnapshot {
+            consumers: vec![
+                consumer("c1", "p1", 110, false),
+                consumer("c2", "p1", 90, false),
+                consumer("c3", "p2", 50, false),
+                consumer("c4", "p3", 7, true),
+            ],
+            ..PeerStatsSnapshot::default()
+        };
+        // p1: the busier of 100 and 90; p2: 50; p3: 7.
+        assert_eq!(received_from(&a, &b, &sources), 157);
+        assert_eq!(duplicate_consumers(&b), 1);
+        assert_eq!(duplicate_consumers(&a), 1);
+        let none: BTreeSet<&str> = BTreeSet::new();
+        assert_eq!(received_from(&a, &b, &none), 0);
     }
 }

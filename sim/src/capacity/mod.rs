@@ -246,10 +246,11 @@ impl Ramp<'_> {
             .values()
             .fold((0, 0), |(e, r), &(we, wr)| (e + we, r + wr));
         let (mut sent, mut recv, mut recv_bytes) = (0u64, 0u64, 0u64);
-        let (mut producers, mut consumers) = (0, 0);
+        let (mut producers, mut consumers, mut duplicates) = (0, 0, 0);
         for (id, b) in &after {
             producers += b.producers.len();
-            consumers += b.consumers.len();
+            consumers += b.consumers.iter().filter(|c| !c.closed).count();
+            duplicates += run_report::duplicate_consumers(b);
             if let Some(a) = before.get(id) {
                 sent += run_report::sent_packets(b).saturating_sub(run_report::sent_packets(a));
                 recv += b.received.packets.saturating_sub(a.received.packets);
@@ -262,6 +263,7 @@ impl Ramp<'_> {
             peers: self.peers.len(),
             producers,
             consumers,
+            duplicate_consumers: duplicates,
             secs,
             sent_pps: sent as f64 / secs,
             received_pps: recv as f64 / secs,

@@ -110,6 +110,13 @@ impl CapacityReport {
                 opt(s.server_cpu, |c| format!("{:.0}%", c * 100.0)),
             );
         }
+        for s in self.steps.iter().filter(|s| s.duplicate_consumers > 0) {
+            let _ = writeln!(
+                t,
+                "step {}: {} duplicate consumers (a peer given a second consumer of one producer; counted once)",
+                s.step, s.duplicate_consumers
+            );
+        }
         let _ = writeln!(
             t,
             "rooms at the last step: {}, lost {} of {} expected packets ({})",

@@ -14,8 +14,11 @@ pub struct StepResult {
     pub peers: usize,
     /// Producers of those peers.
     pub producers: usize,
-    /// Consumers of those peers.
+    /// Open consumers of those peers.
     pub consumers: usize,
+    /// Open consumers beyond one per (peer, producer): a server fault
+    /// (counted once in the delivered ratio).
+    pub duplicate_consumers: usize,
     /// Length of the measurement, seconds.
     pub secs: f64,
     /// RTP packets per second sent by all peers.
@@ -105,6 +108,7 @@ mod tests {
             peers,
             producers: peers * 2,
             consumers: peers * 8,
+            duplicate_consumers: 0,
             secs: 5.0,
             sent_pps: 0.0,
             received_pps: 0.0,
