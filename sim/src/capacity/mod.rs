@@ -87,6 +87,7 @@ pub async fn run(
         failed_scrapes: 0,
         timeline: Timeline::default(),
         bar,
+        sample_tick: sample_interval(),
         step: 0,
         last_delivered: None,
     };
@@ -113,6 +114,12 @@ pub async fn run(
     })
 }
 
+fn sample_interval() -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(SAMPLE);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
 /// The ramp's state.
 struct Ramp<'a> {
     scenario: &'a Scenario,
@@ -128,6 +135,9 @@ struct Ramp<'a> {
     failed_scrapes: usize,
     timeline: Timeline,
     bar: ProgressBar,
+    /// One clock for every sample, so that samples stay evenly spaced
+    /// across the ramp's phases.
+    sample_tick: tokio::time::Interval,
     step: usize,
     last_delivered: Option<f64>,
 }
@@ -179,7 +189,6 @@ impl Ramp<'_> {
         let mut plan = plan.into_iter();
         let mut joins: JoinSet<JoinResult> = JoinSet::new();
         let mut next_spawn = tokio::time::Instant::now();
-        let mut sample = tokio::time::interval(SAMPLE);
         let (mut latencies, mut failed) = (Vec::new(), 0);
         let mut planned = true;
         while planned || !joins.is_empty() {
@@ -217,7 +226,7 @@ impl Ramp<'_> {
                     }
                 },
                 result = self.scraper.next() => self.scraped(result),
-                _ = sample.tick() => self.sample(),
+                _ = self.sample_tick.tick() => self.sample(),
             }
         }
         (latencies, failed)
@@ -291,12 +300,11 @@ impl Ramp<'_> {
     /// Waits `d`, sampling and taking scrape results meanwhile.
     async fn wait(&mut self, d: Duration) {
         let until = tokio::time::Instant::now() + d;
-        let mut sample = tokio::time::interval(SAMPLE);
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => return,
                 result = self.scraper.next() => self.scraped(result),
-                _ = sample.tick() => self.sample(),
+                _ = self.sample_tick.tick() => self.sample(),
             }
         }
     }
