@@ -86,3 +86,68 @@ async fn churn_passes_every_live_check() {
     assert_eq!(report.total.peers, 6 + churn.joined);
     assert!(report.steady_scrapes >= 2, "{}", report.steady_scrapes);
 }
+
+/// Capacity, two small steps and a small burst: the ramp's bookkeeping
+/// (steps, streams, delivery, stop reason, burst counts) against a real
+/// server. The figures themselves are benchmark output and not judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_ramps_in_steps_and_reports_them() {
+    use ejtimaa_sim::capacity::{self, StopReason};
+
+    let mut scenario = Scenario::load(&Scenario::resolve("capacity")).expect("capacity.toml loads");
+    scenario.peers_per_room = 3;
+    let cap = scenario
+        .capacity
+        .as_mut()
+        .expect("capacity.toml has [capacity]");
+    cap.settle_secs = 1.0;
+    cap.step_secs = 2.0;
+    cap.max_peers = 6;
+    // A threshold no loopback step can miss: the test is about the steps.
+    cap.min_delivered = 0.5;
+    let burst = cap.burst.as_mut().expect("capacity.toml has a burst");
+    burst.peers = 10;
+    burst.concurrency = 5;
+
+    let config = test_config();
+    let server = start(config).await;
+    let opts = RunOptions::new(
+        format!("http://{}", server.signaling_addr)
+            .parse()
+            .expect("url"),
+        format!(
+            "http://{}/metrics",
+            server.exporter_addr.expect("exporter on")
+        )
+        .parse()
+        .expect("url"),
+    );
+    let report = tokio::time::timeout(DEADLINE, capacity::run(&scenario, &opts, None))
+        .await
+        .unwrap_or_else(|_| panic!("the run took longer than {DEADLINE:?}"))
+        .expect("the run completes");
+    println!("{}", report.table());
+    server.shutdown().await;
+
+    let burst = report.burst.as_ref().expect("a burst report");
+    assert_eq!((burst.joined, burst.latency.failed), (10, 0), "{burst:?}");
+    assert_eq!(report.steps.len(), 2, "{:#?}", report.steps);
+    for (i, step) in report.steps.iter().enumerate() {
+        let peers = 3 * (i + 1);
+        assert_eq!(step.step, i + 1);
+        assert_eq!(step.peers, peers);
+        assert_eq!(step.producers, peers * 2);
+        // Each peer consumes both streams of the 2 others in its room.
+        assert_eq!(step.consumers, peers * 4);
+        assert_eq!(step.joins.count, 3);
+        assert!(step.expected > 0 && step.received > 0, "{step:?}");
+        assert_eq!(step.lost, step.expected.saturating_sub(step.received));
+        assert!(step.sim_cpu.is_some(), "the sim reads its own /proc");
+        assert!(step.server_cpu.is_none(), "no server pid was given");
+    }
+    assert_eq!(report.stop, Some(StopReason::MaxPeers));
+    assert_eq!(report.capacity.as_ref().map(|c| c.peers), Some(6));
+    assert_eq!(report.rooms.len(), 2);
+    assert!(report.passed());
+    assert!(!report.timeline.load.is_empty());
+}

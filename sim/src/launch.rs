@@ -99,6 +99,11 @@ pub fn launch(bin: &Path) -> anyhow::Result<Launched> {
 }
 
 impl Launched {
+    /// The server's process id (to read its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGINT (the server's orderly shutdown), then SIGKILL if it lingers.
     pub fn stop(&mut self) {
         if let Ok(None) = self.child.try_wait() {

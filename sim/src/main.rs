@@ -9,9 +9,10 @@ use anyhow::Context;
 use clap::Parser;
 use url::Url;
 
-use ejtimaa_sim::launch;
 use ejtimaa_sim::runner::{self, RunOptions};
 use ejtimaa_sim::scenario::Scenario;
+use ejtimaa_sim::timeline::Timeline;
+use ejtimaa_sim::{capacity, launch, plot};
 
 /// Browserless synthetic WebRTC load for an Ejtimaa server, with live
 /// checks of its Prometheus exporter.
@@ -30,6 +31,9 @@ struct Cli {
     /// Write the report as JSON to this file.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Write an SVG plot of peers, packets/s and scrape latency over time.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// The server binary to start (default: `ejtimaa` next to this one).
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -62,8 +66,8 @@ fn main() -> ExitCode {
 
 fn real_main(cli: Cli) -> anyhow::Result<bool> {
     let scenario = Scenario::load(&Scenario::resolve(&cli.scenario))?;
-    // Our own server (stopped when `_server` drops) unless one is given.
-    let (_server, signaling, exporter) = match (cli.server, cli.exporter) {
+    // Our own server (stopped when `server` drops) unless one is given.
+    let (server, signaling, exporter) = match (cli.server, cli.exporter) {
         (Some(s), Some(e)) => (None, s, e),
         _ => {
             let bin = match cli.server_bin {
@@ -86,11 +90,41 @@ fn real_main(cli: Cli) -> anyhow::Result<bool> {
         .enable_all()
         .thread_name("ejtimaa-sim")
         .build()?;
-    let report = runtime.block_on(runner::run(&scenario, &opts))?;
-    print!("{}", report.table());
+    let title = format!("ejtimaa-sim {}", scenario.name);
+    let (passed, json, timeline) = if scenario.capacity.is_some() {
+        let pid = server.as_ref().map(launch::Launched::pid);
+        let report = runtime.block_on(capacity::run(&scenario, &opts, pid))?;
+        print!("{}", report.table());
+        (
+            report.passed(),
+            serde_json::to_string_pretty(&report)?,
+            report.timeline,
+        )
+    } else {
+        let report = runtime.block_on(runner::run(&scenario, &opts))?;
+        print!("{}", report.table());
+        (
+            report.passed(),
+            serde_json::to_string_pretty(&report)?,
+            report.timeline,
+        )
+    };
+    drop(server);
     if let Some(path) = &cli.report {
-        let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(report.passed())
+    write_plot(cli.plot.as_deref(), &timeline, &title)?;
+    Ok(passed)
+}
+
+fn write_plot(
+    path: Option<&std::path::Path>,
+    timeline: &Timeline,
+    title: &str,
+) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        std::fs::write(path, plot::svg(timeline, title))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }

@@ -20,6 +20,7 @@ use crate::checks::Violation;
 use crate::ledger::{Ledger, PeerState};
 use crate::peer::PeerStatsSnapshot;
 use crate::scenario::Scenario;
+use crate::timeline::Timeline;
 
 /// Everything a run measured and found.
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +55,8 @@ pub struct Report {
     pub failed_joins: Vec<FailedJoin>,
     /// Every broken invariant.
     pub violations: Vec<Violation>,
+    /// Load and scrape latency over time (what `--plot` draws).
+    pub timeline: Timeline,
 }
 
 /// What churn did during the run.
@@ -101,6 +104,9 @@ pub struct RoomReport {
     pub window_received: u64,
     /// `window_received / window_expected` (see the module doc).
     pub delivered_ratio: Option<f64>,
+    /// Packets lost as the sim sees them: `window_expected - window_received`
+    /// (never negative; packets in flight at the window's edges count).
+    pub window_lost: u64,
     /// Violations concerning this room.
     pub violations: usize,
 }
@@ -145,7 +151,8 @@ impl LatencyReport {
 /// Peers' counters by peer id.
 pub type Snapshots = BTreeMap<String, PeerStatsSnapshot>;
 
-fn sent_packets(s: &PeerStatsSnapshot) -> u64 {
+/// RTP packets a peer has sent (audio and video).
+pub fn sent_packets(s: &PeerStatsSnapshot) -> u64 {
     s.audio_sent.packets + s.video_sent.packets
 }
 
@@ -237,6 +244,7 @@ pub fn rooms(
     };
     for r in rooms.values_mut() {
         r.delivered_ratio = ratio(r.window_received, r.window_expected);
+        r.window_lost = r.window_expected.saturating_sub(r.window_received);
         total.peers += r.peers;
         total.producers += r.producers;
         total.consumers += r.consumers;
@@ -248,25 +256,45 @@ pub fn rooms(
         total.window_received += r.window_received;
     }
     total.delivered_ratio = ratio(total.window_received, total.window_expected);
+    total.window_lost = rooms.values().map(|r| r.window_lost).sum();
     (rooms.into_values().collect(), total)
 }
 
 /// Packets a peer received during the window from `sources` only (with
 /// churn, peers that came or went during the window also sent to it, and
-/// their packets are not in the expected count).
+/// their packets are not in the expected count). Should the server give a
+/// peer two consumers of one producer, that producer's packets count once
+/// (the busier consumer): the ratio is about packets reaching peers.
 fn received_from(a: &PeerStatsSnapshot, b: &PeerStatsSnapshot, sources: &BTreeSet<&str>) -> u64 {
-    b.consumers
+    let mut by_producer: BTreeMap<&str, u64> = BTreeMap::new();
+    for c in b
+        .consumers
         .iter()
         .filter(|c| sources.contains(c.peer_id.as_str()))
-        .map(|c| {
-            let before = a
-                .consumers
-                .iter()
-                .find(|x| x.id == c.id)
-                .map_or(0, |x| x.received.packets);
-            c.received.packets.saturating_sub(before)
-        })
-        .sum()
+    {
+        let before = a
+            .consumers
+            .iter()
+            .find(|x| x.id == c.id)
+            .map_or(0, |x| x.received.packets);
+        let got = c.received.packets.saturating_sub(before);
+        let best = by_producer.entry(c.producer_id.as_str()).or_default();
+        *best = (*best).max(got);
+    }
+    by_producer.values().sum()
+}
+
+/// Open consumers of `s` beyond the first for the same producer (the
+/// server should never make them).
+pub fn duplicate_consumers(s: &PeerStatsSnapshot) -> usize {
+    let open: Vec<&str> = s
+        .consumers
+        .iter()
+        .filter(|c| !c.closed)
+        .map(|c| c.producer_id.as_str())
+        .collect();
+    let distinct: BTreeSet<&str> = open.iter().copied().collect();
+    open.len() - distinct.len()
 }
 
 fn ratio(received: u64, expected: u64) -> Option<f64> {
@@ -284,8 +312,8 @@ impl Report {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>5}",
-            "room", "peers", "prod", "cons", "pkts sent", "pkts recv", "delivered", "viol"
+            "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>7} {:>5}",
+            "room", "peers", "prod", "cons", "pkts sent", "pkts recv", "delivered", "lost", "viol"
         );
         for r in self.rooms.iter().chain([&self.total]) {
             let delivered = r
@@ -293,7 +321,7 @@ impl Report {
                 .map_or_else(|| "-".to_string(), |d| format!("{:.2}%", d * 100.0));
             let _ = writeln!(
                 t,
-                "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>5}",
+                "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>7} {:>5}",
                 r.room_id,
                 r.peers,
                 r.producers,
@@ -301,6 +329,7 @@ impl Report {
                 r.packets_sent,
                 r.packets_received,
                 delivered,
+                r.window_lost,
                 r.violations
             );
         }
@@ -353,5 +382,52 @@ impl Report {
         let verdict = if self.passed() { "PASS" } else { "FAIL" };
         let _ = writeln!(t, "{verdict}");
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::{ConsumerSnapshot, Counts, MediaKind};
+
+    fn consumer(id: &str, producer: &str, packets: u64, closed: bool) -> ConsumerSnapshot {
+        ConsumerSnapshot {
+            id: id.into(),
+            producer_id: producer.into(),
+            peer_id: "src".into(),
+            kind: MediaKind::Video,
+            ssrc: 1,
+            received: Counts { packets, bytes: 0 },
+            closed,
+            paused: false,
+            score: None,
+        }
+    }
+
+    #[test]
+    fn a_duplicate_consumer_counts_once() {
+        let sources: BTreeSet<&str> = ["src"].into();
+        let a = PeerStatsSnapshot {
+            consumers: vec![
+                consumer("c1", "p1", 10, false),
+                consumer("c2", "p1", 0, false),
+            ],
+            ..PeerStatsSnapshot::default()
+        };
+        let b = PeerStatsSnapshot {
+            consumers: vec![
+                consumer("c1", "p1", 110, false),
+                consumer("c2", "p1", 90, false),
+                consumer("c3", "p2", 50, false),
+                consumer("c4", "p3", 7, true),
+            ],
+            ..PeerStatsSnapshot::default()
+        };
+        // p1: the busier of 100 and 90; p2: 50; p3: 7.
+        assert_eq!(received_from(&a, &b, &sources), 157);
+        assert_eq!(duplicate_consumers(&b), 1);
+        assert_eq!(duplicate_consumers(&a), 1);
+        let none: BTreeSet<&str> = BTreeSet::new();
+        assert_eq!(received_from(&a, &b, &none), 0);
     }
 }

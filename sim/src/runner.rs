@@ -18,7 +18,9 @@ use crate::report::{
     self, ChurnReport, FailedJoin, LatencyReport, Report, Snapshots, WindowCounts,
 };
 use crate::scenario::Scenario;
-use crate::scrape::{Scrape, scrape};
+use crate::scrape::{Scrape, ScrapeError, scrape};
+use crate::scraper::Scraper;
+use crate::timeline::Timeline;
 
 /// Where and how to run.
 #[derive(Debug, Clone)]
@@ -53,7 +55,7 @@ impl RunOptions {
 }
 
 /// How long one scrape may take before it counts as failed.
-const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a stream must be known before its series must be exported.
 const SETTLE: Duration = Duration::from_secs(2);
 /// After a churn leave, how long counts, rises and scores are not judged
@@ -83,6 +85,7 @@ struct Run<'a> {
     /// Churn joins under way (their peers count as churn joins once up).
     churn_joining: std::collections::BTreeSet<String>,
     rng: SplitMix64,
+    timeline: Timeline,
 }
 
 /// A small deterministic generator (no dependency needed for picking peers).
@@ -111,17 +114,7 @@ impl SplitMix64 {
 /// Runs `scenario` against the server in `opts`; the report says whether it passed.
 pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Report> {
     let baseline = first_scrape(&opts.exporter).await?;
-    let bar = if opts.progress {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(opts.progress);
     let mut run = Run {
         scenario,
         opts,
@@ -139,6 +132,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repor
         rng: SplitMix64(opts.tag.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
         })),
+        timeline: Timeline::default(),
     };
     let window = run.media_phase().await;
     run.leave_phase().await;
@@ -146,9 +140,23 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repor
     Ok(run.report(window))
 }
 
+/// The progress line on stderr, or a hidden one.
+pub(crate) fn progress_bar(visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
 /// The exporter must answer before anything starts (a few tries: a server
 /// just launched may still be binding).
-async fn first_scrape(exporter: &Url) -> anyhow::Result<Scrape> {
+pub(crate) async fn first_scrape(exporter: &Url) -> anyhow::Result<Scrape> {
     let mut last = None;
     for _ in 0..20 {
         match scrape(exporter, SCRAPE_TIMEOUT).await {
@@ -188,11 +196,16 @@ impl Run<'_> {
         let mut next_spawn = tokio::time::Instant::now();
         let end = tokio::time::Instant::from_std(self.start + scenario.duration());
         let mut joins: JoinSet<JoinResult> = JoinSet::new();
-        let mut scrape_tick = tokio::time::interval_at(
-            tokio::time::Instant::now() + scenario.scrape_interval(),
+        // Scrapes run in their own task: a slow exporter delays only their
+        // judging, never the joins, churn or window.
+        let mut scraper = Scraper::spawn(
+            self.opts.exporter.clone(),
             scenario.scrape_interval(),
+            SCRAPE_TIMEOUT,
         );
-        scrape_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Since when the run has been steady without a break: a scrape is
+        // judged as steady only if it was sent after that.
+        let mut steady_since: Option<Instant> = None;
         let mut progress_tick = tokio::time::interval(Duration::from_millis(500));
         let mut window_at: Option<tokio::time::Instant> = None;
         // The window so far: its last snapshots, its start, its counts.
@@ -213,6 +226,11 @@ impl Run<'_> {
             let ramped = next.is_none() && (window_at.is_some() || joins.is_empty());
             let quiet = last_churn.is_none_or(|t| t.elapsed() >= CHURN_QUIET);
             let steady = ramped && joins.is_empty() && quiet;
+            if steady {
+                steady_since.get_or_insert_with(Instant::now);
+            } else {
+                steady_since = None;
+            }
             if ramped && !churn_started {
                 churn_started = true;
                 next_churn = churn_period.map(|period| tokio::time::Instant::now() + period);
@@ -254,8 +272,12 @@ impl Run<'_> {
                     self.start_join(&mut joins, scenario, room, peer, name);
                 }
                 Some(_) = leaves.join_next(), if !leaves.is_empty() => {}
-                _ = scrape_tick.tick() => {
-                    self.scrape_and_check(steady, true).await;
+                result = scraper.next() => {
+                    let judged_steady = match &result {
+                        Ok(s) => steady_since.is_some_and(|t| t <= s.started),
+                        Err(_) => false,
+                    };
+                    self.check_scraped(result, judged_steady, true);
                     if let Some((prev, _, acc)) = window_start.as_mut() {
                         let now = self.snapshots();
                         report::add_interval(&self.ledger, prev, &now, acc);
@@ -423,10 +445,23 @@ impl Run<'_> {
     /// One scrape, checked against the ledger as it is right after it.
     async fn scrape_and_check(&mut self, steady: bool, check_rooms: bool) -> Option<Scrape> {
         let result = scrape(&self.opts.exporter, SCRAPE_TIMEOUT).await;
+        self.check_scraped(result, steady, check_rooms)
+    }
+
+    /// Checks a scrape's result against the ledger as it is now (right
+    /// after the scrape: results are judged as soon as they arrive).
+    fn check_scraped(
+        &mut self,
+        result: Result<Scrape, ScrapeError>,
+        steady: bool,
+        check_rooms: bool,
+    ) -> Option<Scrape> {
         self.observe_all();
         match result {
             Ok(s) => {
                 self.latencies.push(s.latency);
+                self.timeline
+                    .record_scrape(s.started.saturating_duration_since(self.start), s.latency);
                 self.steady_scrapes += usize::from(steady);
                 let ctx = CheckContext {
                     run_start: self.start,
@@ -455,13 +490,29 @@ impl Run<'_> {
         }
     }
 
-    fn progress(&self) {
+    /// Updates the progress line and samples the timeline.
+    fn progress(&mut self) {
         let (mut sent, mut received) = (0, 0);
         for p in self.peers.values() {
             let s = p.stats().snapshot();
-            sent += s.audio_sent.packets + s.video_sent.packets;
+            sent += report::sent_packets(&s);
             received += s.received.packets;
         }
+        // Peers gone from the run still count, with their last counters,
+        // so that the timeline's rates never go negative.
+        let (mut all_sent, mut all_received) = (sent, received);
+        for p in self.ledger.peers.values() {
+            if !self.peers.contains_key(&p.peer_id) {
+                all_sent += report::sent_packets(&p.snapshot);
+                all_received += p.snapshot.received.packets;
+            }
+        }
+        self.timeline.record_load(
+            self.start.elapsed(),
+            self.peers.len(),
+            all_sent,
+            all_received,
+        );
         let last = self.latencies.last().map_or_else(
             || "-".into(),
             |d| format!("{:.1} ms", d.as_secs_f64() * 1e3),
@@ -551,6 +602,7 @@ impl Run<'_> {
             churn: self.scenario.churn.as_ref().map(|_| self.churn.clone()),
             failed_joins,
             violations: self.checker.violations.clone(),
+            timeline: self.timeline.clone(),
         }
     }
 }

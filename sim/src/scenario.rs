@@ -86,6 +86,47 @@ pub struct Scenario {
     /// Join/leave churn once the initial ramp is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<Churn>,
+    /// A capacity ramp instead of a fixed run (see [`Capacity`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
+}
+
+/// A capacity ramp: `rooms` new rooms of `peers_per_room` peers per step,
+/// each step held and measured, until delivery degrades or `max_peers` is
+/// reached; `duration_secs` caps the whole ramp. An optional join-rate
+/// burst runs first, on the fresh server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    /// Seconds after a step's joins before its measurement starts (new
+    /// consumers wait for a keyframe; receiver reports settle).
+    #[serde(default = "default_settle")]
+    pub settle_secs: f64,
+    /// Seconds each step is measured.
+    #[serde(default = "default_step")]
+    pub step_secs: f64,
+    /// A step whose delivered ratio is below this fails and ends the ramp.
+    #[serde(default = "default_min_delivered")]
+    pub min_delivered: f64,
+    /// No step goes beyond this many peers.
+    #[serde(default = "default_max_peers")]
+    pub max_peers: usize,
+    /// The join-rate burst, when wanted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<Burst>,
+}
+
+/// A join-rate burst: `peers` peers (in rooms of `peers_per_room`, publishing
+/// as the scenario says, consuming nothing) started as fast as possible, at
+/// most `concurrency` joins at a time; then they all leave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Burst {
+    /// Joins to make.
+    pub peers: usize,
+    /// Joins under way at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
 }
 
 /// Peers leaving and new ones joining during the run: once every initial
@@ -125,6 +166,58 @@ fn default_warm_up() -> f64 {
 }
 fn default_min_score() -> u8 {
     8
+}
+fn default_settle() -> f64 {
+    3.0
+}
+fn default_step() -> f64 {
+    5.0
+}
+fn default_min_delivered() -> f64 {
+    0.99
+}
+fn default_max_peers() -> usize {
+    200
+}
+fn default_concurrency() -> usize {
+    25
+}
+
+impl Capacity {
+    /// Checks the values; `step_peers` is the peers one step adds.
+    fn validate(&self, step_peers: usize) -> Result<(), String> {
+        if !self.settle_secs.is_finite() || self.settle_secs < 0.0 {
+            return Err("settle_secs must be >= 0".into());
+        }
+        if !self.step_secs.is_finite() || self.step_secs <= 0.0 {
+            return Err("step_secs must be > 0".into());
+        }
+        if !(self.min_delivered > 0.0 && self.min_delivered <= 1.0) {
+            return Err("min_delivered must be within (0, 1]".into());
+        }
+        if self.max_peers < step_peers {
+            return Err(format!(
+                "max_peers ({}) is below one step ({step_peers} peers)",
+                self.max_peers
+            ));
+        }
+        if let Some(b) = &self.burst
+            && (b.peers == 0 || b.concurrency == 0)
+        {
+            return Err("burst: peers and concurrency must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Time between a step's joins and its measurement.
+    pub fn settle(&self) -> Duration {
+        Duration::from_secs_f64(self.settle_secs)
+    }
+
+    /// How long a step is measured.
+    pub fn step(&self) -> Duration {
+        Duration::from_secs_f64(self.step_secs)
+    }
 }
 
 impl Scenario {
@@ -212,6 +305,14 @@ impl Scenario {
         if self.publish_video && (self.video_fps == 0 || self.video_bitrate == 0) {
             return fail("video_fps and video_bitrate must be > 0");
         }
+        if let Some(c) = &self.capacity {
+            if let Err(reason) = c.validate(self.peers()) {
+                return fail(&format!("capacity: {reason}"));
+            }
+            if self.churn.is_some() {
+                return fail("capacity and churn cannot be combined");
+            }
+        }
         Ok(())
     }
 
@@ -256,12 +357,55 @@ mod tests {
 
     #[test]
     fn shipped_scenarios_parse() {
-        for name in ["smoke", "default", "churn", "big-room"] {
+        for name in ["smoke", "default", "churn", "big-room", "capacity"] {
             let path = Scenario::resolve(name);
             let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(s.name, name);
             assert_eq!(s.churn.is_some(), name == "churn");
+            assert_eq!(s.capacity.is_some(), name == "capacity");
         }
+    }
+
+    fn capacity_toml(extra: &str) -> Result<Scenario, ScenarioError> {
+        let text =
+            format!("rooms = 1\npeers_per_room = 5\nduration_secs = 60\n[capacity]\n{extra}");
+        Scenario::from_toml(&text, "c", Path::new("c.toml"))
+    }
+
+    #[test]
+    fn capacity_defaults_and_bad_values() {
+        let c = capacity_toml("").unwrap().capacity.unwrap();
+        assert_eq!(c.min_delivered, 0.99);
+        assert_eq!(c.max_peers, 200);
+        assert!(c.burst.is_none());
+        let burst = capacity_toml("[capacity.burst]\npeers = 100\n")
+            .unwrap()
+            .capacity
+            .unwrap()
+            .burst
+            .unwrap();
+        assert_eq!((burst.peers, burst.concurrency), (100, 25));
+        for (bad, says) in [
+            ("min_delivered = 1.5", "min_delivered"),
+            ("min_delivered = 0", "min_delivered"),
+            ("step_secs = 0", "step_secs"),
+            ("settle_secs = -1", "settle_secs"),
+            ("max_peers = 4", "max_peers"),
+            ("[capacity.burst]\npeers = 0", "burst"),
+            ("[capacity.burst]\npeers = 10\nconcurrency = 0", "burst"),
+            ("steps = 3", "steps"),
+        ] {
+            let err = capacity_toml(bad).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let churned = Scenario::from_toml(
+            "rooms = 1\npeers_per_room = 5\nduration_secs = 60\n\
+             [churn]\nleaves_per_sec = 1\n[capacity]\n",
+            "c",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        assert!(churned.to_string().contains("churn"), "{churned}");
     }
 
     #[test]

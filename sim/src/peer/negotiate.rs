@@ -462,6 +462,11 @@ mod tests {
             .unwrap();
         assert_eq!(p["codecs"][0]["payloadType"], 101);
         assert_eq!(p["encodings"][0]["ssrc"], 42);
+        // The router offers video/rtx, but str0m sends no RTX stream (its
+        // tx streams are declared without an RTX SSRC): announcing one
+        // would make mediasoup expect retransmissions that never come.
+        assert_eq!(p["codecs"].as_array().unwrap().len(), 1);
+        assert!(p["encodings"][0].get("rtx").is_none());
         assert_eq!(p["mid"], "1");
         assert_eq!(p["headerExtensions"].as_array().unwrap().len(), 3);
         let a = caps

@@ -187,6 +187,9 @@ impl Endpoint {
         let ssrc = api.new_ssrc();
         let mid = Mid::from(mid);
         api.declare_media(mid, str_kind(kind));
+        // No RTX SSRC, and `config_with` gives no codec an RTX payload
+        // type: str0m then caches nothing for resends and never sends RTX,
+        // matching `produce`, which announces none.
         api.declare_stream_tx(ssrc, None, mid, None);
         *ssrc
     }

@@ -1,0 +1,100 @@
+//! The join-rate burst: many peers joining at once, at most `concurrency`
+//! under way, each join being connect + join + two WebRTC transports + two
+//! produces (`Peer::spawn`). Burst peers consume nothing, so that the
+//! figure is the signaling and transport set-up rate, not media load.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::peer::{Peer, PeerError};
+use crate::report::{FailedJoin, LatencyReport};
+use crate::scenario::{Burst, Scenario};
+
+/// What the burst achieved.
+#[derive(Debug, Clone, Serialize)]
+pub struct BurstReport {
+    /// Joins attempted.
+    pub peers: usize,
+    /// Joins under way at once, at most.
+    pub concurrency: usize,
+    /// Joins that came up.
+    pub joined: usize,
+    /// From the first join's start to the last join's end, seconds.
+    pub secs: f64,
+    /// `joined / secs`.
+    pub joins_per_sec: f64,
+    /// Latency of each join (from its start, queueing excluded).
+    pub latency: LatencyReport,
+    /// The failures (at most the first ten).
+    pub failures: Vec<FailedJoin>,
+}
+
+/// Runs the burst against `server` (signaling URL) with ids under `tag`;
+/// every peer that came up leaves before it returns.
+pub async fn run(scenario: &Scenario, burst: &Burst, server: &str, tag: &str) -> BurstReport {
+    let permits = Arc::new(Semaphore::new(burst.concurrency));
+    let mut joins: JoinSet<(String, Result<Peer, PeerError>, Duration)> = JoinSet::new();
+    let started = Instant::now();
+    for i in 0..burst.peers {
+        let room = format!("{tag}-burst{}", i / scenario.peers_per_room);
+        let peer = format!("{tag}-b{i}");
+        let mut config = scenario.peer_config(&room, &peer, &format!("Burst peer {i}"));
+        config.consume = false;
+        let (permits, server) = (permits.clone(), server.to_string());
+        joins.spawn(async move {
+            // The semaphore is never closed; a failure here would only
+            // mean no limit, so it is not an error.
+            let _permit = permits.acquire_owned().await.ok();
+            let t = Instant::now();
+            let result = Peer::spawn(&server, config).await;
+            (peer, result, t.elapsed())
+        });
+    }
+    let mut peers = Vec::new();
+    let mut latencies = Vec::new();
+    let mut failures = Vec::new();
+    let mut failed = 0;
+    let mut last_end = started;
+    while let Some(joined) = joins.join_next().await {
+        last_end = Instant::now();
+        match joined {
+            Ok((_, Ok(peer), latency)) => {
+                latencies.push(latency);
+                peers.push(peer);
+            }
+            Ok((peer_id, Err(e), _)) => {
+                failed += 1;
+                if failures.len() < 10 {
+                    failures.push(FailedJoin {
+                        peer_id,
+                        error: e.to_string(),
+                    });
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                tracing::error!("a burst join task failed: {e}");
+            }
+        }
+    }
+    let secs = last_end.duration_since(started).as_secs_f64();
+    let joined = peers.len();
+    futures_util::future::join_all(peers.into_iter().map(Peer::leave)).await;
+    BurstReport {
+        peers: burst.peers,
+        concurrency: burst.concurrency,
+        joined,
+        secs,
+        joins_per_sec: if secs > 0.0 {
+            joined as f64 / secs
+        } else {
+            0.0
+        },
+        latency: LatencyReport::of(&latencies, failed),
+        failures,
+    }
+}

@@ -1,0 +1,180 @@
+//! One step of the capacity ramp, and the pure rules that judge it: whether
+//! it passed, whether the ramp goes on, and which step is the capacity.
+
+use serde::Serialize;
+
+use crate::report::LatencyReport;
+
+/// What one step measured (over its measurement window).
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    /// 1-based.
+    pub step: usize,
+    /// Peers up during the step.
+    pub peers: usize,
+    /// Producers of those peers.
+    pub producers: usize,
+    /// Open consumers of those peers.
+    pub consumers: usize,
+    /// Open consumers beyond one per (peer, producer): a server fault
+    /// (counted once in the delivered ratio).
+    pub duplicate_consumers: usize,
+    /// Length of the measurement, seconds.
+    pub secs: f64,
+    /// RTP packets per second sent by all peers.
+    pub sent_pps: f64,
+    /// RTP packets per second received by all peers.
+    pub received_pps: f64,
+    /// RTP payload bits per second received by all peers.
+    pub received_bps: f64,
+    /// Packets that should have arrived (see `report`'s delivered ratio).
+    pub expected: u64,
+    /// Packets that arrived.
+    pub received: u64,
+    /// `expected - received` (never negative).
+    pub lost: u64,
+    /// `received / expected`.
+    pub delivered_ratio: Option<f64>,
+    /// Latency of this step's joins.
+    pub joins: LatencyReport,
+    /// CPU cores the sim used (1.0 = one core), when /proc tells.
+    pub sim_cpu: Option<f64>,
+    /// CPU cores the server used, when the sim launched it.
+    pub server_cpu: Option<f64>,
+}
+
+impl StepResult {
+    /// Every join came up and at least `min_delivered` of the expected
+    /// packets arrived (a step with nothing expected cannot pass).
+    pub fn passed(&self, min_delivered: f64) -> bool {
+        self.joins.failed == 0 && self.delivered_ratio.is_some_and(|d| d >= min_delivered)
+    }
+}
+
+/// Why the ramp ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum StopReason {
+    /// A step delivered less than the threshold (or nothing could be measured).
+    Degraded {
+        /// Its delivered ratio.
+        delivered_ratio: Option<f64>,
+    },
+    /// Joins of a step failed.
+    JoinsFailed {
+        /// How many.
+        failed: usize,
+    },
+    /// The next step would exceed `max_peers`.
+    MaxPeers,
+    /// The scenario's `duration_secs` ran out.
+    OutOfTime,
+}
+
+/// After `last`: stop (and why), or `None` to add `step_peers` more.
+/// Failures come first: a failing step ends the ramp even at the limit.
+pub fn after_step(
+    last: &StepResult,
+    min_delivered: f64,
+    step_peers: usize,
+    max_peers: usize,
+) -> Option<StopReason> {
+    if last.joins.failed > 0 {
+        return Some(StopReason::JoinsFailed {
+            failed: last.joins.failed,
+        });
+    }
+    if !last.passed(min_delivered) {
+        return Some(StopReason::Degraded {
+            delivered_ratio: last.delivered_ratio,
+        });
+    }
+    (last.peers + step_peers > max_peers).then_some(StopReason::MaxPeers)
+}
+
+/// The capacity: the last step of the unbroken run of passing steps from
+/// the start (a later pass after a failure would not be sustained).
+pub fn capacity(steps: &[StepResult], min_delivered: f64) -> Option<&StepResult> {
+    steps.iter().take_while(|s| s.passed(min_delivered)).last()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(step: usize, peers: usize, expected: u64, received: u64, failed: usize) -> StepResult {
+        StepResult {
+            step,
+            peers,
+            producers: peers * 2,
+            consumers: peers * 8,
+            duplicate_consumers: 0,
+            secs: 5.0,
+            sent_pps: 0.0,
+            received_pps: 0.0,
+            received_bps: 0.0,
+            expected,
+            received,
+            lost: expected.saturating_sub(received),
+            delivered_ratio: (expected > 0).then(|| received as f64 / expected as f64),
+            joins: LatencyReport {
+                count: 5 - failed,
+                failed,
+                ..LatencyReport::default()
+            },
+            sim_cpu: None,
+            server_cpu: None,
+        }
+    }
+
+    #[test]
+    fn passing_needs_joins_and_delivery() {
+        assert!(step(1, 5, 1000, 995, 0).passed(0.99));
+        assert!(!step(1, 5, 1000, 989, 0).passed(0.99));
+        assert!(!step(1, 5, 1000, 1000, 1).passed(0.99));
+        // Nothing measured is no pass.
+        assert!(!step(1, 5, 0, 0, 0).passed(0.99));
+    }
+
+    #[test]
+    fn the_ramp_stops_on_degradation_failures_or_the_limit() {
+        assert_eq!(after_step(&step(1, 5, 1000, 1000, 0), 0.99, 5, 200), None);
+        assert_eq!(
+            after_step(&step(2, 10, 1000, 900, 0), 0.99, 5, 200),
+            Some(StopReason::Degraded {
+                delivered_ratio: Some(0.9)
+            })
+        );
+        assert_eq!(
+            after_step(&step(2, 10, 1000, 1000, 2), 0.99, 5, 200),
+            Some(StopReason::JoinsFailed { failed: 2 })
+        );
+        assert_eq!(
+            after_step(&step(40, 200, 1000, 1000, 0), 0.99, 5, 200),
+            Some(StopReason::MaxPeers)
+        );
+        assert_eq!(
+            after_step(&step(39, 195, 1000, 1000, 0), 0.99, 5, 200),
+            None
+        );
+        // A degraded last step is reported as such, not as the limit.
+        assert!(matches!(
+            after_step(&step(40, 200, 1000, 500, 0), 0.99, 5, 200),
+            Some(StopReason::Degraded { .. })
+        ));
+    }
+
+    #[test]
+    fn capacity_is_the_last_of_the_first_passing_run() {
+        let steps = [
+            step(1, 5, 1000, 1000, 0),
+            step(2, 10, 1000, 995, 0),
+            step(3, 15, 1000, 950, 0),
+            step(4, 20, 1000, 1000, 0),
+        ];
+        assert_eq!(capacity(&steps, 0.99).map(|s| s.peers), Some(10));
+        assert_eq!(capacity(&steps, 0.9).map(|s| s.peers), Some(20));
+        assert!(capacity(&steps[2..3], 0.99).is_none());
+        assert!(capacity(&[], 0.99).is_none());
+    }
+}
