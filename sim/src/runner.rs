@@ -3,7 +3,7 @@
 //! delivery, makes everyone leave and checks that nothing of theirs stays
 //! exported.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -82,6 +82,8 @@ struct Run<'a> {
     rooms_baseline: f64,
     bar: ProgressBar,
     churn: ChurnReport,
+    /// Peers already reported for holding two consumers of one producer.
+    duplicates_reported: BTreeSet<String>,
     /// Churn joins under way (their peers count as churn joins once up).
     churn_joining: std::collections::BTreeSet<String>,
     rng: SplitMix64,
@@ -128,6 +130,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repor
         rooms_baseline: baseline.rooms().unwrap_or(0.0),
         bar,
         churn: ChurnReport::default(),
+        duplicates_reported: BTreeSet::new(),
         churn_joining: std::collections::BTreeSet::new(),
         rng: SplitMix64(opts.tag.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
@@ -425,6 +428,19 @@ impl Run<'_> {
         for (id, snap) in self.snapshots() {
             if let Some(reason) = &snap.disconnected {
                 dropped.push((id.clone(), reason.clone()));
+            }
+            let duplicates = report::duplicate_consumers(&snap);
+            if duplicates > 0 && self.duplicates_reported.insert(id.clone()) {
+                let room = self.ledger.peers.get(&id).map(|p| p.room_id.clone());
+                self.checker.violations.push(crate::checks::Violation {
+                    at_secs: self.start.elapsed().as_secs_f64(),
+                    rule: "duplicate-consumer".into(),
+                    detail: format!(
+                        "{id} holds {duplicates} open consumer(s) of a producer it already consumes"
+                    ),
+                    series: None,
+                    room_id: room,
+                });
             }
             self.ledger.observe(&id, snap, now);
         }

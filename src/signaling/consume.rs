@@ -36,7 +36,7 @@ pub async fn consume(
         return;
     };
     let (transport, caps) = {
-        let s = consumer_peer.state.lock();
+        let mut s = consumer_peer.state.lock();
         if !s.joined || s.closed {
             return;
         }
@@ -46,13 +46,27 @@ pub async fn consume(
         let Some(entry) = s.transports.values().find(|e| e.consuming) else {
             return;
         };
-        (entry.transport.clone(), caps)
+        let transport = entry.transport.clone();
+        // Claimed under the same lock as the checks: one consumer per producer.
+        if !s.consumed_producers.insert(producer.id()) {
+            return;
+        }
+        (transport, caps)
+    };
+    let release = || {
+        consumer_peer
+            .state
+            .lock()
+            .consumed_producers
+            .remove(&producer.id());
     };
     let Ok(router) = consumer_peer.room.router() else {
+        release();
         return;
     };
     if !router.can_consume(&producer.id(), &caps) {
         tracing::debug!(peer = %consumer_peer.id, producer = %producer.id(), "cannot consume");
+        release();
         return;
     }
     let mut options = ConsumerOptions::new(producer.id(), caps);
@@ -61,6 +75,7 @@ pub async fn consume(
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(peer = %consumer_peer.id, producer = %producer.id(), "consume failed: {e}");
+            release();
             return;
         }
     };

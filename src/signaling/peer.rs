@@ -3,7 +3,7 @@
 //! The peer holds the only strong handles of its transports, producers and
 //! consumers: dropping them closes the objects in mediasoup.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use mediasoup::prelude::*;
@@ -46,6 +46,11 @@ pub struct PeerState {
     /// How to tell the World each of its consumers closed, ahead of mediasoup
     /// when we know first (see `Signaling::close_peer`).
     pub consumer_closes: HashMap<ConsumerId, Arc<ConsumerClose>>,
+    /// Producers it consumes or is being given a consumer of. A producer
+    /// created while this peer joins is offered by both `join` and `produce`;
+    /// this makes the second offer a no-op. Producer ids are never reused, so
+    /// entries of closed producers may stay until the peer leaves.
+    pub consumed_producers: HashSet<ProducerId>,
 }
 
 /// A peer in a room.
