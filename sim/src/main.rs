@@ -40,6 +40,11 @@ struct Cli {
     /// How long the server keeps an emptied room open, ms (its `rooms.empty_grace_ms`).
     #[arg(long, default_value_t = 5000)]
     room_grace_ms: u64,
+    /// Runtime threads for the peers. One is the cheapest: every peer's
+    /// transports wake often, and waking across threads costs more CPU than
+    /// a second thread saves; more helps only when one core is not enough.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
     /// Log filter (tracing's EnvFilter syntax) for the sim's own logs.
     #[arg(long, env = "EJTIMAA_SIM_LOG", default_value = "warn")]
     log: String,
@@ -86,10 +91,17 @@ fn real_main(cli: Cli) -> anyhow::Result<bool> {
         "ejtimaa-sim: scenario {} ({} rooms x {} peers, {} s) against {}",
         scenario.name, scenario.rooms, scenario.peers_per_room, scenario.duration_secs, opts.server
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("ejtimaa-sim")
-        .build()?;
+    let runtime = match cli.threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(usize::from(n));
+            builder
+        }
+    }
+    .enable_all()
+    .thread_name("ejtimaa-sim")
+    .build()?;
     let title = format!("ejtimaa-sim {}", scenario.name);
     let (passed, json, timeline) = if scenario.capacity.is_some() {
         let pid = server.as_ref().map(launch::Launched::pid);
