@@ -18,7 +18,11 @@ const DEADLINE: Duration = Duration::from_secs(40);
 
 /// Runs `scenario` against a fresh in-process server and returns its report.
 async fn run_against_fresh_server(scenario: &Scenario) -> Report {
-    let config = test_config();
+    run_against(test_config(), scenario).await
+}
+
+/// Runs `scenario` against a fresh in-process server started with `config`.
+async fn run_against(config: ejtimaa::config::Config, scenario: &Scenario) -> Report {
     let grace = Duration::from_millis(config.rooms.empty_grace_ms);
     let server = start(config).await;
     let signaling = format!("http://{}", server.signaling_addr);
@@ -150,4 +154,22 @@ async fn capacity_ramps_in_steps_and_reports_them() {
     assert_eq!(report.rooms.len(), 2);
     assert!(report.passed());
     assert!(!report.timeline.load.is_empty());
+}
+
+/// The same live checks against a server in `metrics = "aggregated"` mode:
+/// no per-stream series, so the streams are judged per room
+/// (`Ejtimaa_room_streams`) instead, and must all be there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smoke_passes_against_an_aggregated_server() {
+    let mut scenario = Scenario::load(&Scenario::resolve("smoke")).expect("smoke.toml loads");
+    scenario.duration_secs = 6.0;
+    scenario.warm_up_secs = 3.0;
+    let mut config = test_config();
+    config.prometheus.metrics = ejtimaa::config::MetricsSetting::Aggregated;
+    let report = run_against(config, &scenario).await;
+
+    assert!(report.failed_joins.is_empty(), "{:?}", report.failed_joins);
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    assert_eq!(report.total.consumers, 24);
+    assert!(report.steady_scrapes >= 1, "{}", report.steady_scrapes);
 }

@@ -15,7 +15,8 @@ use serde::Serialize;
 use crate::ledger::{Ledger, Role, StreamEntry};
 use crate::peer::MediaKind;
 use crate::scrape::{
-    CONSUMER_BYTES, CONSUMER_SCORE, PRODUCER_BYTES, PRODUCER_SCORE, STREAM_FAMILIES, Scrape, Series,
+    CONSUMER_BYTES, CONSUMER_SCORE, PRODUCER_BYTES, PRODUCER_SCORE, ROOM_STREAMS, STREAM_FAMILIES,
+    Scrape, Series,
 };
 
 /// One broken invariant, with the offending series.
@@ -94,9 +95,21 @@ impl Checker {
             violations: &mut self.violations,
         };
         check_counts(ledger, scrape, ctx, &mut out);
+        // A server with `metrics = "aggregated"` declares the room aggregates
+        // and no per-stream family: its streams are judged by room instead.
+        let aggregated = scrape.declares(ROOM_STREAMS);
+        let per_stream = !aggregated || scrape.declares(PRODUCER_BYTES);
+        if aggregated {
+            check_room_streams(ledger, scrape, ctx, self.prev_started, &mut out);
+        }
         let mut values = BTreeMap::new();
         let mut unknown = BTreeSet::new();
-        for family in STREAM_FAMILIES {
+        let families = if per_stream {
+            &STREAM_FAMILIES[..]
+        } else {
+            &[]
+        };
+        for &family in families {
             let role = role_of(family);
             let mut by_id: BTreeMap<&str, Vec<&Series>> = BTreeMap::new();
             for s in scrape.family(family) {
@@ -189,7 +202,9 @@ impl Checker {
                 }
             }
         }
-        check_presence(ledger, scrape, ctx, &mut out);
+        if per_stream {
+            check_presence(ledger, scrape, ctx, &mut out);
+        }
         self.prev_started = Some(scrape.started);
         self.prev_values = values;
         self.prev_unknown = unknown;
@@ -320,24 +335,94 @@ fn check_score(
 }
 
 /// Every settled live stream has exactly one series in each of its families.
+/// Whether the exporter must show `e` by now: live, known for the settle
+/// time, both peers up, and its transport's ICE completed.
+fn must_be_exported(ledger: &Ledger, e: &StreamEntry, ctx: &CheckContext, at: Instant) -> bool {
+    if e.gone_at.is_some()
+        || e.first_seen + ctx.settle > at
+        || !ledger.is_up(&e.peer_id)
+        || !ledger.is_up(&e.source_peer)
+    {
+        return false;
+    }
+    let snap = &ledger.peers[&e.peer_id].snapshot;
+    match e.role {
+        Role::Producer => snap.send_connected,
+        Role::Consumer => snap.recv_connected,
+    }
+}
+
+/// `Ejtimaa_room_streams{room_id,role,kind}` against the ledger: at least
+/// the streams that must be exported by now; while steady, at most those
+/// still live or closed after the previous scrape ("one scrape later").
+fn check_room_streams(
+    ledger: &Ledger,
+    scrape: &Scrape,
+    ctx: &CheckContext,
+    prev_started: Option<Instant>,
+    out: &mut Out<'_>,
+) {
+    for room in &ledger.rooms {
+        for role in [Role::Producer, Role::Consumer] {
+            for kind in [MediaKind::Audio, MediaKind::Video] {
+                let ours = || {
+                    ledger
+                        .streams
+                        .values()
+                        .filter(move |e| e.room_id == *room && e.role == role && e.kind == kind)
+                };
+                let at_least = ours()
+                    .filter(|e| must_be_exported(ledger, e, ctx, scrape.started))
+                    .count() as f64;
+                let at_most = ours()
+                    .filter(|e| match (e.gone_at, prev_started) {
+                        (None, _) => true,
+                        (Some(gone), Some(prev)) => gone >= prev,
+                        (Some(_), None) => true,
+                    })
+                    .count() as f64;
+                let found = scrape
+                    .family(ROOM_STREAMS)
+                    .iter()
+                    .find(|s| {
+                        s.label("room_id") == room
+                            && s.label("role") == role.as_str()
+                            && s.label("kind") == kind.as_str()
+                    })
+                    .map_or(0.0, |s| s.value);
+                let wrong = if found < at_least {
+                    Some(format!("at least {at_least}"))
+                } else if ctx.steady && found > at_most {
+                    Some(format!("at most {at_most}"))
+                } else {
+                    None
+                };
+                if let Some(expected) = wrong {
+                    out.push(
+                        "room-streams",
+                        format!(
+                            "{ROOM_STREAMS}{{room_id={room:?},role=\"{}\",kind=\"{}\"}} {found}, expected {expected}",
+                            role.as_str(),
+                            kind.as_str()
+                        ),
+                        None,
+                        Some(room),
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn check_presence(ledger: &Ledger, scrape: &Scrape, ctx: &CheckContext, out: &mut Out<'_>) {
     for e in ledger.streams.values() {
-        if e.gone_at.is_some()
-            || e.first_seen + ctx.settle > scrape.started
-            || !ledger.is_up(&e.peer_id)
-            || !ledger.is_up(&e.source_peer)
-        {
+        if !must_be_exported(ledger, e, ctx, scrape.started) {
             continue;
         }
-        // Only transports whose ICE completed are exported.
-        let snap = &ledger.peers[&e.peer_id].snapshot;
-        let (connected, families) = match e.role {
-            Role::Producer => (snap.send_connected, [PRODUCER_BYTES, PRODUCER_SCORE]),
-            Role::Consumer => (snap.recv_connected, [CONSUMER_BYTES, CONSUMER_SCORE]),
+        let families = match e.role {
+            Role::Producer => [PRODUCER_BYTES, PRODUCER_SCORE],
+            Role::Consumer => [CONSUMER_BYTES, CONSUMER_SCORE],
         };
-        if !connected {
-            continue;
-        }
         for family in families {
             let n = scrape
                 .family(family)
@@ -461,5 +546,44 @@ mod tests {
         for rule in ["rooms", "peers", "missing-series"] {
             assert!(found.contains(&rule), "{rule} not in {found:?}");
         }
+    }
+
+    #[test]
+    fn aggregated_servers_are_judged_by_room() {
+        let t0 = Instant::now();
+        let ledger = ledger(t0);
+        let ctx = CheckContext {
+            run_start: t0,
+            settle: Duration::ZERO,
+            warm_up: Duration::ZERO,
+            min_score: 8.0,
+            steady: true,
+            rooms_baseline: 0.0,
+            check_rooms: true,
+        };
+        let at = t0 + Duration::from_secs(1);
+        let rooms = |n: u32| {
+            format!(
+                "{HEAD}# TYPE {ROOM_STREAMS} gauge\n\
+                 {ROOM_STREAMS}{{room_id=\"r\",role=\"producer\",kind=\"audio\"}} {n}\n"
+            )
+        };
+
+        // No per-stream family: one producer stream, counted in its room.
+        let mut c = Checker::default();
+        c.check(&ledger, &scrape_of(&rooms(1), at), &ctx);
+        assert!(c.violations.is_empty(), "{:?}", c.violations);
+
+        for wrong in [0, 2] {
+            let mut c = Checker::default();
+            c.check(&ledger, &scrape_of(&rooms(wrong), at), &ctx);
+            assert_eq!(rules(&c), ["room-streams"], "{wrong}");
+        }
+
+        // `both`: the per-stream family is declared, so it is judged too.
+        let both = format!("{}# TYPE {PRODUCER_BYTES} counter\n", rooms(1));
+        let mut c = Checker::default();
+        c.check(&ledger, &scrape_of(&both, at), &ctx);
+        assert!(rules(&c).contains(&"missing-series"), "{:?}", c.violations);
     }
 }

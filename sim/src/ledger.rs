@@ -47,6 +47,14 @@ pub enum Role {
 }
 
 impl Role {
+    /// The `role` label of the exporter's room aggregates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Producer => "producer",
+            Role::Consumer => "consumer",
+        }
+    }
+
     /// The stats entry type the exporter labels it with.
     pub fn rtp_type(self) -> &'static str {
         match self {

@@ -73,6 +73,9 @@ impl Series {
     }
 }
 
+/// Exported streams per room, role and kind (`metrics = "aggregated"` or `"both"`).
+pub const ROOM_STREAMS: &str = "Ejtimaa_room_streams";
+
 /// One parsed scrape.
 #[derive(Debug, Clone)]
 pub struct Scrape {
@@ -88,6 +91,12 @@ impl Scrape {
     /// The samples of `family` (none when absent).
     pub fn family(&self, family: &str) -> &[Series] {
         self.families.get(family).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether the exposition declares `family` (its `# TYPE` line), with
+    /// samples or without.
+    pub fn declares(&self, family: &str) -> bool {
+        self.families.contains_key(family)
     }
 
     /// `Ejtimaa_rooms`, if exported.
