@@ -493,6 +493,19 @@ mod tests {
         )
     }
 
+    /// Everything judged from the first scrape on: no settle or warm-up time.
+    fn steady_context(t0: Instant) -> CheckContext {
+        CheckContext {
+            run_start: t0,
+            settle: Duration::ZERO,
+            warm_up: Duration::ZERO,
+            min_score: 8.0,
+            steady: true,
+            rooms_baseline: 0.0,
+            check_rooms: true,
+        }
+    }
+
     fn rules(c: &Checker) -> Vec<&str> {
         c.violations.iter().map(|v| v.rule.as_str()).collect()
     }
@@ -501,15 +514,7 @@ mod tests {
     fn good_scrapes_pass_and_bad_ones_are_caught() {
         let t0 = Instant::now();
         let ledger = ledger(t0);
-        let ctx = CheckContext {
-            run_start: t0,
-            settle: Duration::ZERO,
-            warm_up: Duration::ZERO,
-            min_score: 8.0,
-            steady: true,
-            rooms_baseline: 0.0,
-            check_rooms: true,
-        };
+        let ctx = steady_context(t0);
         let at = |s| t0 + Duration::from_secs(s);
         let mut c = Checker::default();
         let name = "P \\\"1\\\"";
@@ -552,15 +557,7 @@ mod tests {
     fn aggregated_servers_are_judged_by_room() {
         let t0 = Instant::now();
         let ledger = ledger(t0);
-        let ctx = CheckContext {
-            run_start: t0,
-            settle: Duration::ZERO,
-            warm_up: Duration::ZERO,
-            min_score: 8.0,
-            steady: true,
-            rooms_baseline: 0.0,
-            check_rooms: true,
-        };
+        let ctx = steady_context(t0);
         let at = t0 + Duration::from_secs(1);
         let rooms = |n: u32| {
             format!(
