@@ -478,7 +478,6 @@ async fn webrtc_server_mode_shares_one_port_per_worker() {
 /// World from its connection on, and leaves no trace when it goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_never_joins_leaves_no_trace() {
-    use ejtimaa_systems::world::{IdIndex, Peer, Transport};
     let server = start(test_config()).await;
     let (stayer, _s) = connect(&server, "quiet", "stayer").await;
     let (lurker, _l) = connect(&server, "quiet", "lurker").await;
@@ -496,8 +495,8 @@ async fn a_peer_that_never_joins_leaves_no_trace() {
     let (peers, transports) = server
         .engine
         .query(|core| {
-            let index = core.world().resource::<IdIndex>();
-            (index.count::<Peer>(), index.count::<Transport>())
+            let summary = core.summary();
+            (summary.peers, summary.transports)
         })
         .await
         .unwrap();

@@ -1,18 +1,16 @@
 //! The admin commands: parsed from one line, answered as text for people or
-//! JSON (`--json`) for scripts.
+//! JSON (`--json`) for scripts. The views of the World are in
+//! [`super::world`].
 
 use std::sync::Arc;
 
-use bevy_ecs::prelude::*;
-use ejtimaa_systems::world::{
-    Consumer, IdIndex, Peer, Producer, Room, RtpStreams, Transport, Worker,
-};
 use mediasoup::prelude::*;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::AdminContext;
 use super::table::{cell, render};
+use super::world::{dump_peers, dump_rooms, peers, rooms, stats};
 use crate::usage;
 
 /// The commands, for `help` and the client's tab completion.
@@ -132,11 +130,11 @@ pub async fn run(ctx: &Arc<AdminContext>, line: &str) -> Result<String, String> 
     }
 }
 
-fn err(e: impl std::fmt::Display) -> String {
+pub(super) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-fn pretty(value: &impl Serialize) -> Result<String, String> {
+pub(super) fn pretty(value: &impl Serialize) -> Result<String, String> {
     serde_json::to_string_pretty(value)
         .map(|s| s + "\n")
         .map_err(err)
@@ -236,221 +234,4 @@ fn usage_report(ctx: &Arc<AdminContext>, json: bool) -> Result<String, String> {
         .collect();
     out.push_str(&render(&["worker", "tid", "routers", "cpu_s", "id"], &rows));
     Ok(out)
-}
-
-/// Counts of the World's objects.
-#[derive(Serialize)]
-struct Summary {
-    rooms: usize,
-    peers: usize,
-    transports: usize,
-    producers: usize,
-    consumers: usize,
-    workers: usize,
-    connected: usize,
-    ignored_events: u64,
-    worker_deaths: u64,
-}
-
-async fn stats(ctx: &Arc<AdminContext>, json: bool) -> Result<String, String> {
-    let connected = ctx.signaling.peer_count();
-    let s = ctx
-        .engine
-        .query(move |core| {
-            let index = core.world().resource::<IdIndex>();
-            let counts = core.counts();
-            Summary {
-                rooms: index.count::<Room>(),
-                peers: index.count::<Peer>(),
-                transports: index.count::<Transport>(),
-                producers: index.count::<Producer>(),
-                consumers: index.count::<Consumer>(),
-                workers: index.count::<Worker>(),
-                connected,
-                ignored_events: counts.unknown + counts.duplicate + counts.stale,
-                worker_deaths: counts.worker_deaths,
-            }
-        })
-        .await
-        .map_err(err)?;
-    if json {
-        return serde_json::to_string(&s).map(|t| t + "\n").map_err(err);
-    }
-    Ok(format!(
-        "rooms:{} peers:{} transports:{} producers:{} consumers:{} workers:{} connected:{} ignored_events:{} worker_deaths:{}\n",
-        s.rooms,
-        s.peers,
-        s.transports,
-        s.producers,
-        s.consumers,
-        s.workers,
-        s.connected,
-        s.ignored_events,
-        s.worker_deaths
-    ))
-}
-
-/// One room, from the World.
-#[derive(Serialize)]
-struct RoomRow {
-    id: String,
-    pid: u32,
-    peers: usize,
-}
-
-async fn room_rows(ctx: &Arc<AdminContext>) -> Result<Vec<RoomRow>, String> {
-    ctx.engine
-        .query(|core| {
-            let world = core.world_mut();
-            let mut q = world.query::<(&Room, &ChildOf, Option<&Children>)>();
-            let mut rows: Vec<RoomRow> = q
-                .iter(world)
-                .map(|(room, parent, children)| RoomRow {
-                    id: room.id.to_string(),
-                    pid: world.get::<Worker>(parent.parent()).map_or(0, |w| w.pid),
-                    peers: children.map_or(0, |c| c.len()),
-                })
-                .collect();
-            rows.sort_by(|a, b| a.id.cmp(&b.id));
-            rows
-        })
-        .await
-        .map_err(err)
-}
-
-async fn rooms(ctx: &Arc<AdminContext>, json: bool) -> Result<String, String> {
-    let rows = room_rows(ctx).await?;
-    if json {
-        return pretty(&rows);
-    }
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| vec![cell(&r.id), r.pid.to_string(), r.peers.to_string()])
-        .collect();
-    Ok(render(&["room", "pid", "peers"], &rows))
-}
-
-/// One peer, from the World, with its objects.
-#[derive(Serialize)]
-struct PeerRow {
-    id: String,
-    room: String,
-    display_name: String,
-    user_agent: String,
-    transports: Vec<Value>,
-}
-
-async fn peer_rows(ctx: &Arc<AdminContext>) -> Result<Vec<PeerRow>, String> {
-    ctx.engine
-        .query(|core| {
-            let world = core.world_mut();
-            let mut q = world.query::<(&Peer, &ChildOf, Option<&Children>)>();
-            let mut rows: Vec<PeerRow> = q
-                .iter(world)
-                .map(|(peer, parent, children)| PeerRow {
-                    id: peer.id.to_string(),
-                    room: world
-                        .get::<Room>(parent.parent())
-                        .map_or(String::new(), |r| r.id.to_string()),
-                    display_name: peer.display_name.clone(),
-                    user_agent: peer.user_agent.clone(),
-                    transports: children.map_or(Vec::new(), |c| {
-                        c.iter().filter_map(|t| transport_json(world, t)).collect()
-                    }),
-                })
-                .collect();
-            rows.sort_by(|a, b| a.id.cmp(&b.id));
-            rows
-        })
-        .await
-        .map_err(err)
-}
-
-fn transport_json(world: &World, entity: Entity) -> Option<Value> {
-    let t = world.get::<Transport>(entity)?;
-    let mut producers = Vec::new();
-    let mut consumers = Vec::new();
-    for &child in world.get::<Children>(entity).map_or(&[][..], |c| &c[..]) {
-        let streams: Vec<Value> = world
-            .get::<RtpStreams>(child)
-            .map(|s| {
-                s.iter()
-                    .map(|s| json!({ "type": s.stream_type.as_str(), "ssrc": s.ssrc, "bytes": s.byte_count, "packets": s.packet_count, "score": s.score.get() }))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(p) = world.get::<Producer>(child) {
-            producers.push(json!({ "id": p.id.as_str(), "kind": p.kind.as_str(), "codec": p.mime_type.as_str(), "paused": p.paused, "streams": streams }));
-        } else if let Some(c) = world.get::<Consumer>(child) {
-            consumers.push(json!({ "id": c.id.as_str(), "producer": c.producer.as_str(), "kind": c.kind.as_str(), "codec": c.mime_type.as_str(), "paused": c.paused, "streams": streams }));
-        }
-    }
-    Some(json!({
-        "id": t.id.as_str(),
-        "ice_state": format!("{:?}", t.ice_state).to_lowercase(),
-        "tuple": t.tuple.as_ref().map(|tu| format!("{} {}:{} -> {}:{}", tu.protocol.as_str(), tu.local.host, tu.local.port, tu.remote.host, tu.remote.port)),
-        "producers": producers,
-        "consumers": consumers,
-    }))
-}
-
-async fn peers(ctx: &Arc<AdminContext>, json: bool) -> Result<String, String> {
-    let rows = peer_rows(ctx).await?;
-    if json {
-        return pretty(&rows);
-    }
-    let count = |p: &PeerRow, key: &str| -> usize {
-        p.transports
-            .iter()
-            .map(|t| t[key].as_array().map_or(0, Vec::len))
-            .sum()
-    };
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|p| {
-            vec![
-                cell(&p.id),
-                cell(&p.room),
-                cell(&p.display_name),
-                p.transports.len().to_string(),
-                count(p, "producers").to_string(),
-                count(p, "consumers").to_string(),
-                cell(&p.user_agent),
-            ]
-        })
-        .collect();
-    Ok(render(
-        &[
-            "peer",
-            "room",
-            "name",
-            "transports",
-            "producers",
-            "consumers",
-            "user_agent",
-        ],
-        &table,
-    ))
-}
-
-async fn dump_rooms(ctx: &Arc<AdminContext>) -> Result<Value, String> {
-    let rooms = room_rows(ctx).await?;
-    let peers = peer_rows(ctx).await?;
-    Ok(Value::Array(
-        rooms
-            .into_iter()
-            .map(|r| {
-                let members: Vec<&str> = peers
-                    .iter()
-                    .filter(|p| p.room == r.id)
-                    .map(|p| p.id.as_str())
-                    .collect();
-                json!({ "id": r.id, "pid": r.pid, "peers": members })
-            })
-            .collect(),
-    ))
-}
-
-async fn dump_peers(ctx: &Arc<AdminContext>) -> Result<Value, String> {
-    serde_json::to_value(peer_rows(ctx).await?).map_err(err)
 }

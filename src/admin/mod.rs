@@ -8,6 +8,7 @@
 
 pub mod commands;
 mod table;
+mod world;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -9,8 +9,10 @@ use crate::export::{
     refresh_owner_labels, refresh_peer_labels, refresh_room_labels, refresh_transport_labels,
     render_exposition,
 };
+use crate::views::{self, PeerView, RoomView, Summary};
 use crate::world::{
-    Consumer, EventCounts, IdIndex, Inbox, PeerTotals, Producer, ReverseDns, Topology, apply_events,
+    Consumer, EventCounts, IdIndex, Inbox, Peer, PeerTotals, Producer, ReverseDns, Room, Topology,
+    Transport, Worker, apply_events,
 };
 
 /// Runs [`apply_events`]: events in, state out.
@@ -36,7 +38,12 @@ impl Core {
     /// An empty world exporting with `options`.
     pub fn new(options: ExportOptions) -> Self {
         let mut world = World::new();
-        world.init_resource::<IdIndex>();
+        world.init_resource::<IdIndex<Worker>>();
+        world.init_resource::<IdIndex<Room>>();
+        world.init_resource::<IdIndex<Peer>>();
+        world.init_resource::<IdIndex<Transport>>();
+        world.init_resource::<IdIndex<Producer>>();
+        world.init_resource::<IdIndex<Consumer>>();
         world.init_resource::<Inbox>();
         world.init_resource::<EventCounts>();
         world.init_resource::<Topology>();
@@ -116,7 +123,22 @@ impl Core {
         self.world.resource::<EventCounts>()
     }
 
-    /// The world, for queries (admin dumps, tests).
+    /// How many live objects of each kind there are.
+    pub fn summary(&self) -> Summary {
+        views::summary(&self.world)
+    }
+
+    /// The rooms, sorted by id.
+    pub fn rooms(&mut self) -> Vec<RoomView> {
+        views::rooms(&mut self.world)
+    }
+
+    /// The peers with their transports, producers and consumers, sorted by id.
+    pub fn peers(&mut self) -> Vec<PeerView> {
+        views::peers(&mut self.world)
+    }
+
+    /// The world, for queries (tests, benches).
     pub fn world(&self) -> &World {
         &self.world
     }

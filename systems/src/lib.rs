@@ -19,6 +19,7 @@ pub mod export;
 pub mod ids;
 pub mod media;
 pub mod net;
+pub mod views;
 pub mod world;
 
 pub use crate::core::{ApplySchedule, Core, ExportSchedule};
@@ -27,4 +28,5 @@ pub use export::{ExportOptions, MetricsMode, ServerFigures};
 pub use ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId, WorkerId};
 pub use media::{MediaKind, MimeType, RtpStreamStats, RtpStreamType, Score};
 pub use net::{Endpoint, Host, IceState, Protocol, TransportKind, TransportTuple};
+pub use views::{ConsumerView, PeerView, ProducerView, RoomView, Summary, TransportView};
 pub use world::{EventCounts, Ignored};

@@ -366,8 +366,8 @@ fn closing_a_worker_removes_everything_on_it() {
     assert!(!after.contains("room_id="), "{after}");
     assert_eq!(core.counts().worker_deaths, 1);
     assert!(model.rooms.is_empty() && model.peers.is_empty() && model.owners.is_empty());
-    let index = core.world().resource::<ejtimaa_systems::world::IdIndex>();
-    assert_eq!(index.count::<ejtimaa_systems::world::Peer>(), 0);
-    assert_eq!(index.count::<ejtimaa_systems::world::Producer>(), 0);
-    assert_eq!(index.count::<ejtimaa_systems::world::Room>(), 0);
+    let summary = core.summary();
+    assert_eq!(summary.peers, 0);
+    assert_eq!(summary.producers, 0);
+    assert_eq!(summary.rooms, 0);
 }

@@ -10,7 +10,6 @@ use bevy_ecs::prelude::*;
 use super::address::push_endpoint;
 use super::escape::push_label;
 use super::options::ExportOptions;
-use super::order::ExportOrder;
 use crate::media::{MediaKind, MimeType};
 use crate::world::{Consumer, Peer, Producer, ReverseDns, Room, Transport, Worker};
 
@@ -24,16 +23,20 @@ impl LabelFragment {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
 
-    /// Rewrites the fragment with `write`; returns whether the text changed.
-    fn refresh(&mut self, scratch: &mut String, write: impl FnOnce(&mut String)) -> bool {
-        scratch.clear();
-        write(scratch);
-        if *scratch == self.0 {
-            return false;
-        }
-        std::mem::swap(scratch, &mut self.0);
-        true
+/// Rewrites `fragment` with `write`, marking it changed (for
+/// `Changed<LabelFragment>`, which the order system watches) only if its text
+/// changed.
+fn refresh(
+    fragment: &mut Mut<LabelFragment>,
+    scratch: &mut String,
+    write: impl FnOnce(&mut String),
+) {
+    scratch.clear();
+    write(scratch);
+    if *scratch != fragment.0 {
+        std::mem::swap(scratch, &mut fragment.0);
     }
 }
 
@@ -46,35 +49,31 @@ pub struct Scratch(String);
 pub fn refresh_room_labels(
     mut rooms: Query<(&Room, &ChildOf, &mut LabelFragment), Changed<Room>>,
     workers: Query<&Worker>,
-    mut order: ResMut<ExportOrder>,
     mut scratch: Local<Scratch>,
 ) {
     for (room, child_of, mut fragment) in &mut rooms {
         let pid = workers.get(child_of.parent()).map_or(0, |w| w.pid);
-        let changed = fragment.refresh(&mut scratch.0, |out| {
+        refresh(&mut fragment, &mut scratch.0, |out| {
             push_label(out, "pid", itoa::Buffer::new().format(pid));
             out.push(',');
             push_label(out, "room_id", room.id.as_str());
         });
-        order.labels_changed |= changed;
     }
 }
 
 /// `peer_id`, `display_name`, `user_agent`.
 pub fn refresh_peer_labels(
     mut peers: Query<(&Peer, &mut LabelFragment), Changed<Peer>>,
-    mut order: ResMut<ExportOrder>,
     mut scratch: Local<Scratch>,
 ) {
     for (peer, mut fragment) in &mut peers {
-        let changed = fragment.refresh(&mut scratch.0, |out| {
+        refresh(&mut fragment, &mut scratch.0, |out| {
             push_label(out, "peer_id", peer.id.as_str());
             out.push(',');
             push_label(out, "display_name", &peer.display_name);
             out.push(',');
             push_label(out, "user_agent", &peer.user_agent);
         });
-        order.labels_changed |= changed;
     }
 }
 
@@ -84,7 +83,6 @@ pub fn refresh_transport_labels(
     mut transports: Query<(Ref<Transport>, &mut LabelFragment)>,
     options: Res<ExportOptions>,
     dns: Res<ReverseDns>,
-    mut order: ResMut<ExportOrder>,
     mut scratch: Local<Scratch>,
     mut address: Local<Scratch>,
 ) {
@@ -93,7 +91,7 @@ pub fn refresh_transport_labels(
         if !all && !transport.is_changed() {
             continue;
         }
-        let changed = fragment.refresh(&mut scratch.0, |out| {
+        refresh(&mut fragment, &mut scratch.0, |out| {
             let id = if options.quiet {
                 ""
             } else {
@@ -115,7 +113,6 @@ pub fn refresh_transport_labels(
                 push_label(out, name, &address.0);
             }
         });
-        order.labels_changed |= changed;
     }
 }
 
@@ -165,7 +162,6 @@ impl StreamOwnerComponent for Consumer {
 pub fn refresh_owner_labels<T: StreamOwnerComponent>(
     mut owners: Query<(Ref<T>, &mut LabelFragment)>,
     options: Res<ExportOptions>,
-    mut order: ResMut<ExportOrder>,
     mut scratch: Local<Scratch>,
 ) {
     let all = options.is_changed();
@@ -173,13 +169,12 @@ pub fn refresh_owner_labels<T: StreamOwnerComponent>(
         if !all && !owner.is_changed() {
             continue;
         }
-        let changed = fragment.refresh(&mut scratch.0, |out| {
+        refresh(&mut fragment, &mut scratch.0, |out| {
             push_label(out, "id", if options.quiet { "" } else { owner.id_str() });
             out.push(',');
             push_label(out, "kind", owner.kind().as_str());
             out.push(',');
             push_label(out, "codec", owner.mime_type().subtype());
         });
-        order.labels_changed |= changed;
     }
 }

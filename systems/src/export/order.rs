@@ -28,8 +28,6 @@ pub(crate) struct Row {
 #[derive(Resource, Default)]
 pub struct ExportOrder {
     built_at: Option<u64>,
-    /// Set by the label refresh systems when any fragment's text changed.
-    pub(crate) labels_changed: bool,
     pub(crate) rooms: Vec<Entity>,
     pub(crate) producers: Vec<Row>,
     pub(crate) consumers: Vec<Row>,
@@ -44,6 +42,8 @@ pub struct OrderSources<'w, 's> {
     transports: Query<'w, 's, (&'static Transport, &'static ChildOf)>,
     parents: Query<'w, 's, &'static ChildOf>,
     fragments: Query<'w, 's, &'static LabelFragment>,
+    /// Fragments whose text changed (or that appeared) since the last run.
+    changed_fragments: Query<'w, 's, (), Changed<LabelFragment>>,
 }
 
 /// Rebuilds [`ExportOrder`] if the topology or any label changed.
@@ -52,7 +52,7 @@ pub fn rebuild_export_order(
     topology: Res<Topology>,
     sources: OrderSources,
 ) {
-    if order.built_at == Some(topology.generation) && !order.labels_changed {
+    if order.built_at == Some(topology.generation) && sources.changed_fragments.is_empty() {
         return;
     }
     let OrderSources {
@@ -62,10 +62,10 @@ pub fn rebuild_export_order(
         transports,
         parents,
         fragments,
+        changed_fragments: _,
     } = sources;
     let order = &mut *order;
     order.built_at = Some(topology.generation);
-    order.labels_changed = false;
 
     let mut sorted_rooms: Vec<(&str, Entity)> = rooms
         .iter()

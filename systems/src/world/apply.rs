@@ -233,8 +233,8 @@ fn apply_stats(
 
 fn lookup<T: Indexed>(world: &World, id: &T::Id) -> Result<Entity, Ignored> {
     world
-        .resource::<IdIndex>()
-        .get::<T>(id)
+        .resource::<IdIndex<T>>()
+        .get(id)
         .ok_or(Ignored::Unknown)
 }
 
@@ -252,14 +252,14 @@ fn spawn<T: Indexed>(
     parent: Option<Entity>,
 ) -> Result<(), Ignored> {
     let id = bundle.indexed().id().clone();
-    if world.resource::<IdIndex>().get::<T>(&id).is_some() {
+    if world.resource::<IdIndex<T>>().get(&id).is_some() {
         return Err(Ignored::Duplicate);
     }
     let entity = match parent {
         Some(parent) => world.spawn((bundle, ChildOf(parent))).id(),
         None => world.spawn(bundle).id(),
     };
-    world.resource_mut::<IdIndex>().insert::<T>(id, entity);
+    world.resource_mut::<IdIndex<T>>().insert(id, entity);
     world.resource_mut::<Topology>().generation += 1;
     Ok(())
 }

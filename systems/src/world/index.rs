@@ -1,7 +1,7 @@
-//! The id → entity index: constant-time lookups, kept consistent with despawns
-//! by an `on_remove` hook on every indexed component.
+//! The id → entity indexes: one typed [`IdIndex`] resource per indexed
+//! component, for constant-time lookups, kept consistent with despawns by an
+//! `on_remove` hook on every indexed component.
 
-use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -17,39 +17,38 @@ pub trait Indexed: Component {
     fn id(&self) -> &Self::Id;
 }
 
-/// Maps every live object's id to its entity, one table per indexed component.
-#[derive(Resource, Default)]
-pub struct IdIndex {
-    tables: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
+/// Maps every live `T`'s id to its entity.
+#[derive(Resource)]
+pub struct IdIndex<T: Indexed> {
+    entities: HashMap<T::Id, Entity>,
 }
 
-impl IdIndex {
+impl<T: Indexed> Default for IdIndex<T> {
+    fn default() -> Self {
+        Self {
+            entities: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Indexed> IdIndex<T> {
     /// The entity of the live `T` with this id.
-    pub fn get<T: Indexed>(&self, id: &T::Id) -> Option<Entity> {
-        self.table::<T>()?.get(id).copied()
+    pub fn get(&self, id: &T::Id) -> Option<Entity> {
+        self.entities.get(id).copied()
     }
 
     /// How many live `T`s there are.
-    pub fn count<T: Indexed>(&self) -> usize {
-        self.table::<T>().map_or(0, HashMap::len)
+    pub fn len(&self) -> usize {
+        self.entities.len()
     }
 
-    pub(crate) fn insert<T: Indexed>(&mut self, id: T::Id, entity: Entity) {
-        self.table_mut::<T>().insert(id, entity);
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entities.is_empty()
     }
 
-    fn table<T: Indexed>(&self) -> Option<&HashMap<T::Id, Entity>> {
-        self.tables
-            .get(&TypeId::of::<T>())
-            .and_then(|t| t.downcast_ref())
-    }
-
-    fn table_mut<T: Indexed>(&mut self) -> &mut HashMap<T::Id, Entity> {
-        self.tables
-            .entry(TypeId::of::<T>())
-            .or_insert_with(|| Box::new(HashMap::<T::Id, Entity>::new()))
-            .downcast_mut()
-            .expect("IdIndex tables are keyed by their own type")
+    pub(crate) fn insert(&mut self, id: T::Id, entity: Entity) {
+        self.entities.insert(id, entity);
     }
 }
 
@@ -59,11 +58,10 @@ pub(crate) fn unindex<T: Indexed>(mut world: DeferredWorld, ctx: HookContext) {
     let Some(id) = world.get::<T>(ctx.entity).map(|c| c.id().clone()) else {
         return;
     };
-    let Some(mut index) = world.get_resource_mut::<IdIndex>() else {
+    let Some(mut index) = world.get_resource_mut::<IdIndex<T>>() else {
         return;
     };
-    let table = index.table_mut::<T>();
-    if table.get(&id) == Some(&ctx.entity) {
-        table.remove(&id);
+    if index.get(&id) == Some(ctx.entity) {
+        index.entities.remove(&id);
     }
 }

@@ -5,6 +5,7 @@
 //! then the server-wide families. Which stream families appear depends on
 //! [`ExportOptions::metrics`](crate::export::ExportOptions).
 
+mod objects;
 mod rooms;
 mod server;
 mod streams;

@@ -1,15 +1,14 @@
 //! Server-wide families: few series whatever the load. Workers, objects by
-//! kind and state, peer totals (from the World) and the figures only the
+//! kind and state (in [`super::objects`]), peer totals (from the World) and the figures only the
 //! server process knows ([`ServerFigures`]).
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
 
+use super::objects::render_objects;
 use super::text::{Kind, Value, header, push_plain, push_value};
 use crate::export::escape::push_label;
 use crate::export::figures::{ServerFigures, WorkerCpu};
-use crate::media::MediaKind;
-use crate::net::{IceState, TransportKind};
 use crate::world::{Consumer, EventCounts, PeerTotals, Producer, Transport, Worker};
 
 /// The World's parts the server-wide families read.
@@ -81,7 +80,12 @@ pub(crate) fn render_server(
     );
 
     render_workers(out, buffers, sources);
-    render_objects(out, sources);
+    render_objects(
+        out,
+        &sources.transports,
+        &sources.producers,
+        &sources.consumers,
+    );
 
     header(
         out,
@@ -212,80 +216,6 @@ fn render_workers(out: &mut String, buffers: &mut ServerBuffers, sources: &Serve
             push_label(out, "mode", mode);
             out.push_str("} ");
             push_value(out, Value::Float(time.as_secs_f64()));
-        }
-    }
-}
-
-fn render_objects(out: &mut String, sources: &ServerSources) {
-    header(
-        out,
-        "Ejtimaa_transports",
-        "Transports by type and ICE state (empty for transports without ICE).",
-        Kind::Gauge,
-    );
-    for kind in TransportKind::ALL {
-        let of_kind = || sources.transports.iter().filter(move |t| t.kind == kind);
-        if kind == TransportKind::WebRtc {
-            for state in IceState::ALL {
-                let n = of_kind().filter(|t| t.ice_state == state).count();
-                transport_series(out, kind, state.as_str(), n);
-            }
-        } else {
-            let n = of_kind().count();
-            if n > 0 {
-                transport_series(out, kind, "", n);
-            }
-        }
-    }
-
-    let producers = sources.producers.iter().map(|p| (p.kind, p.paused));
-    owner_family(
-        out,
-        "Ejtimaa_producers",
-        "Producers by kind and paused state.",
-        producers,
-    );
-    let consumers = sources.consumers.iter().map(|c| (c.kind, c.paused));
-    owner_family(
-        out,
-        "Ejtimaa_consumers",
-        "Consumers by kind and paused state.",
-        consumers,
-    );
-}
-
-fn transport_series(out: &mut String, kind: TransportKind, ice_state: &str, n: usize) {
-    out.push_str("Ejtimaa_transports{");
-    push_label(out, "type", kind.as_str());
-    out.push(',');
-    push_label(out, "ice_state", ice_state);
-    out.push_str("} ");
-    push_value(out, Value::Unsigned(n as u64));
-}
-
-fn owner_family(
-    out: &mut String,
-    name: &str,
-    help: &str,
-    owners: impl Iterator<Item = (MediaKind, bool)>,
-) {
-    let mut counts = [[0u64; 2]; 2];
-    for (kind, paused) in owners {
-        counts[kind as usize][usize::from(paused)] += 1;
-    }
-    header(out, name, help, Kind::Gauge);
-    for kind in MediaKind::ALL {
-        for paused in [false, true] {
-            out.push_str(name);
-            out.push('{');
-            push_label(out, "kind", kind.as_str());
-            out.push(',');
-            push_label(out, "paused", if paused { "true" } else { "false" });
-            out.push_str("} ");
-            push_value(
-                out,
-                Value::Unsigned(counts[kind as usize][usize::from(paused)]),
-            );
         }
     }
 }
