@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::scrape::{Scrape, ScrapeError, scrape};
+use crate::exposition::{Scrape, ScrapeError, scrape};
 
 /// A running background scraper; it stops when dropped.
 #[derive(Debug)]

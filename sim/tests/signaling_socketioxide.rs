@@ -1,5 +1,5 @@
 //! The socket.io client against a real socketioxide server started in-process
-//! on 127.0.0.1:0, speaking the signaling shapes of `shared/design.md`.
+//! on 127.0.0.1:0, speaking the signaling shapes of `docs/design.md`, "Signaling".
 
 use std::{
     net::SocketAddr,
@@ -35,7 +35,7 @@ struct Peer {
 }
 
 /// All ack arguments, whatever their count (a newtype makes socketioxide
-/// hand over the whole argument array, see shared/socketio/README.md).
+/// hand over the whole argument array).
 #[derive(Debug, Deserialize)]
 struct AckArgs(Vec<Value>);
 

@@ -4,13 +4,14 @@
 //! figure is the signaling and transport set-up rate, not media load.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::peer::{Peer, PeerError};
+use crate::join::{Joined, join};
+use crate::peer::Peer;
 use crate::report::{FailedJoin, LatencyReport};
 use crate::scenario::{Burst, Scenario};
 
@@ -37,7 +38,7 @@ pub struct BurstReport {
 /// every peer that came up leaves before it returns.
 pub async fn run(scenario: &Scenario, burst: &Burst, server: &str, tag: &str) -> BurstReport {
     let permits = Arc::new(Semaphore::new(burst.concurrency));
-    let mut joins: JoinSet<(String, Result<Peer, PeerError>, Duration)> = JoinSet::new();
+    let mut joins: JoinSet<Joined> = JoinSet::new();
     let started = Instant::now();
     for i in 0..burst.peers {
         let room = format!("{tag}-burst{}", i / scenario.peers_per_room);
@@ -49,9 +50,7 @@ pub async fn run(scenario: &Scenario, burst: &Burst, server: &str, tag: &str) ->
             // The semaphore is never closed; a failure here would only
             // mean no limit, so it is not an error.
             let _permit = permits.acquire_owned().await.ok();
-            let t = Instant::now();
-            let result = Peer::spawn(&server, config).await;
-            (peer, result, t.elapsed())
+            join(&server, peer, config).await
         });
     }
     let mut peers = Vec::new();
@@ -62,11 +61,19 @@ pub async fn run(scenario: &Scenario, burst: &Burst, server: &str, tag: &str) ->
     while let Some(joined) = joins.join_next().await {
         last_end = Instant::now();
         match joined {
-            Ok((_, Ok(peer), latency)) => {
+            Ok(Joined {
+                result: Ok(peer),
+                latency,
+                ..
+            }) => {
                 latencies.push(latency);
                 peers.push(peer);
             }
-            Ok((peer_id, Err(e), _)) => {
+            Ok(Joined {
+                peer_id,
+                result: Err(e),
+                ..
+            }) => {
                 failed += 1;
                 if failures.len() < 10 {
                     failures.push(FailedJoin {

@@ -26,12 +26,13 @@ use indicatif::ProgressBar;
 use tokio::task::JoinSet;
 
 use crate::cpu::{CpuSample, Process};
+use crate::exposition::{Scrape, ScrapeError};
+use crate::join::{Joined, PeerPlan, join};
 use crate::ledger::{Ledger, PeerState};
-use crate::peer::{Peer, PeerError};
+use crate::peer::Peer;
 use crate::report::{self as run_report, LatencyReport, Snapshots, WindowCounts};
 use crate::runner::{RunOptions, SCRAPE_TIMEOUT, first_scrape, progress_bar};
 use crate::scenario::{Capacity, Scenario};
-use crate::scrape::{Scrape, ScrapeError};
 use crate::scraper::Scraper;
 use crate::timeline::Timeline;
 
@@ -39,8 +40,6 @@ use crate::timeline::Timeline;
 const SAMPLE: Duration = Duration::from_millis(500);
 /// Between the burst's leaves and the ramp: the server closes their transports.
 const AFTER_BURST: Duration = Duration::from_secs(2);
-
-type JoinResult = (String, Result<Peer, PeerError>, Duration);
 
 /// Runs the capacity scenario; `server_pid` is the server's process when
 /// the sim launched it (its CPU is measured only then).
@@ -183,11 +182,15 @@ impl Ramp<'_> {
             for i in 0..self.scenario.peers_per_room {
                 let peer = format!("{}-s{}-{r}-p{i}", self.tag, self.step);
                 let name = format!("Step {} peer {i} of room {r}", self.step);
-                plan.push((room.clone(), peer, name));
+                plan.push(PeerPlan {
+                    room_id: room.clone(),
+                    peer_id: peer,
+                    display_name: name,
+                });
             }
         }
         let mut plan = plan.into_iter();
-        let mut joins: JoinSet<JoinResult> = JoinSet::new();
+        let mut joins: JoinSet<Joined> = JoinSet::new();
         let mut next_spawn = tokio::time::Instant::now();
         let (mut latencies, mut failed) = (Vec::new(), 0);
         let mut planned = true;
@@ -195,27 +198,23 @@ impl Ramp<'_> {
             tokio::select! {
                 _ = tokio::time::sleep_until(next_spawn), if planned => {
                     match plan.next() {
-                        Some((room, peer, name)) => {
-                            self.ledger.add_peer(&room, &peer, &name);
-                            let config = self.scenario.peer_config(&room, &peer, &name);
+                        Some(plan) => {
+                            self.ledger.add_peer(&plan.room_id, &plan.peer_id, &plan.display_name);
+                            let config = plan.config(self.scenario);
                             let server = self.server.clone();
-                            joins.spawn(async move {
-                                let t = Instant::now();
-                                let result = Peer::spawn(&server, config).await;
-                                (peer, result, t.elapsed())
-                            });
+                            joins.spawn(async move { join(&server, plan.peer_id, config).await });
                             next_spawn += period;
                         }
                         None => planned = false,
                     }
                 }
                 Some(joined) = joins.join_next(), if !joins.is_empty() => match joined {
-                    Ok((id, Ok(peer), latency)) => {
+                    Ok(Joined { peer_id: id, result: Ok(peer), latency }) => {
                         latencies.push(latency);
                         self.ledger.set_state(&id, PeerState::Up);
                         self.peers.insert(id, peer);
                     }
-                    Ok((id, Err(e), _)) => {
+                    Ok(Joined { peer_id: id, result: Err(e), .. }) => {
                         failed += 1;
                         tracing::warn!(peer = %id, "join failed: {e}");
                         self.ledger.set_state(&id, PeerState::Failed(e.to_string()));

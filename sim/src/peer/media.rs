@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::rng::Rng;
+
 /// Largest RTP payload we write, descriptor included: with the RTP header,
 /// extensions and SRTP tag a packet stays well under a 1280-byte path MTU.
 pub const MAX_PAYLOAD: usize = 1150;
@@ -30,42 +32,6 @@ pub struct RtpOut {
     pub marker: bool,
     /// The payload.
     pub payload: Vec<u8>,
-}
-
-/// A tiny deterministic generator (SplitMix64) for sizes, filler and
-/// initial values; statistical quality does not matter here.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
-    }
-}
-
-/// A seed that differs between peers and runs.
-pub fn seed_from(text: &str) -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    text.bytes().fold(nanos ^ 0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
 }
 
 /// Sequence numbers and the frame clock shared by both sources.

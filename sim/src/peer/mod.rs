@@ -1,7 +1,7 @@
 //! The synthetic peer: one browserless WebRTC participant.
 //!
 //! A [`Peer`] speaks the server's socket.io signaling exactly as a browser
-//! client would (see `shared/design.md`, "Signaling") and sends and receives
+//! client would (see `docs/design.md`, "Signaling") and sends and receives
 //! real media through str0m (RTP mode, direct API): ICE controlling against
 //! mediasoup's ICE-lite candidate, DTLS client, SRTP, one UDP socket per
 //! transport on the server's address. It publishes Opus (~50 packets/s) and

@@ -14,10 +14,11 @@ use tracing::Instrument as _;
 
 use super::config::PeerConfig;
 use super::error::PeerError;
-use super::media::{AudioSource, Rng, VideoParams, VideoSource, seed_from};
+use super::media::{AudioSource, VideoParams, VideoSource};
 use super::negotiate::{ConsumerOffer, RouterCaps};
 use super::stats::{ConsumerCounters, MediaKind, PeerStats, ProducerSnapshot};
 use super::transport::{Command, Direction, Driver, Endpoint, Outgoing, RemoteTransport};
+use crate::rng::{Rng, seed_from};
 use crate::signaling::{AckResponder, Client, Incoming, ServerMessage};
 
 /// How long the receiving task may take to register a consumer's SSRC.

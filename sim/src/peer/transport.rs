@@ -2,9 +2,9 @@
 //! against one mediasoup WebRtcTransport, over its own UDP socket on
 //! 127.0.0.1, driven by a tokio task.
 //!
-//! As in the proven prototype (`shared/str0m-client/`): mediasoup is
-//! ICE-lite, so we are ICE controlling and nominate; we are the DTLS client,
-//! so `connectWebRtcTransport` says role `client` and mediasoup serves.
+//! mediasoup is ICE-lite, so we are ICE controlling and nominate; we are
+//! the DTLS client, so `connectWebRtcTransport` says role `client` and
+//! mediasoup serves.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

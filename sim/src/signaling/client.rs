@@ -10,12 +10,12 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument as _;
 
 use super::{
-    connection::{Command, Connection},
+    connection::Connection,
     error::{DisconnectReason, Error},
     handshake,
     incoming::Incoming,
     packet::{DEFAULT_NAMESPACE, Packet},
-    shared::{PendingGuard, Shared},
+    shared::{Command, PendingGuard, Shared},
 };
 
 /// Tunables of one connection. `Default` suits the simulator.

@@ -24,19 +24,10 @@ use super::{
     error::{DisconnectReason, PacketError},
     incoming::{AckResponder, ServerMessage},
     packet::{self, DEFAULT_NAMESPACE, Packet},
-    shared::{Counters, Shared},
+    shared::{Command, Counters, Shared},
 };
 
 pub(crate) type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// Work for the connection task from the client handles.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// A complete text frame to send.
-    Frame(String),
-    /// Send `41`, close the websocket, then report back.
-    Disconnect(oneshot::Sender<()>),
-}
 
 pub(crate) struct Connection {
     pub ws: WsStream,

@@ -6,10 +6,9 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{
-    connection::Command,
     error::{DisconnectReason, Error},
     packet::{DEFAULT_NAMESPACE, Packet},
-    shared::Shared,
+    shared::{Command, Shared},
 };
 
 /// The server's messages for one connection, in arrival order.

@@ -5,7 +5,7 @@
 //! simulated peer that loses its connection is a finding, not something to
 //! paper over.
 //!
-//! It speaks the signaling shapes of the server (see `shared/design.md`,
+//! It speaks the signaling shapes of the server (see `docs/design.md`,
 //! "Signaling"): [`Client::request`] emits `request` `{method, data}` and
 //! awaits the `(error, response)` ack; [`Incoming`] yields the server's
 //! `notification`s and its `request`s (e.g. `newConsumer`), the latter with

@@ -1,6 +1,6 @@
 //! State shared between the client handles and the connection task: the
 //! table of requests waiting for an ack, whether the connection is closed,
-//! and counters.
+//! counters, and the commands the handles send the task.
 
 use std::{
     collections::HashMap,
@@ -14,6 +14,15 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::error::{DisconnectReason, Error};
+
+/// Work for the connection task from the client handles.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// A complete text frame to send.
+    Frame(String),
+    /// Send `41`, close the websocket, then report back.
+    Disconnect(oneshot::Sender<()>),
+}
 
 /// What a waiting request receives: the ack's arguments, or why it never will.
 pub(crate) type AckResult = Result<Vec<Value>, Error>;

@@ -1,5 +1,5 @@
-//! Scraping the exporter: a minimal HTTP/1.1 GET over a tokio TcpStream and
-//! the exposition parsed by openmetrics-parser (not our own parser, so the
+//! The exporter's exposition: fetched with a minimal HTTP/1.1 GET over a
+//! tokio TcpStream and parsed by openmetrics-parser (not our own parser, so the
 //! checks also prove that a real Prometheus parser reads the text).
 
 use std::collections::BTreeMap;

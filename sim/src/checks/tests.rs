@@ -1,0 +1,137 @@
+//! Tests of the live checks.
+
+use super::*;
+use crate::exposition::parse;
+use crate::exposition::{PRODUCER_BYTES, PRODUCER_SCORE, ROOM_STREAMS};
+use crate::ledger::PeerState;
+use crate::peer::{MediaKind, PeerStatsSnapshot, ProducerSnapshot};
+
+const HEAD: &str = "# TYPE Ejtimaa_rooms gauge\nEjtimaa_rooms 1\n\
+    # TYPE Ejtimaa_peers gauge\nEjtimaa_peers{room_id=\"r\"} 1\n";
+
+fn ledger(t0: Instant) -> Ledger {
+    let mut ledger = Ledger::default();
+    ledger.add_peer("r", "p", "P \"1\"");
+    ledger.set_state("p", PeerState::Up);
+    let snap = PeerStatsSnapshot {
+        send_connected: true,
+        producers: vec![ProducerSnapshot {
+            id: "a1".into(),
+            kind: MediaKind::Audio,
+            ssrc: 1,
+            score: None,
+        }],
+        ..PeerStatsSnapshot::default()
+    };
+    ledger.observe("p", snap, t0);
+    ledger
+}
+
+fn scrape_of(text: &str, started: Instant) -> Scrape {
+    Scrape {
+        started,
+        latency: Duration::ZERO,
+        families: parse(text).expect("parses"),
+    }
+}
+
+fn producer(bytes: u64, score: u8, name: &str) -> String {
+    let labels = format!(
+        "room_id=\"r\",peer_id=\"p\",display_name=\"{name}\",id=\"a1\",kind=\"audio\",codec=\"opus\",type=\"inbound-rtp\""
+    );
+    format!(
+        "# TYPE {PRODUCER_BYTES} counter\n{PRODUCER_BYTES}{{{labels}}} {bytes}\n\
+         # TYPE {PRODUCER_SCORE} gauge\n{PRODUCER_SCORE}{{{labels}}} {score}\n"
+    )
+}
+
+/// Everything judged from the first scrape on: no settle or warm-up time.
+fn steady_context(t0: Instant) -> CheckContext {
+    CheckContext {
+        run_start: t0,
+        settle: Duration::ZERO,
+        warm_up: Duration::ZERO,
+        min_score: 8.0,
+        steady: true,
+        rooms_baseline: 0.0,
+        check_rooms: true,
+    }
+}
+
+fn rules(c: &Checker) -> Vec<&str> {
+    c.violations.iter().map(|v| v.rule.name()).collect()
+}
+
+#[test]
+fn good_scrapes_pass_and_bad_ones_are_caught() {
+    let t0 = Instant::now();
+    let ledger = ledger(t0);
+    let ctx = steady_context(t0);
+    let at = |s| t0 + Duration::from_secs(s);
+    let mut c = Checker::default();
+    let name = "P \\\"1\\\"";
+    c.check(
+        &ledger,
+        &scrape_of(&format!("{HEAD}{}", producer(100, 10, name)), at(1)),
+        &ctx,
+    );
+    c.check(
+        &ledger,
+        &scrape_of(&format!("{HEAD}{}", producer(200, 10, name)), at(2)),
+        &ctx,
+    );
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+    assert_eq!(c.counter_rises, 1);
+
+    c.check(
+        &ledger,
+        &scrape_of(&format!("{HEAD}{}", producer(150, 3, "x")), at(3)),
+        &ctx,
+    );
+    let found = rules(&c);
+    for rule in ["counter-fell", "score-low", "labels"] {
+        assert!(found.contains(&rule), "{rule} not in {found:?}");
+    }
+
+    let mut c = Checker::default();
+    c.check(
+        &ledger,
+        &scrape_of("# TYPE Ejtimaa_rooms gauge\nEjtimaa_rooms 0\n", at(1)),
+        &ctx,
+    );
+    let found = rules(&c);
+    for rule in ["rooms", "peers", "missing-series"] {
+        assert!(found.contains(&rule), "{rule} not in {found:?}");
+    }
+}
+
+#[test]
+fn aggregated_servers_are_judged_by_room() {
+    let t0 = Instant::now();
+    let ledger = ledger(t0);
+    let ctx = steady_context(t0);
+    let at = t0 + Duration::from_secs(1);
+    let rooms = |n: u32| {
+        format!(
+            "{HEAD}# TYPE {ROOM_STREAMS} gauge\n\
+             {ROOM_STREAMS}{{room_id=\"r\",role=\"producer\",kind=\"audio\"}} {n}\n"
+        )
+    };
+
+    // No per-stream family: one producer stream, counted in its room.
+    let mut c = Checker::default();
+    c.check(&ledger, &scrape_of(&rooms(1), at), &ctx);
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+
+    for wrong in [0, 2] {
+        let mut c = Checker::default();
+        c.check(&ledger, &scrape_of(&rooms(wrong), at), &ctx);
+        assert_eq!(rules(&c), ["room-streams"], "{wrong}");
+    }
+
+    // `both`: the per-stream family is declared, so it is judged too.
+    let both = format!("{}# TYPE {PRODUCER_BYTES} counter\n", rooms(1));
+    let mut c = Checker::default();
+    c.check(&ledger, &scrape_of(&both, at), &ctx);
+    assert!(rules(&c).contains(&"missing-series"), "{:?}", c.violations);
+}
