@@ -34,6 +34,7 @@ pub mod media;
 mod negotiate;
 mod session;
 mod stats;
+mod endpoint;
 mod transport;
 
 pub use config::PeerConfig;

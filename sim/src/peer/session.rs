@@ -17,7 +17,8 @@ use super::error::PeerError;
 use super::media::{AudioSource, VideoParams, VideoSource};
 use super::negotiate::{ConsumerOffer, RouterCaps};
 use super::stats::{ConsumerCounters, MediaKind, PeerStats, ProducerSnapshot};
-use super::transport::{Command, Direction, Driver, Endpoint, Outgoing, RemoteTransport};
+use super::endpoint::{Direction, Endpoint, RemoteTransport};
+use super::transport::{Command, Driver, Outgoing};
 use crate::rng::{Rng, seed_from};
 use crate::signaling::{AckResponder, Client, Incoming, ServerMessage};
 

@@ -2,205 +2,29 @@
 //! against one mediasoup WebRtcTransport, over its own UDP socket on
 //! 127.0.0.1, driven by a tokio task.
 //!
-//! mediasoup is ICE-lite, so we are ICE controlling and nominate; we are
-//! the DTLS client, so `connectWebRtcTransport` says role `client` and
-//! mediasoup serves.
+//! The endpoint itself is set up in `endpoint.rs`; this file runs it:
+//! sockets in, str0m events, media out on schedule.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use str0m::config::Fingerprint;
-use str0m::ice::IceCreds;
-use str0m::media::{KeyframeRequestKind, MediaKind as StrKind, Mid, Pt};
+use str0m::media::{KeyframeRequestKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo, Ssrc};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
-use tokio::net::UdpSocket;
+use str0m::{Event, IceConnectionState, Input, Output};
 use tokio::sync::{mpsc, oneshot};
 
-use super::error::PeerError;
+use super::endpoint::{Direction, Endpoint, str_kind};
 use super::media::{AudioSource, RtpOut, VideoSource};
-use super::stats::{ConsumerCounters, MediaKind, PeerStats};
+use super::stats::{ConsumerCounters, PeerStats};
 
 /// Longest sleep between two looks at the clock: keeps the loop responsive
 /// even if str0m asks to be woken much later.
 const MAX_WAIT: Duration = Duration::from_millis(100);
 /// A burst of PLIs (one per new consumer) needs only one keyframe.
 const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(250);
-
-/// mediasoup's side of a transport, from `createWebRtcTransport`.
-#[derive(Debug, Clone)]
-pub struct RemoteTransport {
-    /// Transport id.
-    pub id: String,
-    ice_ufrag: String,
-    ice_pwd: String,
-    /// Its UDP candidate.
-    candidate: SocketAddr,
-    /// Its sha-256 certificate fingerprint.
-    fingerprint: Vec<u8>,
-}
-
-fn parse_fingerprint(hex: &str) -> Option<Vec<u8>> {
-    let bytes = hex
-        .split(':')
-        .map(|b| u8::from_str_radix(b, 16).ok())
-        .collect::<Option<Vec<u8>>>()?;
-    (bytes.len() == 32).then_some(bytes)
-}
-
-impl RemoteTransport {
-    /// Reads `createWebRtcTransport`'s reply.
-    pub fn parse(reply: &Value) -> Result<Self, PeerError> {
-        let what = "createWebRtcTransport";
-        let s = |v: &Value, name: &str| -> Result<String, PeerError> {
-            v.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| PeerError::bad(what, format!("no `{name}`")))
-        };
-        let candidate = reply["iceCandidates"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|c| c["protocol"].as_str() == Some("udp"))
-            .find_map(|c| {
-                let ip = c["address"].as_str().or(c["ip"].as_str())?.parse().ok()?;
-                let port = c["port"].as_u64().and_then(|p| u16::try_from(p).ok())?;
-                Some(SocketAddr::new(ip, port))
-            })
-            .ok_or_else(|| PeerError::bad(what, "no UDP candidate"))?;
-        let fingerprint = reply["dtlsParameters"]["fingerprints"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|f| f["algorithm"].as_str() == Some("sha-256"))
-            .find_map(|f| parse_fingerprint(f["value"].as_str()?))
-            .ok_or_else(|| PeerError::bad(what, "no sha-256 fingerprint"))?;
-        Ok(RemoteTransport {
-            id: s(&reply["id"], "id")?,
-            ice_ufrag: s(
-                &reply["iceParameters"]["usernameFragment"],
-                "usernameFragment",
-            )?,
-            ice_pwd: s(&reply["iceParameters"]["password"], "password")?,
-            candidate,
-            fingerprint,
-        })
-    }
-}
-
-/// Which transport a task drives (for logs and counters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Carries our producers.
-    Send,
-    /// Carries our consumers.
-    Recv,
-}
-
-/// A str0m endpoint wired against one mediasoup transport, not yet running.
-pub struct Endpoint {
-    rtc: Rtc,
-    socket: UdpSocket,
-    local: SocketAddr,
-    direction: Direction,
-}
-
-impl Endpoint {
-    /// Binds a loopback socket and sets up ICE and DTLS against `remote`.
-    pub async fn new(
-        config: RtcConfig,
-        remote: &RemoteTransport,
-        direction: Direction,
-    ) -> Result<Self, PeerError> {
-        let any: IpAddr = if remote.candidate.is_ipv4() {
-            Ipv4Addr::UNSPECIFIED.into()
-        } else {
-            Ipv6Addr::UNSPECIFIED.into()
-        };
-        let socket = UdpSocket::bind(SocketAddr::new(any, 0)).await?;
-        // Connecting picks the source address the kernel routes to the
-        // server from (127.0.0.1 for a local one), which is the host
-        // candidate str0m must announce; it also filters other senders.
-        socket.connect(remote.candidate).await?;
-        let local = socket.local_addr()?;
-        let mut rtc = config
-            .set_rtp_mode(true)
-            .set_stats_interval(Some(Duration::from_secs(1)))
-            .build(Instant::now());
-        let rtc_err = |e: &dyn std::fmt::Display| PeerError::Rtc(e.to_string());
-        let local_candidate = Candidate::host(local, "udp").map_err(|e| rtc_err(&e))?;
-        rtc.add_local_candidate(local_candidate)
-            .ok_or_else(|| PeerError::Rtc("local candidate refused".into()))?;
-        rtc.add_remote_candidate(
-            Candidate::host(remote.candidate, "udp").map_err(|e| rtc_err(&e))?,
-        );
-        {
-            let mut api = rtc.direct_api();
-            // mediasoup is ICE-lite (always controlled): we nominate.
-            api.set_ice_controlling(true);
-            api.set_remote_ice_credentials(IceCreds {
-                ufrag: remote.ice_ufrag.clone(),
-                pass: remote.ice_pwd.clone(),
-            });
-            api.set_remote_fingerprint(Fingerprint {
-                hash_func: "sha-256".into(),
-                bytes: remote.fingerprint.clone(),
-            });
-            // Active: we are the DTLS client.
-            api.start_dtls(true).map_err(|e| rtc_err(&e))?;
-        }
-        Ok(Endpoint {
-            rtc,
-            socket,
-            local,
-            direction,
-        })
-    }
-
-    /// `connectWebRtcTransport`'s `dtlsParameters`: our fingerprint, and
-    /// role `client` (we started DTLS active).
-    pub fn dtls_parameters(&mut self) -> Value {
-        let fp = self.rtc.direct_api().local_dtls_fingerprint().clone();
-        let mut value = String::with_capacity(fp.bytes.len() * 3);
-        for (i, b) in fp.bytes.iter().enumerate() {
-            if i > 0 {
-                value.push(':');
-            }
-            let _ = write!(value, "{b:02X}");
-        }
-        json!({
-            "role": "client",
-            "fingerprints": [{ "algorithm": fp.hash_func, "value": value }],
-        })
-    }
-
-    /// Declares a stream we will send: a media section `mid` and its SSRC.
-    /// Returns the SSRC (str0m picks a random one).
-    pub fn declare_send(&mut self, mid: &str, kind: MediaKind) -> u32 {
-        let mut api = self.rtc.direct_api();
-        let ssrc = api.new_ssrc();
-        let mid = Mid::from(mid);
-        api.declare_media(mid, str_kind(kind));
-        // No RTX SSRC, and `config_with` gives no codec an RTX payload
-        // type: str0m then caches nothing for resends and never sends RTX,
-        // matching `produce`, which announces none.
-        api.declare_stream_tx(ssrc, None, mid, None);
-        *ssrc
-    }
-}
-
-fn str_kind(kind: MediaKind) -> StrKind {
-    match kind {
-        MediaKind::Audio => StrKind::Audio,
-        MediaKind::Video => StrKind::Video,
-    }
-}
 
 /// A stream we publish, with its generator.
 pub enum Outgoing {
@@ -516,43 +340,4 @@ fn rtp_write(pt: u8, now: Instant, p: RtpOut) -> RtpWrite {
         p.payload,
     )
     .marker(p.marker)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_a_transport_and_refuses_garbage() {
-        let fp = vec!["AB"; 32].join(":");
-        let good = json!({
-            "id": "t1",
-            "iceParameters": { "usernameFragment": "u", "password": "p", "iceLite": true },
-            "iceCandidates": [
-                { "protocol": "tcp", "address": "127.0.0.1", "port": 1 },
-                { "protocol": "udp", "address": "127.0.0.1", "port": 40000 }
-            ],
-            "dtlsParameters": { "role": "auto", "fingerprints": [
-                { "algorithm": "sha-512", "value": "00" },
-                { "algorithm": "sha-256", "value": fp }
-            ] }
-        });
-        let t = RemoteTransport::parse(&good).unwrap();
-        assert_eq!(t.candidate, "127.0.0.1:40000".parse().unwrap());
-        assert_eq!(t.fingerprint, vec![0xab; 32]);
-        for bad in [
-            json!(null),
-            json!({ "id": "t1" }),
-            json!({ "id": 5, "iceCandidates": "x" }),
-        ] {
-            assert!(RemoteTransport::parse(&bad).is_err(), "{bad}");
-        }
-        let mut short = good.clone();
-        short["dtlsParameters"]["fingerprints"][1]["value"] = json!("AB:CD");
-        assert!(RemoteTransport::parse(&short).is_err());
-        let mut tcp_only = good;
-        tcp_only["iceCandidates"] =
-            json!([{ "protocol": "tcp", "address": "127.0.0.1", "port": 1 }]);
-        assert!(RemoteTransport::parse(&tcp_only).is_err());
-    }
 }
