@@ -12,6 +12,7 @@ pub mod connect;
 pub mod engine;
 pub mod exporter;
 pub mod media;
+pub mod rdns;
 pub mod server;
 pub mod signaling;
 pub mod tls;

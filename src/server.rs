@@ -17,12 +17,12 @@ use tower_http::cors::CorsLayer;
 use crate::admin::{AdminContext, AdminServer, LogControl};
 use crate::config::Config;
 use crate::engine::{self, EngineHandle};
-use crate::exporter::dns::ReverseDns;
 use crate::exporter::{self, BearerSecret, FiguresHook, ScrapeHooks};
 use crate::media::observe::AddressHook;
 use crate::media::registry::MediaRegistry;
 use crate::media::stats::StatsCollector;
 use crate::media::workers::WorkerPool;
+use crate::rdns::RdnsService;
 use crate::signaling::Signaling;
 
 /// A running server.
@@ -139,7 +139,7 @@ impl Server {
         let (engine, engine_thread) = engine::spawn(options);
         let (workers, mut deaths) = WorkerPool::start(&config.mediasoup, engine.clone()).await?;
         let registry = MediaRegistry::new();
-        let dns = ReverseDns::for_config(p, engine.clone());
+        let dns = RdnsService::for_config(p, engine.clone());
         let address_hook: Option<AddressHook> = dns.is_enabled().then(|| {
             let dns = dns.clone();
             Arc::new(move |ip| dns.want(ip)) as AddressHook

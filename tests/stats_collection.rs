@@ -18,7 +18,7 @@ use ejtimaa::engine::{self, EngineHandle};
 use ejtimaa::media::registry::MediaRegistry;
 use ejtimaa::media::stats::StatsCollector;
 use ejtimaa::media::{self, create_worker};
-use ejtimaa_systems as core;
+use ejtimaa_systems as systems;
 use ejtimaa_systems::{ExportOptions, WorldEvent};
 use mediasoup::prelude::*;
 use mediasoup::types::data_structures::{DtlsFingerprint, DtlsRole, IceState};
@@ -297,18 +297,18 @@ fn vp8_payload(first: bool, frame: u32) -> Vec<u8> {
 /// Tells the engine about the worker, a room, a peer, the transport (ICE
 /// completed, with its selected tuple) and `producer`, as the media layer would.
 fn report(engine: &EngineHandle, media: &Media, producer: &Producer) {
-    let worker: core::WorkerId = media.worker.id().to_string().into();
-    let transport: core::TransportId = media.transport.id().to_string().into();
+    let worker: systems::WorkerId = media.worker.id().to_string().into();
+    let transport: systems::TransportId = media.transport.id().to_string().into();
     let tuple = media.transport.ice_selected_tuple().map(|t| {
         let local: IpAddr = t.local_address().parse().expect("numeric local address");
-        core::TransportTuple {
-            protocol: core::Protocol::Udp,
-            local: core::Endpoint {
-                host: core::Host::Ip(local),
+        systems::TransportTuple {
+            protocol: systems::Protocol::Udp,
+            local: systems::Endpoint {
+                host: systems::Host::Ip(local),
                 port: t.local_port(),
             },
-            remote: core::Endpoint {
-                host: core::Host::Ip(t.remote_ip().expect("remote address")),
+            remote: systems::Endpoint {
+                host: systems::Host::Ip(t.remote_ip().expect("remote address")),
                 port: t.remote_port().expect("remote port"),
             },
         }
@@ -331,11 +331,11 @@ fn report(engine: &EngineHandle, media: &Media, producer: &Producer) {
         WorldEvent::TransportCreated {
             transport: transport.clone(),
             peer: "peer".into(),
-            kind: core::TransportKind::WebRtc,
+            kind: systems::TransportKind::WebRtc,
         },
         WorldEvent::IceStateChanged {
             transport: transport.clone(),
-            state: core::IceState::Completed,
+            state: systems::IceState::Completed,
         },
         WorldEvent::IceSelectedTupleChanged {
             transport: transport.clone(),
@@ -344,7 +344,7 @@ fn report(engine: &EngineHandle, media: &Media, producer: &Producer) {
         WorldEvent::ProducerCreated {
             producer: producer.id().to_string().into(),
             transport,
-            kind: core::MediaKind::Video,
+            kind: systems::MediaKind::Video,
             mime_type: "video/VP8".into(),
             clock_rate: std::num::NonZeroU32::new(90_000).unwrap(),
             paused: false,

@@ -5,7 +5,6 @@
 //! thread to render. The HTTP side never touches the World.
 
 mod auth;
-pub mod dns;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -7,7 +7,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ejtimaa_systems as core;
+use ejtimaa_systems as systems;
 use ejtimaa_systems::{StreamOwner, WorldEvent};
 use mediasoup::prelude::*;
 use mediasoup::types::data_structures::{IceState, TransportTuple};
@@ -24,11 +24,11 @@ pub fn transport(
     transport: &WebRtcTransport,
     on_address: Option<AddressHook>,
 ) {
-    let id: core::TransportId = transport.id().to_string().into();
+    let id: systems::TransportId = transport.id().to_string().into();
     engine.send(WorldEvent::TransportCreated {
         transport: id.clone(),
         peer: peer.into(),
-        kind: core::TransportKind::WebRtc,
+        kind: systems::TransportKind::WebRtc,
     });
     let (e, t) = (engine.clone(), id.clone());
     transport
@@ -61,7 +61,7 @@ pub fn transport(
 
 /// Reports a new producer on `transport` and follows it until it closes.
 pub fn producer(engine: &EngineHandle, transport: &TransportId, producer: &Producer) {
-    let id: core::ProducerId = producer.id().to_string().into();
+    let id: systems::ProducerId = producer.id().to_string().into();
     let (mime_type, clock_rate) = first_codec(producer.kind(), producer.rtp_parameters());
     engine.send(WorldEvent::ProducerCreated {
         producer: id.clone(),
@@ -80,7 +80,7 @@ pub fn producer(engine: &EngineHandle, transport: &TransportId, producer: &Produ
                     Some(WorldEvent::ScoreChanged {
                         owner: StreamOwner::Producer(p.clone()),
                         ssrc: s.ssrc,
-                        score: core::Score::try_from(s.score).ok()?,
+                        score: systems::Score::try_from(s.score).ok()?,
                     })
                 })
                 .collect();
@@ -114,7 +114,7 @@ pub fn producer(engine: &EngineHandle, transport: &TransportId, producer: &Produ
 /// closed (which must reach the World before the client is told).
 pub struct ConsumerClose {
     engine: EngineHandle,
-    consumer: core::ConsumerId,
+    consumer: systems::ConsumerId,
     reported: AtomicBool,
 }
 
@@ -135,7 +135,7 @@ pub fn consumer(
     transport: &TransportId,
     consumer: &Consumer,
 ) -> Arc<ConsumerClose> {
-    let id: core::ConsumerId = consumer.id().to_string().into();
+    let id: systems::ConsumerId = consumer.id().to_string().into();
     let (mime_type, clock_rate) = first_codec(consumer.kind(), consumer.rtp_parameters());
     engine.send(WorldEvent::ConsumerCreated {
         consumer: id.clone(),
@@ -155,7 +155,7 @@ pub fn consumer(
     let (e, c) = (engine.clone(), id.clone());
     consumer
         .on_score(move |score| {
-            if let (Some(ssrc), Ok(score)) = (ssrc, core::Score::try_from(score.score)) {
+            if let (Some(ssrc), Ok(score)) = (ssrc, systems::Score::try_from(score.score)) {
                 e.send(WorldEvent::ScoreChanged {
                     owner: StreamOwner::Consumer(c.clone()),
                     ssrc,
@@ -190,16 +190,16 @@ pub fn consumer(
     close
 }
 
-fn ice_state(state: IceState) -> core::IceState {
+fn ice_state(state: IceState) -> systems::IceState {
     match state {
-        IceState::New => core::IceState::New,
-        IceState::Connected => core::IceState::Connected,
-        IceState::Completed => core::IceState::Completed,
-        IceState::Disconnected => core::IceState::Disconnected,
+        IceState::New => systems::IceState::New,
+        IceState::Connected => systems::IceState::Connected,
+        IceState::Completed => systems::IceState::Completed,
+        IceState::Disconnected => systems::IceState::Disconnected,
     }
 }
 
-fn transport_tuple(tuple: &TransportTuple) -> Option<core::TransportTuple> {
+fn transport_tuple(tuple: &TransportTuple) -> Option<systems::TransportTuple> {
     let TransportTuple::WithRemote {
         local_address,
         local_port,
@@ -211,37 +211,40 @@ fn transport_tuple(tuple: &TransportTuple) -> Option<core::TransportTuple> {
         return None;
     };
     let host = match local_address.parse::<IpAddr>() {
-        Ok(ip) => core::Host::Ip(ip),
-        Err(_) => core::Host::Name(local_address.as_str().into()),
+        Ok(ip) => systems::Host::Ip(ip),
+        Err(_) => systems::Host::Name(local_address.as_str().into()),
     };
-    Some(core::TransportTuple {
+    Some(systems::TransportTuple {
         protocol: match protocol {
-            Protocol::Tcp => core::Protocol::Tcp,
-            Protocol::Udp => core::Protocol::Udp,
+            Protocol::Tcp => systems::Protocol::Tcp,
+            Protocol::Udp => systems::Protocol::Udp,
         },
-        local: core::Endpoint {
+        local: systems::Endpoint {
             host,
             port: *local_port,
         },
-        remote: core::Endpoint {
-            host: core::Host::Ip(*remote_ip),
+        remote: systems::Endpoint {
+            host: systems::Host::Ip(*remote_ip),
             port: *remote_port,
         },
     })
 }
 
 /// Audio or video, in the core's terms.
-pub fn media_kind(kind: MediaKind) -> core::MediaKind {
+pub fn media_kind(kind: MediaKind) -> systems::MediaKind {
     match kind {
-        MediaKind::Audio => core::MediaKind::Audio,
-        MediaKind::Video => core::MediaKind::Video,
+        MediaKind::Audio => systems::MediaKind::Audio,
+        MediaKind::Video => systems::MediaKind::Video,
     }
 }
 
 /// The MIME type and clock rate of the first (the sending) codec.
-fn first_codec(kind: MediaKind, parameters: &RtpParameters) -> (core::MimeType, NonZeroU32) {
+fn first_codec(kind: MediaKind, parameters: &RtpParameters) -> (systems::MimeType, NonZeroU32) {
     match parameters.codecs.first() {
-        Some(c) => (core::MimeType::new(c.mime_type().as_str()), c.clock_rate()),
+        Some(c) => (
+            systems::MimeType::new(c.mime_type().as_str()),
+            c.clock_rate(),
+        ),
         // mediasoup refuses parameters without codecs; should one slip
         // through, jitter is still converted at the kind's usual rate.
         None => {
@@ -250,7 +253,7 @@ fn first_codec(kind: MediaKind, parameters: &RtpParameters) -> (core::MimeType, 
                 MediaKind::Video => 90_000,
             };
             (
-                core::MimeType::new(""),
+                systems::MimeType::new(""),
                 NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN),
             )
         }

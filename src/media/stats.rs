@@ -2,7 +2,8 @@
 //! producers and consumers, bounded in concurrency and time, fed to the World.
 //!
 //! A serial `get_stats` costs a thread round trip (~28 µs), so the calls run
-//! concurrently with a bounded number in flight (design.md, "The world").
+//! concurrently with a bounded number in flight.
+//!
 //! Answers go to the engine in batches as they arrive, so that what came
 //! before the deadline is used even when some objects are late; late objects
 //! keep their previous figures in the World.
@@ -26,8 +27,7 @@ use tokio::time::Instant;
 
 use super::registry::MediaRegistry;
 use crate::engine::EngineHandle;
-use crate::exporter::StatsRefresh;
-use crate::exporter::dns::ReverseDns;
+use crate::rdns::RdnsService;
 
 /// Most answers sent to the engine in one batch: large enough that a burst is
 /// one engine wake-up, small enough that a batch never waits for stragglers.
@@ -39,7 +39,7 @@ pub struct StatsCollector {
     engine: EngineHandle,
     deadline: Duration,
     concurrency: usize,
-    dns: Option<ReverseDns>,
+    dns: Option<RdnsService>,
     /// Held for the whole fan-out: concurrent scrapes queue here instead of
     /// starting fan-outs of their own.
     running: Mutex<()>,
@@ -90,13 +90,14 @@ impl StatsCollector {
     /// Also tells `dns` about the addresses of every live transport's selected
     /// tuple at each refresh, so that names of long-lived transports stay
     /// wanted (and are not forgotten) while they are scraped.
-    pub fn with_dns(mut self, dns: ReverseDns) -> Self {
+    pub fn with_dns(mut self, dns: RdnsService) -> Self {
         self.dns = Some(dns);
         self
     }
 
-    /// The hook the exporter runs before each render.
-    pub fn refresh_hook(self: Arc<Self>) -> StatsRefresh {
+    /// The hook the exporter runs before each render (its `StatsRefresh`;
+    /// spelled out here because the media layer does not know the exporter).
+    pub fn refresh_hook(self: Arc<Self>) -> Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync> {
         Arc::new(move || {
             let this = Arc::clone(&self);
             Box::pin(async move { this.refresh().await })

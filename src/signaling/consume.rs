@@ -60,7 +60,7 @@ pub async fn consume(
             .consumed_producers
             .remove(&producer.id());
     };
-    let Ok(router) = consumer_peer.room.router() else {
+    let Ok(router) = consumer_peer.room().and_then(|room| room.router()) else {
         release();
         return;
     };

@@ -21,7 +21,7 @@ type Reply = Result<Value, SignalingError>;
 pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data: Value) -> Reply {
     let name = method.as_str();
     match method {
-        Method::GetRouterRtpCapabilities => Ok(json!(peer.room.router()?.rtp_capabilities())),
+        Method::GetRouterRtpCapabilities => Ok(json!(peer.room()?.router()?.rtp_capabilities())),
         Method::Join => join(ctx, peer, decode(name, data)?).await,
         Method::CreateWebRtcTransport => create_transport(ctx, peer, decode(name, data)?).await,
         Method::ConnectWebRtcTransport => {
@@ -134,7 +134,7 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data
                 peer: peer.id.as_str().into(),
                 display_name: req.display_name.clone(),
             });
-            for other in peer.room.joined_peers_except(&peer.id) {
+            for other in peer.others_joined() {
                 other.notify(
                     "peerDisplayNameChanged",
                     json!({ "peerId": peer.id, "displayName": req.display_name, "oldDisplayName": old }),
@@ -164,7 +164,7 @@ async fn join(ctx: &Arc<Signaling>, peer: &Arc<Peer>, req: p::Join) -> Reply {
         peer: peer.id.as_str().into(),
         display_name: req.display_name,
     });
-    let others = peer.room.joined_peers_except(&peer.id);
+    let others = peer.others_joined();
     let info = peer.info();
     for other in &others {
         other.notify("newPeer", &info);
@@ -207,7 +207,8 @@ async fn create_transport(
             )));
         }
     }
-    let mut options = match &peer.room.worker.webrtc_server {
+    let room = peer.room()?;
+    let mut options = match &room.worker.webrtc_server {
         Some(server) => WebRtcTransportOptions::new_with_server(server.clone()),
         None => {
             let m = &ctx.config.mediasoup;
@@ -226,8 +227,7 @@ async fn create_transport(
     }
     options.initial_available_outgoing_bitrate =
         u64::from(ctx.config.mediasoup.initial_available_outgoing_bitrate);
-    let transport = peer
-        .room
+    let transport = room
         .router()?
         .create_webrtc_transport(options)
         .await
@@ -297,7 +297,7 @@ async fn produce(ctx: &Arc<Signaling>, peer: &Arc<Peer>, req: p::Produce) -> Rep
         s.producers.insert(producer.id(), producer.clone());
     }
     let reply = json!({ "id": producer.id() });
-    let others = peer.room.joined_peers_except(&peer.id);
+    let others = peer.others_joined();
     let (ctx, peer_id, producer) = (Arc::clone(ctx), peer.id.clone(), producer.downgrade());
     tokio::spawn(async move {
         for other in others {

@@ -144,8 +144,9 @@ impl Signaling {
                 peers.remove(&peer.id);
             }
         }
-        {
-            let mut members = peer.room.peers.lock();
+        let room = peer.room().ok();
+        if let Some(room) = &room {
+            let mut members = room.peers.lock();
             if members.get(&peer.id).is_some_and(|p| Arc::ptr_eq(p, peer)) {
                 members.remove(&peer.id);
             }
@@ -160,7 +161,7 @@ impl Signaling {
         // The others' consumers of this peer's producers close too, but only
         // once mediasoup has processed the producers' close; tell the World
         // now, so that it is in step with the `peerClosed` the others get.
-        let others = peer.room.joined_peers_except(&peer.id);
+        let others = peer.others_joined();
         for other in &others {
             let s = other.state.lock();
             for (id, consumer) in &s.consumers {
@@ -185,8 +186,10 @@ impl Signaling {
                 other.notify("peerClosed", json!({ "peerId": peer.id }));
             }
         }
-        self.rooms.peer_left(&peer.room);
-        tracing::info!(peer = %peer.id, room = %peer.room.id, "peer left");
+        if let Some(room) = &room {
+            self.rooms.peer_left(room);
+        }
+        tracing::info!(peer = %peer.id, room = %peer.room_id, "peer left");
     }
 }
 
@@ -241,7 +244,8 @@ async fn admit(socket: SocketRef, ctx: Arc<Signaling>) -> Result<(), SignalingEr
         let peer = Arc::new(Peer {
             id: peer_id.clone(),
             user_agent: user_agent.clone(),
-            room: Arc::clone(&room),
+            room_id: room.id.clone(),
+            room: Arc::downgrade(&room),
             socket: socket.clone(),
             state: Mutex::new(PeerState::default()),
         });

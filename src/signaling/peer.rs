@@ -4,7 +4,7 @@
 //! consumers: dropping them closes the objects in mediasoup.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
@@ -59,8 +59,12 @@ pub struct Peer {
     pub id: String,
     /// The User-Agent of its handshake.
     pub user_agent: String,
-    /// Its room.
-    pub room: Arc<Room>,
+    /// Its room's id.
+    pub room_id: String,
+    /// Its room, held weakly: the room holds its peers, so a strong
+    /// back-reference would make an `Arc` cycle. Gone once the room is
+    /// closed and dropped.
+    pub(super) room: Weak<Room>,
     /// Its socket.
     pub socket: SocketRef,
     /// Its objects.
@@ -73,6 +77,19 @@ impl Peer {
         if let Err(e) = self.socket.emit("notification", &Message { method, data }) {
             tracing::debug!(peer = %self.id, method, "notification not sent: {e}");
         }
+    }
+
+    /// Its room, unless it is gone (closed and dropped).
+    pub fn room(&self) -> Result<Arc<Room>, SignalingError> {
+        self.room.upgrade().ok_or(SignalingError::Closed)
+    }
+
+    /// The other joined peers of its room (none once the room is gone).
+    pub fn others_joined(&self) -> Vec<Arc<Peer>> {
+        self.room
+            .upgrade()
+            .map(|room| room.joined_peers_except(&self.id))
+            .unwrap_or_default()
     }
 
     /// Whether `join` was answered and the peer is not closing.
