@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use mediasoup::prelude::*;
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::AdminContext;
+use super::answer::{err, pretty};
 use super::table::{cell, render};
 use super::world::{dump_peers, dump_rooms, peers, rooms, stats};
 use crate::usage;
@@ -128,16 +128,6 @@ pub async fn run(ctx: &Arc<AdminContext>, line: &str) -> Result<String, String> 
             cell(&other.chars().take(40).collect::<String>())
         )),
     }
-}
-
-pub(super) fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
-pub(super) fn pretty(value: &impl Serialize) -> Result<String, String> {
-    serde_json::to_string_pretty(value)
-        .map(|s| s + "\n")
-        .map_err(err)
 }
 
 fn help() -> String {

@@ -6,6 +6,7 @@
 //! with `.` get another `.` in front, as in SMTP). Errors are answers whose
 //! first line starts with `error: `.
 
+mod answer;
 pub mod commands;
 mod table;
 mod world;

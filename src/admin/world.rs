@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::AdminContext;
-use super::commands::{err, pretty};
+use super::answer::{err, pretty};
 use super::table::{cell, render};
 
 /// Counts of the World's objects.

@@ -60,7 +60,7 @@ pub async fn consume(
             .consumed_producers
             .remove(&producer.id());
     };
-    let Ok(router) = consumer_peer.room().and_then(|room| room.router()) else {
+    let Ok(router) = ctx.room_of(consumer_peer).and_then(|room| room.router()) else {
         release();
         return;
     };

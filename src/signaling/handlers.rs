@@ -21,7 +21,9 @@ type Reply = Result<Value, SignalingError>;
 pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data: Value) -> Reply {
     let name = method.as_str();
     match method {
-        Method::GetRouterRtpCapabilities => Ok(json!(peer.room()?.router()?.rtp_capabilities())),
+        Method::GetRouterRtpCapabilities => {
+            Ok(json!(ctx.room_of(peer)?.router()?.rtp_capabilities()))
+        }
         Method::Join => join(ctx, peer, decode(name, data)?).await,
         Method::CreateWebRtcTransport => create_transport(ctx, peer, decode(name, data)?).await,
         Method::ConnectWebRtcTransport => {
@@ -134,7 +136,7 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data
                 peer: peer.id.as_str().into(),
                 display_name: req.display_name.clone(),
             });
-            for other in peer.others_joined() {
+            for other in ctx.others_joined(peer) {
                 other.notify(
                     "peerDisplayNameChanged",
                     json!({ "peerId": peer.id, "displayName": req.display_name, "oldDisplayName": old }),
@@ -164,7 +166,7 @@ async fn join(ctx: &Arc<Signaling>, peer: &Arc<Peer>, req: p::Join) -> Reply {
         peer: peer.id.as_str().into(),
         display_name: req.display_name,
     });
-    let others = peer.others_joined();
+    let others = ctx.others_joined(peer);
     let info = peer.info();
     for other in &others {
         other.notify("newPeer", &info);
@@ -207,7 +209,7 @@ async fn create_transport(
             )));
         }
     }
-    let room = peer.room()?;
+    let room = ctx.room_of(peer)?;
     let mut options = match &room.worker.webrtc_server {
         Some(server) => WebRtcTransportOptions::new_with_server(server.clone()),
         None => {
@@ -297,7 +299,7 @@ async fn produce(ctx: &Arc<Signaling>, peer: &Arc<Peer>, req: p::Produce) -> Rep
         s.producers.insert(producer.id(), producer.clone());
     }
     let reply = json!({ "id": producer.id() });
-    let others = peer.others_joined();
+    let others = ctx.others_joined(peer);
     let (ctx, peer_id, producer) = (Arc::clone(ctx), peer.id.clone(), producer.downgrade());
     tokio::spawn(async move {
         for other in others {

@@ -134,6 +134,20 @@ impl Signaling {
     }
 
     /// Removes a peer and closes everything it owns; tells the others.
+    /// A peer's room, unless it is gone.
+    pub fn room_of(&self, peer: &Peer) -> Result<Arc<Room>, SignalingError> {
+        self.rooms
+            .find(&peer.room_id, peer.room_opened)
+            .ok_or(SignalingError::Closed)
+    }
+
+    /// The other joined peers of a peer's room (none once the room is gone).
+    pub fn others_joined(&self, peer: &Peer) -> Vec<Arc<Peer>> {
+        self.room_of(peer)
+            .map(|room| room.joined_peers_except(&peer.id))
+            .unwrap_or_default()
+    }
+
     fn close_peer(&self, peer: &Arc<Peer>) {
         let Some(state) = peer.take_for_close() else {
             return;
@@ -144,7 +158,7 @@ impl Signaling {
                 peers.remove(&peer.id);
             }
         }
-        let room = peer.room().ok();
+        let room = self.room_of(peer).ok();
         if let Some(room) = &room {
             let mut members = room.peers.lock();
             if members.get(&peer.id).is_some_and(|p| Arc::ptr_eq(p, peer)) {
@@ -161,7 +175,7 @@ impl Signaling {
         // The others' consumers of this peer's producers close too, but only
         // once mediasoup has processed the producers' close; tell the World
         // now, so that it is in step with the `peerClosed` the others get.
-        let others = peer.others_joined();
+        let others = self.others_joined(peer);
         for other in &others {
             let s = other.state.lock();
             for (id, consumer) in &s.consumers {
@@ -245,7 +259,7 @@ async fn admit(socket: SocketRef, ctx: Arc<Signaling>) -> Result<(), SignalingEr
             id: peer_id.clone(),
             user_agent: user_agent.clone(),
             room_id: room.id.clone(),
-            room: Arc::downgrade(&room),
+            room_opened: room.opened,
             socket: socket.clone(),
             state: Mutex::new(PeerState::default()),
         });

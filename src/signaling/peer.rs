@@ -4,7 +4,7 @@
 //! consumers: dropping them closes the objects in mediasoup.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use socketioxide::extract::SocketRef;
 
 use super::protocol::{Message, SignalingError};
-use super::room::Room;
 use crate::media::observe::ConsumerClose;
 
 /// A transport and what the peer said it is for.
@@ -61,10 +60,11 @@ pub struct Peer {
     pub user_agent: String,
     /// Its room's id.
     pub room_id: String,
-    /// Its room, held weakly: the room holds its peers, so a strong
-    /// back-reference would make an `Arc` cycle. Gone once the room is
-    /// closed and dropped.
-    pub(super) room: Weak<Room>,
+    /// Which opening of that room it belongs to (the room's `opened`):
+    /// the room holds its peers, and a peer names its room by id and opening
+    /// rather than by reference, so that no reference cycle exists and a later
+    /// room of the same id is never mistaken for its own.
+    pub room_opened: u64,
     /// Its socket.
     pub socket: SocketRef,
     /// Its objects.
@@ -77,19 +77,6 @@ impl Peer {
         if let Err(e) = self.socket.emit("notification", &Message { method, data }) {
             tracing::debug!(peer = %self.id, method, "notification not sent: {e}");
         }
-    }
-
-    /// Its room, unless it is gone (closed and dropped).
-    pub fn room(&self) -> Result<Arc<Room>, SignalingError> {
-        self.room.upgrade().ok_or(SignalingError::Closed)
-    }
-
-    /// The other joined peers of its room (none once the room is gone).
-    pub fn others_joined(&self) -> Vec<Arc<Peer>> {
-        self.room
-            .upgrade()
-            .map(|room| room.joined_peers_except(&self.id))
-            .unwrap_or_default()
     }
 
     /// Whether `join` was answered and the peer is not closing.

@@ -147,6 +147,16 @@ impl Rooms {
             .cloned()
     }
 
+    /// The room `id` if it is still the opening `opened` (closed or not,
+    /// until it is dropped from the directory).
+    pub fn find(&self, id: &str, opened: u64) -> Option<Arc<Room>> {
+        self.rooms
+            .lock()
+            .get(id)
+            .filter(|r| r.opened == opened)
+            .cloned()
+    }
+
     /// All open rooms.
     pub fn all(&self) -> Vec<Arc<Room>> {
         self.rooms.lock().values().cloned().collect()

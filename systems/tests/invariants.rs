@@ -1,4 +1,4 @@
-//! Property tests of the exporter's invariants (see the design's Invariants).
+//! Property tests of the exporter's invariants (`docs/design.md`, "Invariants").
 //!
 //! Random event sequences (with nonsense: unknown ids, double closes, events
 //! after a close) and option changes are applied to the real [`Core`] and to an

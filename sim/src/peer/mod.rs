@@ -29,12 +29,12 @@
 //! `stats` (counters).
 
 mod config;
+mod endpoint;
 mod error;
 pub mod media;
 mod negotiate;
 mod session;
 mod stats;
-mod endpoint;
 mod transport;
 
 pub use config::PeerConfig;

@@ -13,11 +13,11 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::config::PeerConfig;
+use super::endpoint::{Direction, Endpoint, RemoteTransport};
 use super::error::PeerError;
 use super::media::{AudioSource, VideoParams, VideoSource};
 use super::negotiate::{ConsumerOffer, RouterCaps};
 use super::stats::{ConsumerCounters, MediaKind, PeerStats, ProducerSnapshot};
-use super::endpoint::{Direction, Endpoint, RemoteTransport};
 use super::transport::{Command, Driver, Outgoing};
 use crate::rng::{Rng, seed_from};
 use crate::signaling::{AckResponder, Client, Incoming, ServerMessage};
