@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
-use ejtimaa_systems::export::WorkerCpu;
+use ejtimaa_systems::export::{ScrapeFigures, WorkerCpu};
 use ejtimaa_systems::{ExportOptions, ServerFigures};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -17,7 +17,7 @@ use tower_http::cors::CorsLayer;
 use crate::admin::{AdminContext, AdminServer, LogControl};
 use crate::config::Config;
 use crate::engine::{self, EngineHandle};
-use crate::exporter::{self, BearerSecret, FiguresHook, ScrapeHooks};
+use crate::exporter::{self, BearerSecret, ExporterOptions, FiguresHook, ScrapeHooks};
 use crate::media::observe::AddressHook;
 use crate::media::registry::MediaRegistry;
 use crate::media::stats::StatsCollector;
@@ -37,7 +37,7 @@ pub struct Server {
     pub workers: Arc<WorkerPool>,
     /// Signaling state (rooms and peers).
     pub signaling: Arc<Signaling>,
-    /// The stats collector the exporter runs before each render.
+    /// The stats collector (in the background, or before each render).
     pub stats: Arc<StatsCollector>,
     admin: Option<AdminServer>,
     stop_signaling: watch::Sender<bool>,
@@ -78,10 +78,11 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("binding the {what} listener to {addr}"))
 }
 
-/// The server's own figures for each scrape: stats timeouts, signaling
-/// counts, and the CPU time of each live worker thread.
+/// The server's own figures for each scrape: stats timeouts and cadence,
+/// signaling counts, and the CPU time of each live worker thread.
 fn figures_hook(
     stats: &Arc<StatsCollector>,
+    stats_interval: Duration,
     signaling: &Arc<Signaling>,
     workers: &Arc<WorkerPool>,
 ) -> FiguresHook {
@@ -108,6 +109,11 @@ fn figures_hook(
                 })
             })
             .collect(),
+        scrape: ScrapeFigures {
+            stats_interval,
+            stats_round: stats.last_round(),
+            ..ScrapeFigures::default()
+        },
         ..ServerFigures::default()
     })
 }
@@ -161,6 +167,7 @@ impl Server {
             stats = stats.with_dns(dns);
         }
         let stats = Arc::new(stats);
+        let stats_interval = Duration::from_millis(p.stats_interval_ms);
 
         let (stop_signaling, _) = watch::channel(false);
         let (stop_exporter, _) = watch::channel(false);
@@ -202,12 +209,23 @@ impl Server {
         let exporter_addr = if p.enabled {
             let listener = bind(SocketAddr::new(p.listen, p.port), "exporter").await?;
             let addr = listener.local_addr()?;
-            let secret = p.secret.as_deref().map(BearerSecret::new);
-            let hooks = ScrapeHooks {
-                refresh: Some(Arc::clone(&stats).refresh_hook()),
-                figures: Some(figures_hook(&stats, &signaling, &workers)),
+            let options = ExporterOptions {
+                secret: p.secret.as_deref().map(BearerSecret::new),
+                gzip_level: p.gzip_level,
+                max_concurrent_scrapes: p.max_concurrent_scrapes,
             };
-            let app = exporter::router(engine.clone(), hooks, secret);
+            let hooks = ScrapeHooks {
+                // Without a background interval, each scrape collects stats first.
+                refresh: stats_interval
+                    .is_zero()
+                    .then(|| Arc::clone(&stats).refresh_hook()),
+                figures: Some(figures_hook(&stats, stats_interval, &signaling, &workers)),
+            };
+            if !stats_interval.is_zero() {
+                let stop = stop_exporter.subscribe();
+                exporter_tasks.spawn(Arc::clone(&stats).run_background(stats_interval, stop));
+            }
+            let app = exporter::router(engine.clone(), hooks, options);
             serve(
                 &mut exporter_tasks,
                 listener,

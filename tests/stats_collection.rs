@@ -481,3 +481,65 @@ async fn deadlines_concurrency_and_overlapping_scrapes() {
     .await
     .expect("the test finished in time");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_rounds_spread_calls_and_count_closed_objects_as_gone() {
+    tokio::time::timeout(TEST_DEADLINE, async {
+        let media = media().await;
+        let registry = MediaRegistry::new();
+        let mut producers = Vec::new(); // kept alive: dropping closes
+        for i in 0..6u32 {
+            let producer = produce(&media.transport, &format!("b{i}"), 2000 + i).await;
+            registry.add_producer(&producer);
+            producers.push(producer);
+        }
+        let (engine, engine_thread) = engine::spawn(ExportOptions::default());
+        let collector = Arc::new(StatsCollector::new(
+            Arc::clone(&registry),
+            engine.clone(),
+            Duration::from_secs(2),
+            2,
+        ));
+        let interval = Duration::from_millis(600);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let background = tokio::spawn(Arc::clone(&collector).run_background(interval, stopped));
+
+        // Nobody scrapes, yet every producer is asked once per round.
+        let start = Instant::now();
+        while collector.rounds() < 1 {
+            assert!(start.elapsed() < MEDIA_DEADLINE, "no round completed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The next round may have asked its first slice already.
+        let answered = collector.answered();
+        assert!((6..=7).contains(&answered), "answered {answered}");
+        assert_eq!(collector.refreshes(), 0, "no scrape-time refresh ran");
+        let round = collector.last_round().expect("a round completed");
+        assert!(round >= interval, "a round lasts its interval: {round:?}");
+
+        // Half the producers close early in a round (6 slices of 100 ms, one
+        // producer each; at most one of them asked already): the round skips
+        // them as gone, never as failures (a closed object's stats are its end).
+        let rounds = collector.rounds();
+        while collector.rounds() == rounds {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        producers.truncate(3);
+        let rounds = collector.rounds();
+        while collector.rounds() < rounds + 2 {
+            assert!(start.elapsed() < MEDIA_DEADLINE, "rounds stopped");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(collector.errors(), 0);
+        assert_eq!(collector.timeouts(), 0);
+        assert!(collector.gone() >= 2, "gone {}", collector.gone());
+
+        stop.send(true).expect("the background task listens");
+        background.await.expect("the background task stops cleanly");
+        engine.stop();
+        let _ = tokio::task::spawn_blocking(move || engine_thread.join()).await;
+    })
+    .await
+    .expect("the test finished in time");
+}

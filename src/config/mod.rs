@@ -113,6 +113,16 @@ impl Config {
                 "prometheus.stats_deadline_ms must be positive".into(),
             ));
         }
+        if !(1..=9).contains(&self.prometheus.gzip_level) {
+            return Err(ConfigError::Invalid(
+                "prometheus.gzip_level must be 1 to 9".into(),
+            ));
+        }
+        if self.prometheus.max_concurrent_scrapes == 0 {
+            return Err(ConfigError::Invalid(
+                "prometheus.max_concurrent_scrapes must be at least 1".into(),
+            ));
+        }
         Ok(())
     }
 }

@@ -132,11 +132,19 @@ pub struct PrometheusConfig {
     pub metrics: MetricsSetting,
     /// When set, scrapes must send `Authorization: Bearer <secret>`.
     pub secret: Option<String>,
-    /// How long a scrape waits for mediasoup's stats (ms); late objects keep
+    /// How often mediasoup's stats are refreshed in the background (ms), in
+    /// slices spread over the interval; 0 collects them at each scrape
+    /// instead (the original's way).
+    pub stats_interval_ms: u64,
+    /// How long one stats fan-out waits for mediasoup (ms); late objects keep
     /// their previous values.
     pub stats_deadline_ms: u64,
     /// Most get_stats calls in flight at once.
     pub stats_concurrency: usize,
+    /// gzip level for scrapers that accept it: 1 (fastest) to 9.
+    pub gzip_level: u32,
+    /// Scrapes that may wait for a render at once; more get a 503.
+    pub max_concurrent_scrapes: usize,
     /// How long a reverse DNS answer is kept (s).
     pub dns_ttl_secs: u64,
     /// How long a reverse DNS lookup may take (ms).
@@ -154,8 +162,11 @@ impl Default for PrometheusConfig {
             quiet: false,
             metrics: MetricsSetting::Default,
             secret: None,
+            stats_interval_ms: 5000,
             stats_deadline_ms: 2000,
             stats_concurrency: 64,
+            gzip_level: 1,
+            max_concurrent_scrapes: 16,
             dns_ttl_secs: 300,
             dns_timeout_ms: 1000,
         }

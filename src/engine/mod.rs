@@ -22,9 +22,17 @@ type Query = Box<dyn FnOnce(&mut Core) + Send>;
 enum Command {
     Event(WorldEvent),
     Events(Vec<WorldEvent>),
-    Render(Box<ServerFigures>, oneshot::Sender<String>),
+    Render(Box<Render>),
     Query(Query),
     Stop,
+}
+
+/// One render request: the figures to show, the buffer to write into and
+/// where the text goes.
+struct Render {
+    figures: ServerFigures,
+    spare: String,
+    reply: oneshot::Sender<String>,
 }
 
 /// A cheap, cloneable way to reach the engine thread.
@@ -50,9 +58,25 @@ impl EngineHandle {
     /// Applies everything sent so far and renders the exposition text, with
     /// `figures` as the server's own figures.
     pub async fn render(&self, figures: ServerFigures) -> Result<String, EngineGone> {
+        self.render_into(figures, String::new()).await
+    }
+
+    /// Like [`EngineHandle::render`], writing into `spare` (a buffer of an
+    /// earlier render nobody needs any more): the text is handed over, never
+    /// copied, and steady-state renders do not allocate.
+    pub async fn render_into(
+        &self,
+        figures: ServerFigures,
+        spare: String,
+    ) -> Result<String, EngineGone> {
         let (reply, rx) = oneshot::channel();
+        let render = Render {
+            figures,
+            spare,
+            reply,
+        };
         self.tx
-            .send(Command::Render(Box::new(figures), reply))
+            .send(Command::Render(Box::new(render)))
             .map_err(|_| EngineGone)?;
         rx.await.map_err(|_| EngineGone)
     }
@@ -96,9 +120,14 @@ fn run(mut core: Core, rx: Receiver<Command>) {
             match command {
                 Command::Event(event) => core.push(event),
                 Command::Events(events) => events.into_iter().for_each(|e| core.push(e)),
-                Command::Render(figures, reply) => {
-                    core.set_server_figures(*figures);
-                    let _ = reply.send(core.render().to_owned());
+                Command::Render(render) => {
+                    let Render {
+                        figures,
+                        spare,
+                        reply,
+                    } = *render;
+                    core.set_server_figures(figures);
+                    let _ = reply.send(core.render_owned(spare));
                 }
                 Command::Query(job) => {
                     core.apply();

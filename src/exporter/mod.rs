@@ -1,10 +1,17 @@
-//! The exporter's HTTP side: `GET /metrics` (and `GET /`, the original's path).
+//! The exporter's HTTP side: `GET /metrics` (and `GET /`, the original's
+//! path; a browser asking there for HTML gets a landing page).
 //!
-//! A scrape first asks the media layer for fresh stats (concurrently, bounded
-//! by a deadline), gathers the server's own figures, then asks the engine
-//! thread to render. The HTTP side never touches the World.
+//! A scrape asks the engine thread to render what the World holds (stats are
+//! refreshed in the background, or first collected when so configured),
+//! compresses the text once per render when asked for gzip, and sends it
+//! without copying. Overlapping scrapes share one render. The HTTP side never
+//! touches the World.
 
 mod auth;
+mod body;
+mod landing;
+mod negotiate;
+mod renders;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,23 +20,24 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use ejtimaa_systems::ServerFigures;
-use ejtimaa_systems::export::{BuildInfo, CONTENT_TYPE};
+use ejtimaa_systems::export::{BodySize, BuildInfo, CONTENT_TYPE, ScrapeFigures};
 use parking_lot::Mutex;
-use tower_http::compression::CompressionLayer;
+use tokio::sync::Semaphore;
 
-use crate::engine::EngineHandle;
+use crate::engine::{EngineGone, EngineHandle};
 
 pub use auth::BearerSecret;
+pub use body::gzip;
 
 /// Refreshes stats before a render; the media layer provides it.
 pub type StatsRefresh = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// The server's own figures at scrape time (stats timeouts, signaling counts,
-/// worker CPU); the exporter adds build info and scrape duration.
+/// worker CPU); the exporter adds build info and its own figures.
 pub type FiguresHook = Arc<dyn Fn() -> ServerFigures + Send + Sync>;
 
 /// The mediasoup crate version this build pins (checked against Cargo.toml
@@ -39,37 +47,76 @@ pub const MEDIASOUP_VERSION: &str = "0.33.1";
 /// Where a scrape gets what the World does not know.
 #[derive(Clone, Default)]
 pub struct ScrapeHooks {
-    /// Runs before each render.
+    /// Runs before each render (stats collected at scrape time); `None` when
+    /// stats are refreshed in the background.
     pub refresh: Option<StatsRefresh>,
     /// Gathers the server's own figures for each render.
     pub figures: Option<FiguresHook>,
 }
 
+/// How the exporter answers.
+pub struct ExporterOptions {
+    /// Required bearer token, if any.
+    pub secret: Option<BearerSecret>,
+    /// gzip level, 1 (fastest) to 9.
+    pub gzip_level: u32,
+    /// Scrapes that may wait for a render at once; more are refused with 503.
+    pub max_concurrent_scrapes: usize,
+}
+
+impl Default for ExporterOptions {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            gzip_level: 1,
+            max_concurrent_scrapes: 16,
+        }
+    }
+}
+
 #[derive(Clone)]
-struct Exporter {
+struct Exporter(Arc<Inner>);
+
+struct Inner {
     engine: EngineHandle,
     hooks: ScrapeHooks,
-    secret: Option<Arc<BearerSecret>>,
+    secret: Option<BearerSecret>,
+    gzip_level: u32,
+    renders: renders::Renders,
+    waiting: Semaphore,
+    tally: Mutex<Tally>,
+}
+
+/// What the exporter reports about itself in the next render.
+#[derive(Default)]
+struct Tally {
     /// How long the previous scrape took.
-    last_duration: Arc<Mutex<Option<Duration>>>,
+    last_duration: Option<Duration>,
+    last_body: Option<BodySize>,
+    rendered: u64,
+    shared: u64,
+    rejected: u64,
 }
 
 /// The exporter's routes.
-pub fn router(engine: EngineHandle, hooks: ScrapeHooks, secret: Option<BearerSecret>) -> Router {
-    let state = Exporter {
+pub fn router(engine: EngineHandle, hooks: ScrapeHooks, options: ExporterOptions) -> Router {
+    let state = Exporter(Arc::new(Inner {
         engine,
         hooks,
-        secret: secret.map(Arc::new),
-        last_duration: Arc::default(),
-    };
+        secret: options.secret,
+        gzip_level: options.gzip_level.clamp(1, 9),
+        renders: renders::Renders::default(),
+        waiting: Semaphore::new(options.max_concurrent_scrapes.max(1)),
+        tally: Mutex::default(),
+    }));
     Router::new()
         .route("/metrics", get(scrape))
         .route("/", get(scrape))
-        .layer(CompressionLayer::new().gzip(true))
         .with_state(state)
 }
 
-async fn scrape(State(exporter): State<Exporter>, headers: HeaderMap) -> Response {
+async fn scrape(State(exporter): State<Exporter>, uri: Uri, headers: HeaderMap) -> Response {
+    let exporter = &exporter.0;
     if let Some(secret) = &exporter.secret
         && !secret.authorizes(&headers)
     {
@@ -80,7 +127,72 @@ async fn scrape(State(exporter): State<Exporter>, headers: HeaderMap) -> Respons
         )
             .into_response();
     }
+    if uri.path() == "/" && negotiate::wants_html(&headers) {
+        let series = exporter
+            .renders
+            .latest()
+            .map(|body| landing::count_series(body.text()));
+        return Html(landing::page(&build_info(), series)).into_response();
+    }
+    let Ok(_permit) = exporter.waiting.try_acquire() else {
+        exporter.tally.lock().rejected += 1;
+        tracing::debug!("scrape refused: too many scrapes waiting");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "too many concurrent scrapes\n",
+        )
+            .into_response();
+    };
     let started = Instant::now();
+    let got = match exporter.renders.get(|spare| render(exporter, spare)).await {
+        Ok(got) => got,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    };
+    let gzip = negotiate::accepts_gzip(&headers);
+    let payload = if gzip {
+        got.body.gzip(exporter.gzip_level).await
+    } else {
+        got.body.identity()
+    };
+    {
+        let mut tally = exporter.tally.lock();
+        tally.last_duration = Some(started.elapsed());
+        tally.last_body = Some(BodySize {
+            identity: got.body.text().len() as u64,
+            gzip: got.body.gzip_len().map(|n| n as u64),
+        });
+        if got.shared {
+            tally.shared += 1;
+        } else {
+            tally.rendered += 1;
+        }
+    }
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)),
+            (header::VARY, HeaderValue::from_static("accept-encoding")),
+        ],
+        payload,
+    )
+        .into_response();
+    if gzip {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+fn build_info() -> BuildInfo {
+    BuildInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        mediasoup_version: MEDIASOUP_VERSION.to_owned(),
+    }
+}
+
+/// Collects stats first if each scrape does, then renders into `spare`.
+async fn render(exporter: &Inner, spare: String) -> Result<String, EngineGone> {
     if let Some(refresh) = &exporter.hooks.refresh {
         refresh().await;
     }
@@ -89,19 +201,21 @@ async fn scrape(State(exporter): State<Exporter>, headers: HeaderMap) -> Respons
         .figures
         .as_ref()
         .map_or_else(ServerFigures::default, |hook| hook());
-    figures.build = Some(BuildInfo {
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        mediasoup_version: MEDIASOUP_VERSION.to_owned(),
-    });
-    // This scrape's own duration is only known once its text exists, so each
-    // scrape reports the one before it.
-    figures.scrape_duration = *exporter.last_duration.lock();
-    let rendered = exporter.engine.render(figures).await;
-    *exporter.last_duration.lock() = Some(started.elapsed());
-    match rendered {
-        Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    figures.build = Some(build_info());
+    {
+        // A scrape's own duration and size are only known once it is sent,
+        // so each render reports the scrape before it.
+        let tally = exporter.tally.lock();
+        figures.scrape_duration = tally.last_duration;
+        figures.scrape = ScrapeFigures {
+            body: tally.last_body,
+            rendered: tally.rendered,
+            shared: tally.shared,
+            rejected: tally.rejected,
+            ..figures.scrape
+        };
     }
+    exporter.engine.render_into(figures, spare).await
 }
 
 #[cfg(test)]

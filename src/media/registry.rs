@@ -91,21 +91,22 @@ impl MediaRegistry {
             .collect()
     }
 
-    /// The live producers.
-    pub fn producers(&self) -> Vec<Producer> {
+    /// Weak handles of the producers, for work that may outlast their owners'
+    /// interest (a stats round must not keep a closing object alive).
+    pub fn weak_producers(&self) -> Vec<WeakProducer> {
         self.producers
             .lock()
             .values()
-            .filter_map(|(_, w)| w.upgrade())
+            .map(|(_, w)| w.clone())
             .collect()
     }
 
-    /// The live consumers.
-    pub fn consumers(&self) -> Vec<Consumer> {
+    /// Weak handles of the consumers (see [`MediaRegistry::weak_producers`]).
+    pub fn weak_consumers(&self) -> Vec<WeakConsumer> {
         self.consumers
             .lock()
             .values()
-            .filter_map(|(_, w)| w.upgrade())
+            .map(|(_, w)| w.clone())
             .collect()
     }
 

@@ -118,6 +118,15 @@ impl Core {
         self.world.resource::<Exposition>().as_str()
     }
 
+    /// Applies queued events, renders, and hands the text over without
+    /// copying it; `spare` becomes the buffer of the next render (pass the
+    /// previous text back when nobody holds it any more, so that steady-state
+    /// renders do not allocate).
+    pub fn render_owned(&mut self, spare: String) -> String {
+        self.render();
+        self.world.resource_mut::<Exposition>().take_text(spare)
+    }
+
     /// What the apply system did so far.
     pub fn counts(&self) -> &EventCounts {
         self.world.resource::<EventCounts>()

@@ -17,6 +17,8 @@ pub fn test_config() -> Config {
     config.http.port = 0;
     config.prometheus.port = 0;
     config.prometheus.numeric = true;
+    // Background stats, often enough that a test waits little for figures.
+    config.prometheus.stats_interval_ms = 200;
     config.mediasoup.num_workers = Some(1);
     config.rooms.empty_grace_ms = 100;
     config.admin.enabled = false;

@@ -20,6 +20,35 @@ pub struct ServerFigures {
     pub signaling: Vec<MethodCounts>,
     /// CPU time of each worker thread.
     pub worker_cpu: Vec<WorkerCpu>,
+    /// How the exporter itself is doing.
+    pub scrape: ScrapeFigures,
+}
+
+/// The exporter's own figures: how stats are refreshed and what scrapes cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ScrapeFigures {
+    /// The background stats interval; zero when stats are collected at each scrape.
+    pub stats_interval: Duration,
+    /// How long the last complete stats round took (background mode).
+    pub stats_round: Option<Duration>,
+    /// Size of the previous scrape's body, uncompressed and gzip (when it was
+    /// compressed).
+    pub body: Option<BodySize>,
+    /// Scrapes answered with a render of their own.
+    pub rendered: u64,
+    /// Scrapes answered with a render another scrape had started.
+    pub shared: u64,
+    /// Scrapes refused because too many were waiting.
+    pub rejected: u64,
+}
+
+/// The size of one exposition, as text and as gzip.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BodySize {
+    /// Bytes of text.
+    pub identity: u64,
+    /// Bytes of gzip, if the text was compressed.
+    pub gzip: Option<u64>,
 }
 
 /// Versions of the running build.

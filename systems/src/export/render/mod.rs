@@ -7,6 +7,7 @@
 
 mod objects;
 mod rooms;
+mod scrape;
 mod server;
 mod streams;
 mod text;
@@ -38,6 +39,13 @@ impl Exposition {
     /// The text of the last render.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// Takes the text of the last render out, leaving `spare` as the buffer
+    /// the next render writes into (its content is cleared then). Lets the
+    /// text leave without a copy.
+    pub fn take_text(&mut self, spare: String) -> String {
+        std::mem::replace(&mut self.text, spare)
     }
 }
 

@@ -6,6 +6,7 @@ use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
 
 use super::objects::render_objects;
+use super::scrape::render_scrape;
 use super::text::{Kind, Value, header, push_plain, push_value};
 use crate::export::escape::push_label;
 use crate::export::figures::{ServerFigures, WorkerCpu};
@@ -56,7 +57,7 @@ pub(crate) fn render_server(
     header(
         out,
         "Ejtimaa_scrape_duration_seconds",
-        "Time the previous scrape took, from request to rendered text (stats collection included).",
+        "Time the previous scrape took, from request to rendered text (stats collection included when each scrape collects them).",
         Kind::Gauge,
     );
     if let Some(duration) = figures.scrape_duration {
@@ -70,7 +71,7 @@ pub(crate) fn render_server(
     header(
         out,
         "Ejtimaa_stats_timeouts_total",
-        "Stats requests to mediasoup that missed the scrape's deadline (their figures stay as before).",
+        "Stats requests to mediasoup that missed their deadline (their figures stay as before).",
         Kind::Counter,
     );
     push_plain(
@@ -79,6 +80,7 @@ pub(crate) fn render_server(
         Value::Unsigned(figures.stats_timeouts),
     );
 
+    render_scrape(out, &figures.scrape);
     render_workers(out, buffers, sources);
     render_objects(
         out,
@@ -286,6 +288,7 @@ mod tests {
                     system: Duration::ZERO,
                 },
             ],
+            scrape: Default::default(),
         });
         let text = core.render();
         assert_eq!(

@@ -1,0 +1,169 @@
+//! The exporter's HTTP side against a real server: gzip as Prometheus asks
+//! for it, the landing page, shared renders and the cap on waiting scrapes.
+
+mod support;
+
+use std::io::Read;
+
+use flate2::read::GzDecoder;
+use support::*;
+
+fn gunzip(data: &[u8]) -> String {
+    let mut text = String::new();
+    GzDecoder::new(data)
+        .read_to_string(&mut text)
+        .expect("a gzip body");
+    text
+}
+
+/// Family names (the `# TYPE` lines) of an exposition.
+fn families(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_when_asked_plain_otherwise() {
+    let server = start(test_config()).await;
+    let addr = server.exporter_addr.expect("exporter on");
+    let (client, _incoming) = connect(&server, "gz", "alice").await;
+    join(&client, "Alice").await;
+
+    let prometheus = [
+        ("Accept-Encoding", "gzip"),
+        (
+            "Accept",
+            "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+        ),
+    ];
+    let (status, head, body) = http_get(addr, "/metrics", &prometheus).await;
+    assert_eq!(status, 200);
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(head.contains("vary: accept-encoding"), "{head}");
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    let text = gunzip(&body);
+    assert!(text.contains("Ejtimaa_peers{room_id=\"gz\"} 1\n"), "{text}");
+
+    let (status, head, body) = http_get(addr, "/metrics", &[("Accept-Encoding", "identity")]).await;
+    assert_eq!(status, 200);
+    assert!(
+        !head.to_ascii_lowercase().contains("content-encoding"),
+        "{head}"
+    );
+    let plain = String::from_utf8(body).expect("utf-8");
+    assert_eq!(families(&plain), families(&text));
+
+    // The next render reports the size of the scrape before it.
+    let text = scrape_until(&server, "the body size", |t| {
+        sample(t, "Ejtimaa_scrape_body_bytes{encoding=\"identity\"}").is_some()
+    })
+    .await;
+    let identity = sample(&text, "Ejtimaa_scrape_body_bytes{encoding=\"identity\"}").unwrap();
+    assert!(identity > 1000.0 && identity < 1e6, "{identity}");
+    assert!(sample(&text, "Ejtimaa_stats_interval_seconds").unwrap() > 0.0);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_get_a_landing_page_at_the_root_only() {
+    let server = start(test_config()).await;
+    let addr = server.exporter_addr.expect("exporter on");
+    let browser = [(
+        "Accept",
+        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    )];
+    scrape(&server).await;
+    let (status, head, body) = http_get(addr, "/", &browser).await;
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/html"),
+        "{head}"
+    );
+    let page = String::from_utf8(body).expect("utf-8");
+    assert!(page.contains("<a href=\"/metrics\">"), "{page}");
+    assert!(page.contains(env!("CARGO_PKG_VERSION")), "{page}");
+    assert!(page.contains("Series in the last scrape: "), "{page}");
+
+    // `/metrics` is always the metrics, and `/` is for anything but a browser.
+    let (_, _, body) = http_get(addr, "/metrics", &browser).await;
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .contains("# TYPE Ejtimaa_rooms gauge")
+    );
+    let (_, _, body) = http_get(addr, "/", &[]).await;
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .contains("# TYPE Ejtimaa_rooms gauge")
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_scrapes_shares_renders_and_the_excess_is_refused() {
+    let mut config = test_config();
+    config.prometheus.max_concurrent_scrapes = 4;
+    let server = start(config).await;
+    let addr = server.exporter_addr.expect("exporter on");
+    let burst = 48;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..burst {
+        tasks
+            .spawn(async move { http_get(addr, "/metrics", &[("Accept-Encoding", "gzip")]).await });
+    }
+    let (mut ok, mut refused) = (0, 0);
+    while let Some(done) = tasks.join_next().await {
+        let (status, head, body) = done.expect("the scrape task");
+        match status {
+            200 => {
+                ok += 1;
+                assert!(gunzip(&body).contains("# TYPE Ejtimaa_rooms gauge"));
+            }
+            503 => {
+                refused += 1;
+                assert!(
+                    head.to_ascii_lowercase().contains("retry-after: 1"),
+                    "{head}"
+                );
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(ok + refused, burst);
+    assert!(ok >= 1);
+
+    // The exporter says what the burst cost: every scrape is counted once,
+    // and none rendered side by side with another.
+    let text = scrape(&server).await;
+    let outcome =
+        |o: &str| sample(&text, &format!("Ejtimaa_scrapes_total{{outcome=\"{o}\"}}")).unwrap();
+    let (rendered, shared, rejected) =
+        (outcome("rendered"), outcome("shared"), outcome("rejected"));
+    assert_eq!(rendered + shared, f64::from(ok), "{text}");
+    assert_eq!(rejected, f64::from(refused), "{text}");
+    // The server carries on.
+    let (client, _incoming) = connect(&server, "after", "bob").await;
+    join(&client, "Bob").await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrape_time_collection_is_still_there() {
+    let mut config = test_config();
+    config.prometheus.stats_interval_ms = 0;
+    let server = start(config).await;
+    scrape(&server).await;
+    scrape(&server).await;
+    assert_eq!(server.stats.rounds(), 0, "no background rounds");
+    assert!(server.stats.refreshes() >= 1, "each scrape refreshes");
+    let text = scrape(&server).await;
+    assert_eq!(sample(&text, "Ejtimaa_stats_interval_seconds"), Some(0.0));
+    server.shutdown().await;
+}
