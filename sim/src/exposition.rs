@@ -1,10 +1,13 @@
-//! The exporter's exposition: fetched with a minimal HTTP/1.1 GET over a
-//! tokio TcpStream and parsed by openmetrics-parser (not our own parser, so the
-//! checks also prove that a real Prometheus parser reads the text).
+//! The exporter's exposition: fetched the way Prometheus asks for it (gzip
+//! accepted) with a minimal HTTP/1.1 GET over a tokio TcpStream, and parsed
+//! by openmetrics-parser (not our own parser, so the checks also prove that a
+//! real Prometheus parser reads the text).
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::time::{Duration, Instant};
 
+use flate2::read::GzDecoder;
 use openmetrics_parser::{PrometheusValue, prometheus::parse_prometheus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use url::Url;
@@ -83,6 +86,10 @@ pub struct Scrape {
     pub started: Instant,
     /// How long the exporter took (connect to last byte).
     pub latency: Duration,
+    /// Bytes of exposition text.
+    pub body_bytes: usize,
+    /// Bytes of body on the wire (the gzip size when the exporter compressed).
+    pub wire_bytes: usize,
     /// Every sample, by family name.
     pub families: BTreeMap<String, Vec<Series>>,
 }
@@ -104,6 +111,26 @@ impl Scrape {
         self.family("Ejtimaa_rooms").first().map(|s| s.value)
     }
 
+    /// How old a stream's figures may be in this scrape: nothing when the
+    /// exporter collects stats at each scrape; with background stats, a
+    /// round (its interval, or the last round's length if longer) and a
+    /// second of slack for the calls themselves.
+    pub fn stats_staleness(&self) -> Duration {
+        let seconds = |family: &str| {
+            self.family(family)
+                .first()
+                .map(|s| s.value)
+                .filter(|v| v.is_finite() && *v > 0.0)
+        };
+        match seconds("Ejtimaa_stats_interval_seconds") {
+            None => Duration::ZERO,
+            Some(interval) => {
+                let round = seconds("Ejtimaa_stats_round_duration_seconds").unwrap_or(0.0);
+                Duration::from_secs_f64(interval.max(round).min(3600.0)) + Duration::from_secs(1)
+            }
+        }
+    }
+
     /// `Ejtimaa_peers{room_id}` as room → value.
     pub fn peers(&self) -> BTreeMap<String, f64> {
         self.family("Ejtimaa_peers")
@@ -116,14 +143,18 @@ impl Scrape {
 /// GETs and parses `url` (e.g. `http://127.0.0.1:8889/metrics`).
 pub async fn scrape(url: &Url, timeout: Duration) -> Result<Scrape, ScrapeError> {
     let started = Instant::now();
-    let body = tokio::time::timeout(timeout, get(url))
+    let fetched = tokio::time::timeout(timeout, get(url))
         .await
         .map_err(|_| ScrapeError::Timeout(timeout))??;
     let latency = started.elapsed();
+    let wire_bytes = fetched.body.len();
+    let text = fetched.text()?;
     Ok(Scrape {
         started,
         latency,
-        families: parse(&body)?,
+        body_bytes: text.len(),
+        wire_bytes,
+        families: parse(&text)?,
     })
 }
 
@@ -161,7 +192,29 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Vec<Series>>, ScrapeError> {
     Ok(families)
 }
 
-async fn get(url: &Url) -> Result<String, ScrapeError> {
+/// A response body as received.
+struct Fetched {
+    body: Vec<u8>,
+    gzip: bool,
+}
+
+impl Fetched {
+    /// The exposition text, decompressed if it came as gzip.
+    fn text(self) -> Result<String, ScrapeError> {
+        let bytes = if self.gzip {
+            let mut out = Vec::with_capacity(self.body.len() * 8);
+            GzDecoder::new(&self.body[..])
+                .read_to_end(&mut out)
+                .map_err(|e| ScrapeError::Http(format!("bad gzip body: {e}")))?;
+            out
+        } else {
+            self.body
+        };
+        String::from_utf8(bytes).map_err(|_| ScrapeError::Http("body is not UTF-8".into()))
+    }
+}
+
+async fn get(url: &Url) -> Result<Fetched, ScrapeError> {
     if url.scheme() != "http" {
         return Err(ScrapeError::Url(url.to_string()));
     }
@@ -174,9 +227,12 @@ async fn get(url: &Url) -> Result<String, ScrapeError> {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),
     };
-    // `Connection: close` lets us read to EOF instead of parsing lengths.
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+    // `Connection: close` lets us read to EOF instead of parsing lengths;
+    // gzip is what Prometheus always asks for (unless told not to).
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept-Encoding: gzip\r\n\
+         Accept: text/plain;version=0.0.4;q=0.3,*/*;q=0.2\r\nConnection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
@@ -193,7 +249,10 @@ async fn get(url: &Url) -> Result<String, ScrapeError> {
     if head.contains("transfer-encoding: chunked") {
         body = dechunk(&body).ok_or_else(|| ScrapeError::Http("bad chunked body".into()))?;
     }
-    String::from_utf8(body).map_err(|_| ScrapeError::Http("body is not UTF-8".into()))
+    let gzip = head
+        .lines()
+        .any(|l| l.starts_with("content-encoding:") && l.contains("gzip"));
+    Ok(Fetched { body, gzip })
 }
 
 fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
@@ -224,6 +283,28 @@ mod tests {
         let families = parse(text).unwrap();
         assert_eq!(families["Ejtimaa_rooms"][0].value, 2.0);
         assert_eq!(families["Ejtimaa_peers"][0].label("room_id"), "a\"b");
+    }
+
+    #[test]
+    fn staleness_follows_the_exporters_stats_cadence() {
+        let scrape = |text: &str| Scrape {
+            started: Instant::now(),
+            latency: Duration::ZERO,
+            body_bytes: 0,
+            wire_bytes: 0,
+            families: parse(text).unwrap(),
+        };
+        let old = scrape("# TYPE Ejtimaa_rooms gauge\nEjtimaa_rooms 0\n");
+        assert_eq!(old.stats_staleness(), Duration::ZERO);
+        let on_scrape = scrape(
+            "# TYPE Ejtimaa_stats_interval_seconds gauge\nEjtimaa_stats_interval_seconds 0\n",
+        );
+        assert_eq!(on_scrape.stats_staleness(), Duration::ZERO);
+        let background = scrape(
+            "# TYPE Ejtimaa_stats_interval_seconds gauge\nEjtimaa_stats_interval_seconds 5\n\
+             # TYPE Ejtimaa_stats_round_duration_seconds gauge\nEjtimaa_stats_round_duration_seconds 6.5\n",
+        );
+        assert_eq!(background.stats_staleness(), Duration::from_millis(7500));
     }
 
     #[test]

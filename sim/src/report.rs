@@ -41,6 +41,8 @@ pub struct Report {
     pub total: RoomReport,
     /// Exporter scrapes.
     pub scrapes: LatencyReport,
+    /// Sizes of the scraped bodies.
+    pub bodies: BodyReport,
     /// `Peer::spawn` durations (join + transports + produce).
     pub joins: LatencyReport,
     /// Byte counters seen rising between two scrapes.
@@ -145,6 +147,51 @@ impl LatencyReport {
             p99_ms: pick(0.99),
             max_ms: ms.last().copied().unwrap_or(0.0),
         }
+    }
+}
+
+/// Sizes of scraped bodies: the exposition text, and what crossed the wire
+/// (gzip, as Prometheus asks for it, when the exporter compresses).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BodyReport {
+    /// Median text size, bytes.
+    pub text_bytes_p50: usize,
+    /// Median size on the wire, bytes.
+    pub wire_bytes_p50: usize,
+    /// Largest text, bytes.
+    pub text_bytes_max: usize,
+}
+
+impl BodyReport {
+    /// Medians of `(text, wire)` sizes, one pair per scrape.
+    pub fn of(sizes: &[(usize, usize)]) -> BodyReport {
+        let median = |mut v: Vec<usize>| {
+            v.sort_unstable();
+            v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0)
+        };
+        BodyReport {
+            text_bytes_p50: median(sizes.iter().map(|s| s.0).collect()),
+            wire_bytes_p50: median(sizes.iter().map(|s| s.1).collect()),
+            text_bytes_max: sizes.iter().map(|s| s.0).max().unwrap_or(0),
+        }
+    }
+
+    /// `body p50 4.2 MB text, 410 KB on the wire`.
+    pub fn line(&self) -> String {
+        format!(
+            "body p50 {} text, {} on the wire (max {} text)",
+            human_bytes(self.text_bytes_p50),
+            human_bytes(self.wire_bytes_p50),
+            human_bytes(self.text_bytes_max)
+        )
+    }
+}
+
+fn human_bytes(n: usize) -> String {
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{:.1} kB", n as f64 / 1e3),
+        _ => format!("{:.2} MB", n as f64 / 1e6),
     }
 }
 
@@ -335,13 +382,14 @@ impl Report {
         }
         let _ = writeln!(
             t,
-            "scrapes: {} ({} failed, {} steady), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            "scrapes (gzip accepted): {} ({} failed, {} steady), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {}",
             self.scrapes.count,
             self.scrapes.failed,
             self.steady_scrapes,
             self.scrapes.p50_ms,
             self.scrapes.p99_ms,
-            self.scrapes.max_ms
+            self.scrapes.max_ms,
+            self.bodies.line()
         );
         let _ = writeln!(
             t,

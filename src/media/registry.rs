@@ -91,22 +91,26 @@ impl MediaRegistry {
             .collect()
     }
 
-    /// Weak handles of the producers, for work that may outlast their owners'
-    /// interest (a stats round must not keep a closing object alive).
-    pub fn weak_producers(&self) -> Vec<WeakProducer> {
+    /// Weak handles of the producers whose id `pick` accepts, for work that
+    /// may outlast their owners' interest (a stats call must not keep a
+    /// closing object alive).
+    pub fn weak_producers(&self, pick: impl Fn(&ProducerId) -> bool) -> Vec<WeakProducer> {
         self.producers
             .lock()
-            .values()
-            .map(|(_, w)| w.clone())
+            .iter()
+            .filter(|(id, _)| pick(id))
+            .map(|(_, (_, w))| w.clone())
             .collect()
     }
 
-    /// Weak handles of the consumers (see [`MediaRegistry::weak_producers`]).
-    pub fn weak_consumers(&self) -> Vec<WeakConsumer> {
+    /// Weak handles of the consumers whose id `pick` accepts (see
+    /// [`MediaRegistry::weak_producers`]).
+    pub fn weak_consumers(&self, pick: impl Fn(&ConsumerId) -> bool) -> Vec<WeakConsumer> {
         self.consumers
             .lock()
-            .values()
-            .map(|(_, w)| w.clone())
+            .iter()
+            .filter(|(id, _)| pick(id))
+            .map(|(_, (_, w))| w.clone())
             .collect()
     }
 

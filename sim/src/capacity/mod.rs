@@ -30,7 +30,7 @@ use crate::exposition::{Scrape, ScrapeError};
 use crate::join::{Joined, PeerPlan, join};
 use crate::ledger::{Ledger, PeerState};
 use crate::peer::Peer;
-use crate::report::{self as run_report, LatencyReport, Snapshots, WindowCounts};
+use crate::report::{self as run_report, BodyReport, LatencyReport, Snapshots, WindowCounts};
 use crate::runner::{RunOptions, SCRAPE_TIMEOUT, first_scrape, progress_bar};
 use crate::scenario::{Capacity, Scenario};
 use crate::scraper::Scraper;
@@ -83,6 +83,7 @@ pub async fn run(
             SCRAPE_TIMEOUT,
         ),
         latencies: Vec::new(),
+        bodies: Vec::new(),
         failed_scrapes: 0,
         timeline: Timeline::default(),
         bar,
@@ -109,6 +110,7 @@ pub async fn run(
         rooms,
         total,
         scrapes: LatencyReport::of(&ramp.latencies, ramp.failed_scrapes),
+        bodies: BodyReport::of(&ramp.bodies),
         timeline: ramp.timeline,
     })
 }
@@ -131,6 +133,8 @@ struct Ramp<'a> {
     peers: BTreeMap<String, Peer>,
     scraper: Scraper,
     latencies: Vec<Duration>,
+    /// (text, wire) sizes of the scraped bodies.
+    bodies: Vec<(usize, usize)>,
     failed_scrapes: usize,
     timeline: Timeline,
     bar: ProgressBar,
@@ -312,6 +316,7 @@ impl Ramp<'_> {
         match result {
             Ok(s) => {
                 self.latencies.push(s.latency);
+                self.bodies.push((s.body_bytes, s.wire_bytes));
                 self.timeline
                     .record_scrape(s.started.saturating_duration_since(self.start), s.latency);
             }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::burst::BurstReport;
 use super::step::{StepResult, StopReason};
-use crate::report::{LatencyReport, RoomReport};
+use crate::report::{BodyReport, LatencyReport, RoomReport};
 use crate::scenario::Scenario;
 use crate::timeline::Timeline;
 
@@ -39,6 +39,8 @@ pub struct CapacityReport {
     pub total: RoomReport,
     /// Exporter scrapes during the ramp.
     pub scrapes: LatencyReport,
+    /// Sizes of the scraped bodies.
+    pub bodies: BodyReport,
     /// Load and scrape latency over time (what `--plot` draws).
     pub timeline: Timeline,
 }
@@ -137,12 +139,13 @@ impl CapacityReport {
         }
         let _ = writeln!(
             t,
-            "scrapes: {} ({} failed), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            "scrapes (gzip accepted): {} ({} failed), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {}",
             self.scrapes.count,
             self.scrapes.failed,
             self.scrapes.p50_ms,
             self.scrapes.p99_ms,
-            self.scrapes.max_ms
+            self.scrapes.max_ms,
+            self.bodies.line()
         );
         let stop = match &self.stop {
             Some(StopReason::Degraded { delivered_ratio }) => format!(

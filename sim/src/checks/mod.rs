@@ -139,6 +139,10 @@ pub struct CheckContext {
     pub run_start: Instant,
     /// How long a stream must be known before its series must exist.
     pub settle: Duration,
+    /// How old the exporter's stream figures may be (background stats):
+    /// counters must rise only between scrapes further apart than this, and
+    /// settling and warming up take this much longer.
+    pub staleness: Duration,
     /// How long a stream must be known before it must rise and score high.
     pub warm_up: Duration,
     /// The lowest acceptable score after warm-up.
@@ -168,6 +172,9 @@ fn role_of(family: &str) -> Role {
 pub struct Checker {
     prev_started: Option<Instant>,
     prev_values: BTreeMap<(String, String), f64>,
+    /// Each byte counter's value at the last scrape it was judged for
+    /// rising, and when that scrape was sent.
+    rise_refs: BTreeMap<(String, String), (Instant, f64)>,
     prev_unknown: BTreeSet<(String, String)>,
     /// Byte counters seen rising between two scrapes (per series and interval).
     pub counter_rises: u64,
@@ -232,6 +239,7 @@ impl Checker {
             rules::room_streams(&j, &mut out);
         }
         let mut values = BTreeMap::new();
+        let mut rise_refs = BTreeMap::new();
         let mut unknown = BTreeSet::new();
         let families = if per_stream {
             &STREAM_FAMILIES[..]
@@ -269,10 +277,24 @@ impl Checker {
                 }
                 if family == PRODUCER_BYTES || family == CONSUMER_BYTES {
                     if let Some(&old) = self.prev_values.get(&key) {
-                        self.counter_rises += u64::from(s.value > old);
                         rules::counter_fell(old, s, &mut out);
-                        rules::counter_stuck(&j, stream, old, s, &mut out);
                     }
+                    // Rises are judged against a scrape old enough that the
+                    // exporter has asked mediasoup again since.
+                    let mut reference = (scrape.started, s.value);
+                    if let Some(&(at, old)) = self.rise_refs.get(&key) {
+                        if scrape.started.saturating_duration_since(at) >= ctx.staleness {
+                            self.counter_rises += u64::from(s.value > old);
+                            let since = Judged {
+                                prev_started: Some(at),
+                                ..j
+                            };
+                            rules::counter_stuck(&since, stream, old, s, &mut out);
+                        } else {
+                            reference = (at, old);
+                        }
+                    }
+                    rise_refs.insert(key.clone(), reference);
                     values.insert(key, s.value);
                 } else {
                     rules::score_range(s, &mut out);
@@ -285,6 +307,7 @@ impl Checker {
         }
         self.prev_started = Some(scrape.started);
         self.prev_values = values;
+        self.rise_refs = rise_refs;
         self.prev_unknown = unknown;
         self.violations.len() - before
     }

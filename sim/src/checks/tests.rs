@@ -31,6 +31,8 @@ fn scrape_of(text: &str, started: Instant) -> Scrape {
     Scrape {
         started,
         latency: Duration::ZERO,
+        body_bytes: text.len(),
+        wire_bytes: text.len(),
         families: parse(text).expect("parses"),
     }
 }
@@ -50,6 +52,7 @@ fn steady_context(t0: Instant) -> CheckContext {
     CheckContext {
         run_start: t0,
         settle: Duration::ZERO,
+        staleness: Duration::ZERO,
         warm_up: Duration::ZERO,
         min_score: 8.0,
         steady: true,
@@ -134,4 +137,42 @@ fn aggregated_servers_are_judged_by_room() {
     let mut c = Checker::default();
     c.check(&ledger, &scrape_of(&both, at), &ctx);
     assert!(rules(&c).contains(&"missing-series"), "{:?}", c.violations);
+}
+
+#[test]
+fn with_background_stats_counters_must_rise_only_across_a_stats_round() {
+    let t0 = Instant::now();
+    let ledger = ledger(t0);
+    let ctx = CheckContext {
+        staleness: Duration::from_secs(3),
+        ..steady_context(t0)
+    };
+    let at = |s| t0 + Duration::from_secs(s);
+    let name = "P \\\"1\\\"";
+    let check = |c: &mut Checker, bytes, secs| {
+        let text = format!("{HEAD}{}", producer(bytes, 10, name));
+        c.check(&ledger, &scrape_of(&text, at(secs)), &ctx);
+    };
+
+    // Unchanged within a round is no violation; a rise across one counts once.
+    let mut c = Checker::default();
+    check(&mut c, 100, 1);
+    check(&mut c, 100, 2);
+    check(&mut c, 100, 3);
+    check(&mut c, 300, 4);
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+    assert_eq!(c.counter_rises, 1);
+
+    // Unchanged across a whole round is stuck.
+    let mut c = Checker::default();
+    check(&mut c, 100, 1);
+    check(&mut c, 100, 2);
+    check(&mut c, 100, 4);
+    assert_eq!(rules(&c), ["counter-stuck"]);
+
+    // Falling is caught between any two scrapes.
+    let mut c = Checker::default();
+    check(&mut c, 100, 1);
+    check(&mut c, 50, 2);
+    assert_eq!(rules(&c), ["counter-fell"]);
 }

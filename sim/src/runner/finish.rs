@@ -8,7 +8,7 @@ use crate::checks::Rule;
 use crate::exposition::scrape;
 use crate::ledger::PeerState;
 use crate::peer::Peer;
-use crate::report::{self, FailedJoin, LatencyReport, Report, WindowCounts};
+use crate::report::{self, BodyReport, FailedJoin, LatencyReport, Report, WindowCounts};
 
 impl Run<'_> {
     /// Everyone leaves cleanly; one scrape later nothing of theirs may be
@@ -34,6 +34,7 @@ impl Run<'_> {
             match scrape(&self.opts.exporter, SCRAPE_TIMEOUT).await {
                 Ok(s) => {
                     self.latencies.push(s.latency);
+                    self.bodies.push((s.body_bytes, s.wire_bytes));
                     rooms = s.rooms();
                     if rooms == Some(self.rooms_baseline) {
                         return;
@@ -80,6 +81,7 @@ impl Run<'_> {
             rooms,
             total,
             scrapes: LatencyReport::of(&self.latencies, self.failed_scrapes),
+            bodies: BodyReport::of(&self.bodies),
             joins: LatencyReport::of(&joins, failed_joins.len()),
             counter_rises: self.checker.counter_rises,
             steady_scrapes: self.steady_scrapes,

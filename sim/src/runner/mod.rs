@@ -73,6 +73,8 @@ struct Run<'a> {
     peers: BTreeMap<String, Peer>,
     checker: Checker,
     latencies: Vec<Duration>,
+    /// (text, wire) sizes of the scraped bodies.
+    bodies: Vec<(usize, usize)>,
     failed_scrapes: usize,
     /// Scrapes judged as steady (counts, rises and scores checked).
     steady_scrapes: usize,
@@ -100,6 +102,7 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repor
         peers: BTreeMap::new(),
         checker: Checker::default(),
         latencies: Vec::new(),
+        bodies: Vec::new(),
         failed_scrapes: 0,
         steady_scrapes: 0,
         rooms_baseline: baseline.rooms().unwrap_or(0.0),

@@ -74,13 +74,18 @@ impl Run<'_> {
         match result {
             Ok(s) => {
                 self.latencies.push(s.latency);
+                self.bodies.push((s.body_bytes, s.wire_bytes));
                 self.timeline
                     .record_scrape(s.started.saturating_duration_since(self.start), s.latency);
                 self.steady_scrapes += usize::from(steady);
+                // With background stats, a new stream's first figures and
+                // a counter's next rise come up to one stats round later.
+                let staleness = s.stats_staleness();
                 let ctx = CheckContext {
                     run_start: self.start,
-                    settle: SETTLE,
-                    warm_up: self.scenario.warm_up(),
+                    settle: SETTLE + staleness,
+                    staleness,
+                    warm_up: self.scenario.warm_up() + staleness,
                     min_score: f64::from(self.scenario.min_score),
                     steady,
                     rooms_baseline: self.rooms_baseline,

@@ -2,8 +2,10 @@
 //! producers and consumers, bounded in concurrency and time, fed to the World.
 //!
 //! Two ways to run it: in the background, a round per interval cut into
-//! slices spread over it ([`pacing`]), so that a scrape only renders what the
-//! World holds; or at each scrape ([`StatsCollector::refresh`]), the way the
+//! slices spread over it ([`pacing`]; each object always in the same slice,
+//! so it is asked once per interval, and first within an interval of its
+//! creation), so that a scrape only renders what the World holds; or at each
+//! scrape ([`StatsCollector::refresh`]), the way the
 //! original exporter did.
 //!
 //! A serial `get_stats` costs a thread round trip (~28 µs), so the calls run
@@ -14,6 +16,7 @@
 mod convert;
 mod pacing;
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,7 +130,7 @@ impl StatsCollector {
         }
         let started = Instant::now();
         self.want_addresses();
-        let calls = self.calls();
+        let calls = self.calls(|_| true);
         self.fan_out(calls, started + self.deadline).await;
         self.counters
             .last_duration_nanos
@@ -136,9 +139,9 @@ impl StatsCollector {
     }
 
     /// Refreshes in the background until `stop` turns true: every `interval`,
-    /// one round over the objects alive at its start, in slices spread over
-    /// the interval. Objects that close during a round are skipped; objects
-    /// created during one wait for the next.
+    /// one round in slices spread over the interval. An object's slice
+    /// follows from its id, so it is asked at the same point of every round
+    /// whenever it was created.
     pub async fn run_background(
         self: Arc<Self>,
         interval: Duration,
@@ -147,18 +150,15 @@ impl StatsCollector {
         let pacer = Pacer::new(interval);
         loop {
             let start = Instant::now();
-            self.want_addresses();
-            let mut calls: Vec<Option<Call>> = self.calls().into_iter().map(Some).collect();
-            let n = calls.len();
             for k in 0..pacer.slices() {
                 tokio::select! {
                     () = tokio::time::sleep_until(start + pacer.due(k)) => {}
                     _ = stop.wait_for(|s| *s) => return,
                 }
-                let slice: Vec<Call> = calls[pacer.slice(k, n)]
-                    .iter_mut()
-                    .filter_map(Option::take)
-                    .collect();
+                if k == 0 {
+                    self.want_addresses();
+                }
+                let slice = self.calls(|hash| pacer.slice_of(hash) == k);
                 if !slice.is_empty() {
                     self.fan_out(slice, Instant::now() + self.deadline).await;
                 }
@@ -174,20 +174,16 @@ impl StatsCollector {
         }
     }
 
-    /// A pending call for every live producer and consumer. Calls hold weak
-    /// handles until they run, so a waiting call never keeps an object open.
-    fn calls(&self) -> Vec<Call> {
-        let producers = self
-            .registry
-            .weak_producers()
-            .into_iter()
-            .map(producer_call);
-        let consumers = self
-            .registry
-            .weak_consumers()
-            .into_iter()
-            .map(consumer_call);
-        producers.chain(consumers).collect()
+    /// A pending call for every live producer and consumer whose id's hash
+    /// `pick` accepts. Calls hold weak handles until they run, so a waiting
+    /// call never keeps an object open.
+    fn calls(&self, pick: impl Fn(u64) -> bool) -> Vec<Call> {
+        let producers = self.registry.weak_producers(|id| pick(hash(id)));
+        let consumers = self.registry.weak_consumers(|id| pick(hash(id)));
+        let producers = producers.into_iter().map(producer_call);
+        producers
+            .chain(consumers.into_iter().map(consumer_call))
+            .collect()
     }
 
     /// Runs `calls`, at most `concurrency` at once, until all answered or
@@ -308,6 +304,13 @@ impl StatsCollector {
         (self.rounds() > 0)
             .then(|| Duration::from_nanos(self.counters.last_round_nanos.load(Ordering::Relaxed)))
     }
+}
+
+/// A stable hash of an object's id (fixed keys: the same for the process's life).
+fn hash(id: &impl Hash) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    id.hash(&mut hasher);
+    hasher.finish()
 }
 
 fn nanos(d: Duration) -> u64 {

@@ -1,9 +1,10 @@
-//! When each part of a background stats round is asked: a round over `n`
-//! objects is cut into slices spread evenly over the interval, so that the
-//! workers see a steady trickle of requests instead of a burst per scrape.
-//! Pure: the caller owns the clock.
+//! When each object is asked in a background stats round: a round is cut
+//! into slices spread evenly over the interval, and each object belongs to
+//! one slice by a hash of its id. The workers see a steady trickle of
+//! requests instead of a burst per scrape, and every object, however new, is
+//! asked once per interval at the same point of it. Pure: the caller owns the
+//! clock and the hashing.
 
-use std::ops::Range;
 use std::time::Duration;
 
 /// The spacing of slices: short enough that a slice is small, long enough
@@ -35,10 +36,10 @@ impl Pacer {
         self.slices
     }
 
-    /// The objects of slice `k` of a round over `n` objects.
-    pub fn slice(&self, k: u32, n: usize) -> Range<usize> {
-        let (k, slices) = (k.min(self.slices) as usize, self.slices as usize);
-        (k * n / slices)..((k + 1).min(slices) * n / slices)
+    /// The slice of an object whose id hashes to `hash`.
+    pub fn slice_of(&self, hash: u64) -> u32 {
+        // The remainder is below `slices`, a u32.
+        (hash % u64::from(self.slices)) as u32
     }
 
     /// When slice `k` is due, from the round's start.
@@ -54,36 +55,46 @@ impl Pacer {
 
 #[cfg(test)]
 mod tests {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+
     use super::*;
 
+    fn hash(i: usize) -> u64 {
+        let mut h = DefaultHasher::new();
+        format!("3f2a9c1e-0000-4000-8000-{i:012}").hash(&mut h);
+        h.finish()
+    }
+
     #[test]
-    fn slices_cover_every_object_once_in_order() {
-        for interval_ms in [0, 50, 100, 250, 5000, 10_000, 60_000] {
-            let pacer = Pacer::new(Duration::from_millis(interval_ms));
-            for n in [0, 1, 7, 99, 100, 1001] {
-                let mut next = 0;
-                for k in 0..pacer.slices() {
-                    let r = pacer.slice(k, n);
-                    assert_eq!(r.start, next, "{interval_ms} ms, {n} objects, slice {k}");
-                    next = r.end;
-                }
-                assert_eq!(next, n, "{interval_ms} ms, {n} objects");
-            }
+    fn every_object_has_one_slice_and_slices_are_even() {
+        let pacer = Pacer::new(Duration::from_secs(5));
+        assert_eq!(pacer.slices(), 50);
+        let mut per_slice = vec![0usize; 50];
+        for i in 0..10_000 {
+            let k = pacer.slice_of(hash(i));
+            assert!(k < pacer.slices());
+            assert_eq!(k, pacer.slice_of(hash(i)), "stable");
+            per_slice[k as usize] += 1;
         }
+        // 200 per slice on average: never a burst of many times that.
+        let (min, max) = (per_slice.iter().min(), per_slice.iter().max());
+        assert!(
+            *min.unwrap() > 120 && *max.unwrap() < 280,
+            "{min:?}..{max:?}"
+        );
     }
 
     #[test]
     fn slices_are_spread_evenly_over_the_interval() {
         let pacer = Pacer::new(Duration::from_secs(5));
-        assert_eq!(pacer.slices(), 50);
         assert_eq!(pacer.due(0), Duration::ZERO);
         assert_eq!(pacer.due(1), Duration::from_millis(100));
         assert_eq!(pacer.due(49), Duration::from_millis(4900));
         assert_eq!(pacer.round(), Duration::from_secs(5));
-        // 1000 objects: 20 per slice, never a burst of all of them.
-        assert!((0..50).all(|k| pacer.slice(k, 1000).len() == 20));
         // Long intervals keep the slice count bounded; short ones have one slice.
         assert_eq!(Pacer::new(Duration::from_secs(60)).slices(), MAX_SLICES);
-        assert_eq!(Pacer::new(Duration::from_millis(30)).slices(), 1);
+        let short = Pacer::new(Duration::from_millis(30));
+        assert_eq!(short.slices(), 1);
+        assert_eq!(short.slice_of(u64::MAX), 0);
     }
 }
