@@ -1,0 +1,98 @@
+//! What one scrape costs the server, whole: at 1k, 10k and 100k RTP streams,
+//! the way a scrape works now beside the way it used to.
+//!
+//! - `before`: stats applied to the World (collected at the scrape), render,
+//!   a full copy of the text out of the engine, gzip level 6 (the default of
+//!   a generic compression layer).
+//! - `now`: render handed over without a copy (the buffer comes back), gzip
+//!   level 1 once; stats were applied in the background, between scrapes.
+//! - `now_with_stats`: `now` plus applying one scrape's worth of stats, for a
+//!   comparison that leaves nothing out.
+//!
+//! Run with `cargo bench --bench scrape`; it also prints the text and gzip
+//! sizes at both levels.
+
+use std::hint::black_box;
+use std::io::Write;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use ejtimaa::exporter::gzip;
+use ejtimaa_systems::{Core, ExportOptions, WorldEvent};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+// Shared with the render bench, which also uses the plain series.
+#[allow(dead_code)]
+#[path = "support/world.rs"]
+mod world;
+
+use world::{next_scrape, world};
+
+/// A streaming gzip encoder at `level`, as a generic compression layer uses.
+fn gzip_streaming(text: &str, level: u32) -> usize {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::new(level));
+    encoder.write_all(text.as_bytes()).expect("in memory");
+    encoder.finish().expect("in memory").len()
+}
+
+fn core_with(build: Vec<WorldEvent>, stats: &[WorldEvent]) -> Core {
+    let mut core = Core::new(ExportOptions {
+        numeric: true,
+        ..ExportOptions::default()
+    });
+    core.apply_all(build);
+    core.apply_all(stats.iter().cloned());
+    core
+}
+
+fn bench_scrape(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scrape");
+    for streams in [1_000, 10_000, 100_000] {
+        let (build, mut stats, _) = world(streams);
+        let mut core = core_with(build, &stats);
+        let text = core.render().to_owned();
+        println!(
+            "streams={streams} text_bytes={} gzip1_bytes={} gzip6_bytes={}",
+            text.len(),
+            gzip(text.as_bytes(), 1).len(),
+            gzip_streaming(&text, 6)
+        );
+        drop(text);
+
+        if streams >= 10_000 {
+            group.sample_size(10);
+        }
+        group.throughput(Throughput::Elements(streams as u64));
+        group.bench_function(BenchmarkId::new("before", streams), |b| {
+            b.iter(|| {
+                next_scrape(&mut stats);
+                core.apply_all(stats.iter().cloned());
+                let copy = core.render().to_owned();
+                black_box(gzip_streaming(&copy, 6))
+            })
+        });
+        let mut spare = String::new();
+        group.bench_function(BenchmarkId::new("now", streams), |b| {
+            b.iter(|| {
+                let text = core.render_owned(std::mem::take(&mut spare));
+                let body = gzip(text.as_bytes(), 1);
+                spare = text;
+                black_box(body.len())
+            })
+        });
+        group.bench_function(BenchmarkId::new("now_with_stats", streams), |b| {
+            b.iter(|| {
+                next_scrape(&mut stats);
+                core.apply_all(stats.iter().cloned());
+                let text = core.render_owned(std::mem::take(&mut spare));
+                let body = gzip(text.as_bytes(), 1);
+                spare = text;
+                black_box(body.len())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_scrape);
+criterion_main!(benches);
