@@ -15,7 +15,10 @@ mod render;
 
 pub use address::push_endpoint;
 pub use escape::{push_label, push_label_value};
-pub use figures::{BuildInfo, MethodCounts, ServerFigures, WorkerCpu};
+pub use figures::{
+    BuildInfo, LATENCY_BOUNDS, MethodCounts, MethodLatency, ProcessFigures, RdnsFigures,
+    ServerFigures, WorkerCpu,
+};
 pub use labels::{
     LabelFragment, Scratch, StreamOwnerComponent, refresh_owner_labels, refresh_peer_labels,
     refresh_room_labels, refresh_transport_labels,
