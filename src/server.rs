@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
-use ejtimaa_systems::export::WorkerCpu;
+use ejtimaa_systems::export::{RdnsFigures, WorkerCpu};
 use ejtimaa_systems::{ExportOptions, ServerFigures};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -79,11 +79,13 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 }
 
 /// The server's own figures for each scrape: stats timeouts, signaling
-/// counts, and the CPU time of each live worker thread.
+/// counts and latencies, the CPU time of each live worker thread, the
+/// process's `/proc` figures and the reverse DNS cache's counts.
 fn figures_hook(
     stats: &Arc<StatsCollector>,
     signaling: &Arc<Signaling>,
     workers: &Arc<WorkerPool>,
+    dns: RdnsService,
 ) -> FiguresHook {
     let (stats, signaling, workers) = (
         Arc::clone(stats),
@@ -93,6 +95,19 @@ fn figures_hook(
     Arc::new(move || ServerFigures {
         stats_timeouts: stats.timeouts(),
         signaling: signaling.method_counts(),
+        signaling_latency: signaling.method_latencies(),
+        process: crate::usage::process_figures(),
+        rdns: dns.is_enabled().then(|| {
+            let s = dns.stats();
+            RdnsFigures {
+                names: s.names,
+                no_names: s.no_names,
+                errors: s.failures,
+                timeouts: s.timeouts,
+                dropped: s.dropped,
+                cache_entries: s.cached,
+            }
+        }),
         worker_cpu: workers
             .workers()
             .iter()
@@ -158,7 +173,7 @@ impl Server {
             p.stats_concurrency,
         );
         if dns.is_enabled() {
-            stats = stats.with_dns(dns);
+            stats = stats.with_dns(dns.clone());
         }
         let stats = Arc::new(stats);
 
@@ -205,7 +220,7 @@ impl Server {
             let secret = p.secret.as_deref().map(BearerSecret::new);
             let hooks = ScrapeHooks {
                 refresh: Some(Arc::clone(&stats).refresh_hook()),
-                figures: Some(figures_hook(&stats, &signaling, &workers)),
+                figures: Some(figures_hook(&stats, &signaling, &workers, dns.clone())),
             };
             let app = exporter::router(engine.clone(), hooks, secret);
             serve(
