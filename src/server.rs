@@ -97,7 +97,8 @@ fn figures_hook(
         signaling: signaling.method_counts(),
         signaling_latency: signaling.method_latencies(),
         process: crate::usage::process_figures(),
-        rdns: dns.is_enabled().then(|| {
+        // Zeros while reverse DNS is off: nothing looked up, nothing cached.
+        rdns: Some({
             let s = dns.stats();
             RdnsFigures {
                 names: s.names,

@@ -200,6 +200,13 @@ async fn process_families_are_plausible() {
         get(&first, "process_max_fds"),
     );
     assert!(open > 0.0 && open <= max, "{open} of {max}");
+    // Reverse DNS is off (`numeric`): its families say so with zeros.
+    for result in ["name", "no_name", "error", "timeout"] {
+        let series = format!("Ejtimaa_rdns_lookups_total{{result=\"{result}\"}}");
+        assert_eq!(sample(&first, &series), Some(0.0), "{series}");
+    }
+    assert_eq!(sample(&first, "Ejtimaa_rdns_cache_entries"), Some(0.0));
+    assert_eq!(sample(&first, "Ejtimaa_rdns_dropped_total"), Some(0.0));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after the epoch")

@@ -25,7 +25,8 @@ pub struct ServerFigures {
     pub signaling_latency: Vec<MethodLatency>,
     /// The server process's `/proc` figures (the standard `process_*` families).
     pub process: Option<ProcessFigures>,
-    /// The reverse DNS cache's counts; `None` when it is off.
+    /// The reverse DNS cache's counts (zeros while it is off); `None`:
+    /// unknown, the families are declared without series.
     pub rdns: Option<RdnsFigures>,
 }
 

@@ -228,7 +228,7 @@ fn render_process(out: &mut String, figures: &ServerFigures) {
     }
 }
 
-/// The reverse DNS cache's counts (headers only while it is off).
+/// The reverse DNS cache's counts (headers only when not given).
 fn render_rdns(out: &mut String, figures: &ServerFigures) {
     let rdns = figures.rdns;
     header(
