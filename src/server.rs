@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
-use ejtimaa_systems::export::{ScrapeFigures, WorkerCpu};
+use ejtimaa_systems::export::{RdnsFigures, ScrapeFigures, WorkerCpu};
 use ejtimaa_systems::{ExportOptions, ServerFigures};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -79,12 +79,14 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 }
 
 /// The server's own figures for each scrape: stats timeouts and cadence,
-/// signaling counts, and the CPU time of each live worker thread.
+/// signaling counts and latencies, the CPU time of each live worker thread,
+/// the process's `/proc` figures and the reverse DNS cache's counts.
 fn figures_hook(
     stats: &Arc<StatsCollector>,
     stats_interval: Duration,
     signaling: &Arc<Signaling>,
     workers: &Arc<WorkerPool>,
+    dns: RdnsService,
 ) -> FiguresHook {
     let (stats, signaling, workers) = (
         Arc::clone(stats),
@@ -94,6 +96,20 @@ fn figures_hook(
     Arc::new(move || ServerFigures {
         stats_timeouts: stats.timeouts(),
         signaling: signaling.method_counts(),
+        signaling_latency: signaling.method_latencies(),
+        process: crate::usage::process_figures(),
+        // Zeros while reverse DNS is off: nothing looked up, nothing cached.
+        rdns: Some({
+            let s = dns.stats();
+            RdnsFigures {
+                names: s.names,
+                no_names: s.no_names,
+                errors: s.failures,
+                timeouts: s.timeouts,
+                dropped: s.dropped,
+                cache_entries: s.cached,
+            }
+        }),
         worker_cpu: workers
             .workers()
             .iter()
@@ -164,7 +180,7 @@ impl Server {
             p.stats_concurrency,
         );
         if dns.is_enabled() {
-            stats = stats.with_dns(dns);
+            stats = stats.with_dns(dns.clone());
         }
         let stats = Arc::new(stats);
         let stats_interval = Duration::from_millis(p.stats_interval_ms);
@@ -219,7 +235,13 @@ impl Server {
                 refresh: stats_interval
                     .is_zero()
                     .then(|| Arc::clone(&stats).refresh_hook()),
-                figures: Some(figures_hook(&stats, stats_interval, &signaling, &workers)),
+                figures: Some(figures_hook(
+                    &stats,
+                    stats_interval,
+                    &signaling,
+                    &workers,
+                    dns.clone(),
+                )),
             };
             if !stats_interval.is_zero() {
                 let stop = stop_exporter.subscribe();

@@ -1,6 +1,13 @@
-//! CPU and memory figures from `/proc`: the process, and each worker thread.
+//! CPU, memory and file descriptor figures of this process and its worker
+//! threads, read from `/proc` through the `procfs` crate (the exporter's
+//! `process_*` families, the admin socket's `usage`; the sim reads the same
+//! way).
 
 use std::time::Duration;
+
+use ejtimaa_systems::export::ProcessFigures;
+use procfs::WithCurrentSystemInfo;
+use procfs::process::{LimitValue, Process, Stat};
 
 /// CPU time and resident memory of the process.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -9,13 +16,6 @@ pub struct ProcessUsage {
     pub cpu_seconds: f64,
     /// Resident set size in bytes.
     pub rss_bytes: u64,
-}
-
-/// Clock ticks per second for `/proc` CPU fields.
-fn ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 { ticks as f64 } else { 100.0 }
 }
 
 /// CPU time of a process or thread, split by mode.
@@ -34,42 +34,55 @@ impl CpuTime {
     }
 }
 
-/// User and system CPU time from a `/proc/.../stat` line.
-fn cpu_from_stat(stat: &str) -> Option<CpuTime> {
-    // The command name (field 2) may hold spaces; fields after its `)` are fixed.
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    let mut fields = rest.split_whitespace();
-    // utime and stime are fields 14 and 15 of stat, 11 and 12 after the name.
-    let utime: u64 = fields.nth(11)?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    let ticks = ticks_per_second();
-    Some(CpuTime {
-        user: Duration::from_secs_f64(utime as f64 / ticks),
-        system: Duration::from_secs_f64(stime as f64 / ticks),
+/// Clock ticks (the unit of `/proc`'s CPU and start times) as a duration.
+fn ticks(count: u64) -> Duration {
+    Duration::from_secs_f64(count as f64 / procfs::ticks_per_second().max(1) as f64)
+}
+
+fn cpu_of(stat: &Stat) -> CpuTime {
+    CpuTime {
+        user: ticks(stat.utime),
+        system: ticks(stat.stime),
+    }
+}
+
+/// The process's figures for the `process_*` families; `None` when `/proc`
+/// cannot tell (not Linux).
+pub fn process_figures() -> Option<ProcessFigures> {
+    let me = Process::myself().ok()?;
+    let stat = me.stat().ok()?;
+    let max_fds = match me.limits().ok()?.max_open_files.soft_limit {
+        LimitValue::Value(n) => Some(n),
+        LimitValue::Unlimited => None,
+    };
+    // `starttime` counts ticks since boot.
+    let boot = Duration::from_secs(procfs::boot_time_secs().ok()?);
+    Some(ProcessFigures {
+        cpu: cpu_of(&stat).total(),
+        resident_bytes: stat.rss_bytes().get(),
+        virtual_bytes: stat.vsize,
+        open_fds: me.fd_count().ok()? as u64,
+        max_fds,
+        start_time: boot + ticks(stat.starttime),
     })
 }
 
-/// The process's usage.
+/// The process's CPU time and resident memory.
 pub fn process() -> Option<ProcessUsage> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let rss_kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
+    let stat = Process::myself().ok()?.stat().ok()?;
     Some(ProcessUsage {
-        cpu_seconds: cpu_from_stat(&stat)?.total().as_secs_f64(),
-        rss_bytes: rss_kb * 1024,
+        cpu_seconds: cpu_of(&stat).total().as_secs_f64(),
+        rss_bytes: stat.rss_bytes().get(),
     })
 }
 
 /// CPU time of thread `tid` of this process (a mediasoup worker).
 pub fn thread_cpu(tid: u32) -> Option<CpuTime> {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
-    cpu_from_stat(&stat)
+    let task = Process::myself()
+        .ok()?
+        .task_from_tid(i32::try_from(tid).ok()?)
+        .ok()?;
+    Some(cpu_of(&task.stat().ok()?))
 }
 
 /// CPU seconds (user + system) of thread `tid` of this process.
@@ -79,19 +92,9 @@ pub fn thread_cpu_seconds(tid: u32) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::SystemTime;
 
-    #[test]
-    fn parses_cpu_even_with_spaces_in_the_name() {
-        let stat = "42 (a b) R 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0 100 0 0";
-        let cpu = cpu_from_stat(stat).unwrap();
-        let ticks = ticks_per_second();
-        assert!((cpu.user.as_secs_f64() - 250.0 / ticks).abs() < 1e-9);
-        assert!((cpu.system.as_secs_f64() - 50.0 / ticks).abs() < 1e-9);
-        assert!((cpu.total().as_secs_f64() - 300.0 / ticks).abs() < 1e-9);
-        assert!(cpu_from_stat("garbage").is_none());
-        assert!(cpu_from_stat("1 (x)").is_none());
-    }
+    use super::*;
 
     #[test]
     fn reads_this_process() {
@@ -100,5 +103,19 @@ mod tests {
         let tid = unsafe { libc::gettid() } as u32;
         assert!(thread_cpu_seconds(tid).is_some());
         assert!(thread_cpu_seconds(u32::MAX).is_none());
+    }
+
+    #[test]
+    fn process_figures_are_plausible() {
+        let p = process_figures().unwrap();
+        assert!(p.resident_bytes > 0 && p.virtual_bytes >= p.resident_bytes);
+        assert!(p.open_fds > 0);
+        assert!(p.max_fds.is_none_or(|max| p.open_fds <= max));
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        // Started before now, and not before this test binary could have.
+        assert!(p.start_time <= now + Duration::from_secs(1), "{p:?}");
+        assert!(p.start_time + Duration::from_secs(3600) > now, "{p:?}");
     }
 }

@@ -1,5 +1,6 @@
 //! The exporter's richer families against a real server: the server-wide
-//! figures follow signaling, workers and peers; real media fills the new
+//! figures follow signaling (counts and latencies), workers and peers; the
+//! `process_*` families are plausible; real media fills the new
 //! per-stream families; `metrics = "aggregated"` swaps per-stream series for
 //! per-room aggregates and `both` shows the two.
 
@@ -48,6 +49,39 @@ fn counts(text: &str, method: &str) -> (f64, f64) {
         get("Ejtimaa_signaling_requests_total"),
         get("Ejtimaa_signaling_errors_total"),
     )
+}
+
+const LATENCY: &str = "Ejtimaa_signaling_request_duration_seconds";
+
+/// The latency histogram of `method`: its buckets (`le`, cumulative count)
+/// in the order written, its sum and its count.
+fn latency(text: &str, method: &str) -> (Vec<(String, f64)>, f64, f64) {
+    let of_method = format!("method=\"{method}\"");
+    let buckets = samples(text, &format!("{LATENCY}_bucket"))
+        .into_iter()
+        .filter(|l| l.contains(&of_method))
+        .map(|l| (label(l, "le").to_string(), value(l)))
+        .collect();
+    let get = |suffix: &str| {
+        sample(text, &format!("{LATENCY}{suffix}{{{of_method}}}"))
+            .unwrap_or_else(|| panic!("{LATENCY}{suffix} of {method} missing:\n{text}"))
+    };
+    (buckets, get("_sum"), get("_count"))
+}
+
+/// A histogram's buckets rise with `le`, never fall, and end at `+Inf`
+/// holding the count.
+fn assert_cumulative(buckets: &[(String, f64)], count: f64) {
+    assert!(buckets.len() >= 2, "{buckets:?}");
+    let (last_le, last) = buckets.last().expect("buckets");
+    assert_eq!((last_le.as_str(), *last), ("+Inf", count), "{buckets:?}");
+    for pair in buckets.windows(2) {
+        assert!(pair[0].1 <= pair[1].1, "{buckets:?}");
+        if pair[1].0 != "+Inf" {
+            let le = |b: &(String, f64)| b.0.parse::<f64>().expect("numeric le");
+            assert!(le(&pair[0]) < le(&pair[1]), "{buckets:?}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,6 +145,20 @@ async fn server_figures_follow_signaling_workers_and_peers() {
     assert_eq!(counts(&text, "produce"), (1.0, 1.0));
     assert_eq!(counts(&text, "unknown"), (1.0, 1.0));
     assert_eq!(counts(&text, "restartIce"), (0.0, 0.0));
+    // Every request is timed under its method, errors and unknown ones too.
+    for (method, requests) in [
+        ("join", 2.0),
+        ("createWebRtcTransport", 2.0),
+        ("unknown", 1.0),
+    ] {
+        let (buckets, sum, count) = latency(&text, method);
+        assert_eq!(count, requests, "{method}");
+        assert!(sum > 0.0 && sum < 10.0, "{method}: {sum}");
+        assert_cumulative(&buckets, count);
+    }
+    let (buckets, sum, count) = latency(&text, "restartIce");
+    assert_eq!((sum, count), (0.0, 0.0));
+    assert_cumulative(&buckets, count);
     assert_eq!(sample(&text, "Ejtimaa_peers_joined_total"), Some(1.0));
     assert_eq!(sample(&text, "Ejtimaa_peers_left_total"), Some(0.0));
     assert_eq!(
@@ -134,6 +182,54 @@ async fn server_figures_follow_signaling_workers_and_peers() {
     })
     .await;
     assert_eq!(sample(&text, "Ejtimaa_peers_joined_total"), Some(1.0));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_families_are_plausible() {
+    let server = start(test_config()).await;
+    let get = |text: &str, name: &str| {
+        sample(text, name).unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+    };
+    let first = scrape(&server).await;
+    let resident = get(&first, "process_resident_memory_bytes");
+    assert!(resident > 0.0, "{resident}");
+    assert!(get(&first, "process_virtual_memory_bytes") >= resident);
+    let (open, max) = (
+        get(&first, "process_open_fds"),
+        get(&first, "process_max_fds"),
+    );
+    assert!(open > 0.0 && open <= max, "{open} of {max}");
+    // Reverse DNS is off (`numeric`): its families say so with zeros.
+    for result in ["name", "no_name", "error", "timeout"] {
+        let series = format!("Ejtimaa_rdns_lookups_total{{result=\"{result}\"}}");
+        assert_eq!(sample(&first, &series), Some(0.0), "{series}");
+    }
+    assert_eq!(sample(&first, "Ejtimaa_rdns_cache_entries"), Some(0.0));
+    assert_eq!(sample(&first, "Ejtimaa_rdns_dropped_total"), Some(0.0));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_secs_f64();
+    let started = get(&first, "process_start_time_seconds");
+    assert!(
+        started <= now + 1.0 && started > now - 3600.0,
+        "{started} against {now}"
+    );
+
+    // The server runs in this process: work here is its CPU time too.
+    let cpu = get(&first, "process_cpu_seconds_total");
+    tokio::task::spawn_blocking(|| {
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(300);
+        let mut x = 0u64;
+        while std::time::Instant::now() < until {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+        }
+    })
+    .await
+    .expect("work done");
+    let later = get(&scrape(&server).await, "process_cpu_seconds_total");
+    assert!(later > cpu, "{later} after {cpu}");
     server.shutdown().await;
 }
 

@@ -179,6 +179,9 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Vec<Series>>, ScrapeError> {
             let value = match &sample.value {
                 PrometheusValue::Gauge(n) | PrometheusValue::Unknown(n) => n.as_f64(),
                 PrometheusValue::Counter(c) => c.value.as_f64(),
+                // The live checks read counters and gauges; a histogram
+                // (the signaling latencies) is skipped, not an error.
+                PrometheusValue::Histogram(_) => continue,
                 other => return Err(ScrapeError::Parse(format!("{name}: unexpected {other:?}"))),
             };
             samples.push(Series {

@@ -1,9 +1,11 @@
 //! [`Method`]: the request methods a client may send, and [`MethodTally`], how
-//! many of each arrived and failed (the `Ejtimaa_signaling_*` counters).
+//! many of each arrived and failed and how long they took (the
+//! `Ejtimaa_signaling_*` families).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use ejtimaa_systems::export::MethodCounts;
+use ejtimaa_systems::export::{LATENCY_BOUNDS, MethodCounts, MethodLatency};
 
 macro_rules! methods {
     ($($variant:ident => $name:literal,)*) => {
@@ -66,6 +68,24 @@ pub const UNKNOWN: &str = "unknown";
 struct Pair {
     requests: AtomicU64,
     errors: AtomicU64,
+    /// Requests per latency bucket (the last: over every bound).
+    buckets: [AtomicU64; LATENCY_BOUNDS.len() + 1],
+    /// Their total time, in nanoseconds (584 years before it wraps).
+    nanos: AtomicU64,
+}
+
+impl Pair {
+    fn latency(&self, method: &'static str) -> MethodLatency {
+        MethodLatency {
+            method,
+            buckets: self
+                .buckets
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
+            sum_seconds: Duration::from_nanos(self.nanos.load(Ordering::Relaxed)).as_secs_f64(),
+        }
+    }
 }
 
 /// Requests and errors per method since start; lock-free, shared by all
@@ -85,8 +105,9 @@ impl Default for MethodTally {
 }
 
 impl MethodTally {
-    /// Counts one request of `method` (`None`: unknown or unreadable).
-    pub fn record(&self, method: Option<Method>, ok: bool) {
+    /// Counts one request of `method` (`None`: unknown or unreadable) that
+    /// took `took` from arrival to answer.
+    pub fn record(&self, method: Option<Method>, ok: bool, took: Duration) {
         let pair = match method {
             Some(m) => &self.known[m as usize],
             None => &self.unknown,
@@ -95,6 +116,24 @@ impl MethodTally {
         if !ok {
             pair.errors.fetch_add(1, Ordering::Relaxed);
         }
+        let secs = took.as_secs_f64();
+        let bucket = LATENCY_BOUNDS
+            .iter()
+            .position(|bound| secs <= *bound)
+            .unwrap_or(LATENCY_BOUNDS.len());
+        pair.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        pair.nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// The latency histograms, in the order of [`MethodTally::snapshot`].
+    pub fn latencies(&self) -> Vec<MethodLatency> {
+        Method::ALL
+            .iter()
+            .zip(&self.known)
+            .map(|(m, pair)| pair.latency(m.as_str()))
+            .chain(std::iter::once(self.unknown.latency(UNKNOWN)))
+            .collect()
     }
 
     /// The counts, every known method first, then `unknown`.
@@ -130,10 +169,11 @@ mod tests {
     #[test]
     fn tally_counts_requests_and_errors_per_method() {
         let tally = MethodTally::default();
-        tally.record(Some(Method::Join), true);
-        tally.record(Some(Method::Join), false);
-        tally.record(Some(Method::Produce), true);
-        tally.record(None, false);
+        let ms = Duration::from_millis(1);
+        tally.record(Some(Method::Join), true, ms);
+        tally.record(Some(Method::Join), false, ms);
+        tally.record(Some(Method::Produce), true, ms);
+        tally.record(None, false, ms);
         let counts = tally.snapshot();
         assert_eq!(counts.len(), Method::ALL.len() + 1);
         let get = |name: &str| *counts.iter().find(|c| c.method == name).unwrap();
@@ -141,5 +181,26 @@ mod tests {
         assert_eq!((get("produce").requests, get("produce").errors), (1, 0));
         assert_eq!((get(UNKNOWN).requests, get(UNKNOWN).errors), (1, 1));
         assert_eq!(get("restartIce").requests, 0);
+    }
+
+    #[test]
+    fn tally_sorts_latencies_into_buckets() {
+        let tally = MethodTally::default();
+        for ms in [0, 1, 3, 40, 7_000] {
+            tally.record(Some(Method::Join), true, Duration::from_millis(ms));
+        }
+        let latencies = tally.latencies();
+        assert_eq!(latencies.len(), Method::ALL.len() + 1);
+        let join = latencies.iter().find(|l| l.method == "join").unwrap();
+        let mut expected = vec![0; LATENCY_BOUNDS.len() + 1];
+        expected[0] = 2; // 0 and 1 ms: a bound is inclusive
+        expected[2] = 1; // 3 ms: <= 5 ms
+        expected[5] = 1; // 40 ms: <= 50 ms
+        expected[LATENCY_BOUNDS.len()] = 1; // 7 s: over the last bound
+        assert_eq!(join.buckets, expected);
+        assert!((join.sum_seconds - 7.044).abs() < 1e-9);
+        let unknown = latencies.last().unwrap();
+        assert_eq!(unknown.method, UNKNOWN);
+        assert_eq!(unknown.buckets.iter().sum::<u64>(), 0);
     }
 }

@@ -13,7 +13,7 @@ mod room;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ejtimaa_systems::WorldEvent;
 use parking_lot::Mutex;
@@ -99,6 +99,11 @@ impl Signaling {
     /// Requests and errors so far, per method.
     pub fn method_counts(&self) -> Vec<ejtimaa_systems::export::MethodCounts> {
         self.tally.snapshot()
+    }
+
+    /// How long requests took so far, per method (same order).
+    pub fn method_latencies(&self) -> Vec<ejtimaa_systems::export::MethodLatency> {
+        self.tally.latencies()
     }
 
     /// Connected peers.
@@ -309,10 +314,11 @@ async fn on_request(
     TryData(request): TryData<Value>,
     ack: AckSender,
 ) {
+    let arrived = Instant::now();
     let reply = match request {
-        Ok(value) => dispatch(&ctx, &socket, value).await,
+        Ok(value) => dispatch(&ctx, &socket, value, arrived).await,
         Err(e) => {
-            ctx.tally.record(None, false);
+            ctx.tally.record(None, false, arrived.elapsed());
             Err(SignalingError::InvalidData {
                 method: "request",
                 reason: e.to_string(),
@@ -331,12 +337,14 @@ async fn on_request(
     }
 }
 
-/// Decodes and runs one request; counts it under its method (`None` when the
-/// request names no known method or cannot be read).
+/// Decodes and runs one request; counts it and its time since `arrived`
+/// under its method (`None` when the request names no known method or cannot
+/// be read).
 async fn dispatch(
     ctx: &Arc<Signaling>,
     socket: &SocketRef,
     value: Value,
+    arrived: Instant,
 ) -> Result<Value, SignalingError> {
     let (method, reply) = match decode_request(ctx, value) {
         Ok((method, data)) => {
@@ -348,7 +356,7 @@ async fn dispatch(
         }
         Err(e) => (None, Err(e)),
     };
-    ctx.tally.record(method, reply.is_ok());
+    ctx.tally.record(method, reply.is_ok(), arrived.elapsed());
     reply
 }
 

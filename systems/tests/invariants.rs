@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 
-use support::expected::{self, EMPTY_WITHOUT_FIGURES, STREAM_FAMILIES};
+use support::expected::{self, EMPTY_WITHOUT_FIGURES, HISTOGRAMS, STREAM_FAMILIES};
 use support::model::{Closed, Expected, Labels, Model, Role, StreamKey};
 use support::strategy::{Step, scenario};
 
@@ -130,7 +130,9 @@ fn check_step(
     }
     for (name, family) in &families {
         let counter = name.ends_with("_total") || name.ends_with("_byte_count_bytes");
-        let kind = if counter {
+        let kind = if HISTOGRAMS.contains(&name.as_str()) {
+            PrometheusType::Histogram
+        } else if counter {
             PrometheusType::Counter
         } else {
             PrometheusType::Gauge

@@ -132,12 +132,20 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
 
 /// The metric names that have at least one sample in an exposition.
 pub fn sampled_names(exposition: &str) -> BTreeSet<String> {
-    exposition
+    let names: BTreeSet<String> = exposition
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| l.split(['{', ' ']).next())
         .map(str::to_string)
-        .collect()
+        .collect();
+    // A histogram's samples are its `_bucket`, `_sum` and `_count` series.
+    let histograms: Vec<String> = names
+        .iter()
+        .filter_map(|n| n.strip_suffix("_bucket"))
+        .filter(|base| names.contains(&format!("{base}_count")))
+        .map(str::to_string)
+        .collect();
+    names.into_iter().chain(histograms).collect()
 }
 
 /// The families an exposition declares with `# TYPE`.
@@ -208,6 +216,8 @@ mod tests {
             ["Ejtimaa_rooms", "x"]
         );
         assert_eq!(declared_names(text).len(), 3);
+        let histogram = "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum 0.5\nh_count 1\n";
+        assert!(sampled_names(histogram).contains("h"));
     }
 
     #[test]

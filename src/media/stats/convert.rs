@@ -4,9 +4,13 @@
 use ejtimaa_systems::{
     ConsumerId, ProducerId, RtpStreamStats, RtpStreamType, Score, StreamOwner, WorldEvent,
 };
+use std::sync::Arc;
+
 use futures_util::future::{BoxFuture, FutureExt};
 use mediasoup::consumer::{ConsumerRtpStreamStat, ConsumerStat, WeakConsumer};
 use mediasoup::producer::{ProducerStat, WeakProducer};
+
+use crate::media::registry::MediaRegistry;
 
 /// How one object's stats call went.
 pub enum Answer {
@@ -43,12 +47,26 @@ pub fn producer_call(weak: WeakProducer) -> BoxFuture<'static, Answer> {
     .boxed()
 }
 
-/// Asks a consumer, unless it has closed (see [`producer_call`]).
-pub fn consumer_call(weak: WeakConsumer) -> BoxFuture<'static, Answer> {
+/// Asks a consumer, unless it or its producer has closed (see
+/// [`producer_call`]). A producer's close reaches the worker at once, and the
+/// worker closes its consumers with it, but the consumers learn of it only
+/// when the worker's notification comes back: asking in between makes the
+/// worker log an error. Our side closes producers by dropping their handles,
+/// so a closed producer is visible here first.
+pub fn consumer_call(
+    weak: WeakConsumer,
+    registry: Arc<MediaRegistry>,
+) -> BoxFuture<'static, Answer> {
     async move {
         let Some(consumer) = weak.upgrade().filter(|c| !c.closed()) else {
             return Answer::Gone;
         };
+        let producer_open = registry
+            .producer(&consumer.producer_id())
+            .is_some_and(|p| !p.closed());
+        if !producer_open {
+            return Answer::Gone;
+        }
         let owner = StreamOwner::Consumer(ConsumerId::from(consumer.id().to_string()));
         match consumer.get_stats().await {
             // Both sides are reported; the exporter picks the types it shows.

@@ -182,7 +182,11 @@ impl StatsCollector {
         let consumers = self.registry.weak_consumers(|id| pick(hash(id)));
         let producers = producers.into_iter().map(producer_call);
         producers
-            .chain(consumers.into_iter().map(consumer_call))
+            .chain(
+                consumers
+                    .into_iter()
+                    .map(|c| consumer_call(c, Arc::clone(&self.registry))),
+            )
             .collect()
     }
 

@@ -1,6 +1,7 @@
 //! [`ServerFigures`]: what only the server process knows (build, scrape timing,
-//! stats timeouts, signaling counts, worker CPU), handed to the engine with
-//! each scrape and rendered beside the World's own figures.
+//! stats timeouts, signaling counts and latencies, worker and process figures,
+//! reverse DNS), handed to the engine with each scrape and rendered beside the
+//! World's own figures.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use bevy_ecs::prelude::*;
 pub struct ServerFigures {
     /// Versions, for `Ejtimaa_build_info`.
     pub build: Option<BuildInfo>,
-    /// How long the previous scrape took, from request to rendered text.
+    /// How long the previous scrape took, from request to body ready.
     pub scrape_duration: Option<Duration>,
     /// `get_stats` calls that missed their deadline, since start.
     pub stats_timeouts: u64,
@@ -20,6 +21,13 @@ pub struct ServerFigures {
     pub signaling: Vec<MethodCounts>,
     /// CPU time of each worker thread.
     pub worker_cpu: Vec<WorkerCpu>,
+    /// How long signaling requests took, by method, in the order of `signaling`.
+    pub signaling_latency: Vec<MethodLatency>,
+    /// The server process's `/proc` figures (the standard `process_*` families).
+    pub process: Option<ProcessFigures>,
+    /// The reverse DNS cache's counts (zeros while it is off); `None`:
+    /// unknown, the families are declared without series.
+    pub rdns: Option<RdnsFigures>,
     /// How the exporter itself is doing.
     pub scrape: ScrapeFigures,
 }
@@ -80,4 +88,59 @@ pub struct WorkerCpu {
     pub user: Duration,
     /// Time in the kernel.
     pub system: Duration,
+}
+
+/// Upper bounds, in seconds, of the signaling latency histogram's buckets
+/// (`+Inf` follows): from a cached answer (about a millisecond) to a join or
+/// transport creation on a loaded worker (seconds).
+pub const LATENCY_BOUNDS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// How long the requests of one signaling method took.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MethodLatency {
+    /// The method, as in [`MethodCounts`].
+    pub method: &'static str,
+    /// Requests per bucket, not cumulative: `buckets[i]` took at most
+    /// `LATENCY_BOUNDS[i]` and more than the bound before; one more entry
+    /// for those over the last bound. The count is their sum.
+    pub buckets: Vec<u64>,
+    /// Total time of those requests, in seconds.
+    pub sum_seconds: f64,
+}
+
+/// The server process's figures from `/proc`, as the standard `process_*`
+/// families of Prometheus' client libraries name them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProcessFigures {
+    /// User + system CPU time of every thread, mediasoup workers included.
+    pub cpu: Duration,
+    /// Resident set size, bytes.
+    pub resident_bytes: u64,
+    /// Virtual memory size, bytes.
+    pub virtual_bytes: u64,
+    /// Open file descriptors.
+    pub open_fds: u64,
+    /// The soft limit on open file descriptors; `None` when unlimited.
+    pub max_fds: Option<u64>,
+    /// When the process started, since the Unix epoch.
+    pub start_time: Duration,
+}
+
+/// The reverse DNS service's counts since start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RdnsFigures {
+    /// Lookups that found a name.
+    pub names: u64,
+    /// Lookups that found that the address has no name.
+    pub no_names: u64,
+    /// Lookups that failed.
+    pub errors: u64,
+    /// Lookups that took longer than the timeout.
+    pub timeouts: u64,
+    /// Addresses not looked up because the cache was full.
+    pub dropped: u64,
+    /// Addresses in the cache now.
+    pub cache_entries: u64,
 }

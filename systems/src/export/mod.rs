@@ -15,7 +15,10 @@ mod render;
 
 pub use address::push_endpoint;
 pub use escape::{push_label, push_label_value};
-pub use figures::{BodySize, BuildInfo, MethodCounts, ScrapeFigures, ServerFigures, WorkerCpu};
+pub use figures::{
+    BodySize, BuildInfo, LATENCY_BOUNDS, MethodCounts, MethodLatency, ProcessFigures, RdnsFigures,
+    ScrapeFigures, ServerFigures, WorkerCpu,
+};
 pub use labels::{
     LabelFragment, Scratch, StreamOwnerComponent, refresh_owner_labels, refresh_peer_labels,
     refresh_room_labels, refresh_transport_labels,

@@ -314,10 +314,23 @@ pub fn families(model: &Model, options: &ExportOptions) -> Families {
 }
 
 /// Families the exporter writes with headers but, without server figures, no series.
-pub const EMPTY_WITHOUT_FIGURES: [&str; 5] = [
+pub const EMPTY_WITHOUT_FIGURES: [&str; 15] = [
     "Ejtimaa_build_info",
     "Ejtimaa_scrape_duration_seconds",
     "Ejtimaa_worker_cpu_seconds_total",
     "Ejtimaa_signaling_requests_total",
     "Ejtimaa_signaling_errors_total",
+    HISTOGRAMS[0],
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_open_fds",
+    "process_max_fds",
+    "process_start_time_seconds",
+    "Ejtimaa_rdns_lookups_total",
+    "Ejtimaa_rdns_dropped_total",
+    "Ejtimaa_rdns_cache_entries",
 ];
+
+/// The histogram families (the rest are counters and gauges).
+pub const HISTOGRAMS: [&str; 1] = ["Ejtimaa_signaling_request_duration_seconds"];
