@@ -5,6 +5,7 @@
 //! then the server-wide families. Which stream families appear depends on
 //! [`ExportOptions::metrics`](crate::export::ExportOptions).
 
+mod families;
 mod objects;
 mod rooms;
 mod server;
@@ -17,7 +18,7 @@ use bevy_ecs::system::SystemParam;
 use super::labels::LabelFragment;
 use super::options::ExportOptions;
 use super::order::ExportOrder;
-use crate::world::{Consumer, Producer, Room, RtpStreams};
+use crate::world::{Consumer, Producer, RtpStreams};
 use rooms::{RoomBuffers, RoomSources, render_rooms};
 pub use server::ServerSources;
 use server::{ServerBuffers, render_server};
@@ -51,7 +52,6 @@ pub struct StreamSources<'w, 's> {
     options: Res<'w, ExportOptions>,
     children: Query<'w, 's, &'static Children>,
     fragments: Query<'w, 's, &'static LabelFragment>,
-    room_ids: Query<'w, 's, &'static Room>,
     producers: Query<'w, 's, (&'static Producer, &'static RtpStreams)>,
     consumers: Query<'w, 's, (&'static Consumer, &'static RtpStreams)>,
 }
@@ -79,13 +79,17 @@ pub fn render_exposition(
     );
 
     header(text, "Ejtimaa_peers", "Peers in each room.", Kind::Gauge);
-    for &room in &order.rooms {
-        let Ok(room_id) = sources.room_ids.get(room) else {
-            continue;
-        };
-        let peers = sources.children.get(room).map_or(0, |c| c.len());
+    // Rooms whose room_id labels coincide (cut to the same text) are one series.
+    for run in order
+        .rooms
+        .chunk_by(|a, b| room_label(&sources, *a) == room_label(&sources, *b))
+    {
+        let peers: usize = run
+            .iter()
+            .map(|room| sources.children.get(*room).map_or(0, |c| c.len()))
+            .sum();
         text.push_str("Ejtimaa_peers{");
-        super::escape::push_label(text, "room_id", room_id.id.as_str());
+        text.push_str(room_label(&sources, run[0]));
         text.push_str("} ");
         push_value(text, Value::Unsigned(peers as u64));
     }
@@ -116,7 +120,7 @@ pub fn render_exposition(
     if metrics.aggregated() {
         let room_sources = RoomSources {
             rooms: &order.rooms,
-            room_ids: &sources.room_ids,
+            fragments: &sources.fragments,
             consumer_rows: &order.consumers,
             producer_rows: &order.producers,
             consumers: &sources.consumers,
@@ -125,4 +129,12 @@ pub fn render_exposition(
         render_rooms(text, rooms, &room_sources);
     }
     render_server(text, server_buffers, &server);
+}
+
+/// The `room_id="…"` label of a room, as its label fragment wrote it.
+fn room_label<'a>(sources: &'a StreamSources, room: Entity) -> &'a str {
+    sources
+        .fragments
+        .get(room)
+        .map_or("", LabelFragment::identity)
 }

@@ -7,6 +7,8 @@ use std::fmt::Write;
 pub(crate) enum Kind {
     Counter,
     Gauge,
+    /// Written as `_sum` and `_count` only, without quantiles.
+    Summary,
 }
 
 impl Kind {
@@ -14,6 +16,7 @@ impl Kind {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Summary => "summary",
         }
     }
 }
