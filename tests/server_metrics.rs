@@ -28,13 +28,13 @@ fn value(line: &str) -> f64 {
         .unwrap_or_else(|| panic!("no value in {line:?}"))
 }
 
-/// The value of the `label` label of a sample line.
+/// The value of the `label` label of a sample line (a whole label name:
+/// `id` is not the end of `pid` or `room_id`).
 fn label<'a>(line: &'a str, label: &str) -> &'a str {
-    let key = format!("{label}=\"");
-    let start = line
-        .find(&key)
-        .unwrap_or_else(|| panic!("{label} in {line}"))
-        + key.len();
+    let start = [format!("{{{label}=\""), format!(",{label}=\"")]
+        .iter()
+        .find_map(|key| line.find(key.as_str()).map(|at| at + key.len()))
+        .unwrap_or_else(|| panic!("{label} in {line}"));
     let len = line[start..].find('"').expect("closing quote");
     &line[start..start + len]
 }

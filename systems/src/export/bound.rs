@@ -70,6 +70,25 @@ mod tests {
     }
 
     #[test]
+    fn every_family_name_fits() {
+        let options = ExportOptions {
+            metrics: crate::MetricsMode::Both,
+            ..ExportOptions::default()
+        };
+        let mut core = crate::Core::new(options);
+        let text = core.render();
+        let mut families = 0;
+        for declared in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+            let (name, kind) = declared.split_once(' ').expect("name and type");
+            // A summary's samples add `_count` to its name.
+            let longest = name.len() + if kind == "summary" { 6 } else { 0 };
+            assert!(longest <= MAX_NAME_LEN, "{name}");
+            families += 1;
+        }
+        assert!(families > 30, "{families} families");
+    }
+
+    #[test]
     fn grows_with_the_cap() {
         let small = ExportOptions {
             label_value_max: 16,

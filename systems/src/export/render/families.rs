@@ -1,6 +1,6 @@
 //! The per-stream families' names, help texts and values.
 
-use super::streams::{Merged, Role};
+use super::merged::{Merged, Role};
 use super::text::{Kind, Value};
 
 /// The `_info` families: value 1, the 13 labels, one series per label set;

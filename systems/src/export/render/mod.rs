@@ -6,6 +6,7 @@
 //! [`ExportOptions::metrics`](crate::export::ExportOptions).
 
 mod families;
+mod merged;
 mod objects;
 mod rooms;
 mod server;
@@ -19,10 +20,11 @@ use super::labels::LabelFragment;
 use super::options::ExportOptions;
 use super::order::ExportOrder;
 use crate::world::{Consumer, Producer, RtpStreams};
+use merged::Role;
 use rooms::{RoomBuffers, RoomSources, render_rooms};
 pub use server::ServerSources;
 use server::{ServerBuffers, render_server};
-use streams::{Role, StreamBuffers, render_role};
+use streams::{StreamBuffers, render_role};
 use text::{Kind, Value, header, push_plain, push_value};
 
 /// The latest exposition text, rewritten in place at every scrape, and the

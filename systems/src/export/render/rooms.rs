@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use bevy_ecs::prelude::*;
 
-use super::streams::{Role, fraction_lost, rtt_seconds};
+use super::merged::{Role, fraction_lost, rtt_seconds};
 use super::text::{Kind, Value, header, push_value};
 use crate::export::escape::push_label;
 use crate::export::labels::LabelFragment;
