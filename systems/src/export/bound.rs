@@ -25,7 +25,9 @@ const WIDEST_LABEL_SET: [&str; 13] = [
 /// Longer than any family name the exporter writes (a unit test checks it).
 pub(crate) const MAX_NAME_LEN: usize = 48;
 
-/// Longer than any fixed label value (`outbound-rtp`, `disconnected`, a pid).
+/// Longer than any value of the 13 labels that is not cut (`outbound-rtp`,
+/// a pid, `video`). Families with fixed values longer than this (a
+/// signaling method's name) have at most three labels, far below the bound.
 const MAX_FIXED_VALUE_LEN: usize = 12;
 
 /// The longest sample value: Rust writes an `f64` without an exponent, which
