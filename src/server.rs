@@ -157,6 +157,7 @@ impl Server {
             numeric: p.numeric,
             quiet: p.quiet,
             metrics: p.metrics.into(),
+            label_value_max: p.label_value_max,
         };
         let (engine, engine_thread) = engine::spawn(options);
         let (workers, mut deaths) = WorkerPool::start(&config.mediasoup, engine.clone()).await?;

@@ -29,13 +29,13 @@ fn value(line: &str) -> f64 {
         .unwrap_or_else(|| panic!("no value in {line:?}"))
 }
 
-/// The value of the `label` label of a sample line.
+/// The value of the `label` label of a sample line (a whole label name:
+/// `id` is not the end of `pid` or `room_id`).
 fn label<'a>(line: &'a str, label: &str) -> &'a str {
-    let key = format!("{label}=\"");
-    let start = line
-        .find(&key)
-        .unwrap_or_else(|| panic!("{label} in {line}"))
-        + key.len();
+    let start = [format!("{{{label}=\""), format!(",{label}=\"")]
+        .iter()
+        .find_map(|key| line.find(key.as_str()).map(|at| at + key.len()))
+        .unwrap_or_else(|| panic!("{label} in {line}"));
     let len = line[start..].find('"').expect("closing quote");
     &line[start..start + len]
 }
@@ -136,7 +136,10 @@ async fn server_figures_follow_signaling_workers_and_peers() {
     );
 
     let text = scrape_until(&server, "both transports", |t| {
-        sample(t, "Ejtimaa_transports{type=\"webrtc\",ice_state=\"new\"}") == Some(2.0)
+        sample(
+            t,
+            "Ejtimaa_transports{transport_type=\"webrtc\",ice_state=\"new\"}",
+        ) == Some(2.0)
     })
     .await;
     assert_eq!(counts(&text, "getRouterRtpCapabilities"), (1.0, 0.0));
@@ -294,6 +297,20 @@ async fn media_fills_the_per_stream_families() {
     for role in ["producer", "consumer"] {
         let bytes = samples(&text, &format!("mediasoup_{role}_byte_count_bytes"));
         assert_eq!(bytes.len(), 4, "{text}");
+        // One `_info` series per byte series, with the same 13 labels, value 1.
+        let info = samples(&text, &format!("mediasoup_{role}_info"));
+        assert_eq!(info.len(), bytes.len(), "{role} info:\n{text}");
+        for line in &info {
+            assert_eq!(value(line), 1.0, "{line}");
+            let labels = line[..line.find('}').expect("labels")]
+                .split_once('{')
+                .expect("labels")
+                .1;
+            assert!(
+                bytes.iter().any(|b| b.contains(&format!("{{{labels}}}"))),
+                "no byte series with the labels of {line}"
+            );
+        }
         for family in [
             "packets_total",
             "nack_packets_total",
@@ -309,13 +326,23 @@ async fn media_fills_the_per_stream_families() {
             for line in lines {
                 let v = value(line);
                 assert!(v.is_finite() && v >= 0.0, "{line}");
-                // Same 13 labels as the original's series of that stream.
-                let labels = &line[..line.find('}').expect("labels")];
-                let suffix = labels.split_once('{').expect("labels").1;
-                assert!(
-                    bytes.iter().any(|b| b.contains(suffix)),
-                    "no byte series with the labels of {line}"
-                );
+                // Exactly the identifying labels, those of one stream's
+                // original series (to join `_info` on).
+                let labels = line[..line.find('}').expect("labels")]
+                    .split_once('{')
+                    .expect("labels")
+                    .1;
+                let names: Vec<&str> = labels
+                    .split("\",")
+                    .map(|pair| pair.split_once('=').expect("name=value").0)
+                    .collect();
+                assert_eq!(names, ["room_id", "peer_id", "id", "kind"], "{line}");
+                let of_stream = bytes.iter().filter(|b| {
+                    ["room_id", "peer_id", "id", "kind"]
+                        .iter()
+                        .all(|k| label(b, k) == label(line, k))
+                });
+                assert_eq!(of_stream.count(), 1, "no single stream for {line}");
             }
         }
         let lost = samples(&text, &format!("mediasoup_{role}_fraction_lost_ratio"));
@@ -336,50 +363,64 @@ async fn media_fills_the_per_stream_families() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aggregated_mode_has_rooms_instead_of_streams() {
     let room = "aggregated-room";
+    let of = |t: &str, family: &str, role: &str, kind: &str| {
+        sample(
+            t,
+            &format!("{family}{{room_id=\"{room}\",role=\"{role}\",kind=\"{kind}\"}}"),
+        )
+    };
     let text = with_media(MetricsSetting::Aggregated, room, |t| {
+        // Both video producers at 100 kbit/s or more.
         every_role_and_kind_has_two(t, room)
-            && sample(
+            && of(
                 t,
-                &format!(
-                    "Ejtimaa_room_rate_bytes_per_second{{room_id=\"{room}\",role=\"producer\",kind=\"video\",stat=\"min\"}}"
-                ),
+                "Ejtimaa_room_rate_bytes_per_second_sum",
+                "producer",
+                "video",
             )
-            .is_some_and(|v| v > 12_500.0)
+            .is_some_and(|v| v > 2.0 * 12_500.0)
     })
     .await;
     assert!(
         !text.lines().any(|l| l.starts_with("mediasoup_")),
         "per-stream series in aggregated mode:\n{text}"
     );
+    assert!(!text.contains("stat=\""), "{text}");
     for role in ["producer", "consumer"] {
         for kind in ["audio", "video"] {
             assert_eq!(room_streams(&text, room, role, kind), Some(2.0), "{text}");
-            let stat = |family: &str, stat: &str| {
-                sample(
-                    &text,
-                    &format!(
-                        "{family}{{room_id=\"{room}\",role=\"{role}\",kind=\"{kind}\",stat=\"{stat}\"}}"
-                    ),
-                )
-                .unwrap_or_else(|| panic!("{family} {role} {kind} {stat}:\n{text}"))
+            let get = |family: &str| {
+                of(&text, family, role, kind)
+                    .unwrap_or_else(|| panic!("{family} {role} {kind}:\n{text}"))
             };
-            for family in [
-                "Ejtimaa_room_score",
-                "Ejtimaa_room_rate_bytes_per_second",
-                "Ejtimaa_room_fraction_lost_ratio",
-            ] {
-                let (min, mean, max) = (
-                    stat(family, "min"),
-                    stat(family, "mean"),
-                    stat(family, "max"),
-                );
-                assert!(
-                    min <= mean && mean <= max,
-                    "{family} {role} {kind}: {min} {mean} {max}"
-                );
+            // Sum and count of every stream: the mean is their quotient.
+            let mean = |family: &str| {
+                let count = get(&format!("{family}_count"));
+                assert_eq!(count, 2.0, "{family} {role} {kind}");
+                get(&format!("{family}_sum")) / count
+            };
+            let score = mean("Ejtimaa_room_score");
+            let worst = get("Ejtimaa_room_score_min");
+            assert!(
+                (0.0..=worst).contains(&worst) && worst <= score && score <= 10.0,
+                "score {role} {kind}: min {worst}, mean {score}"
+            );
+            let rate = mean("Ejtimaa_room_rate_bytes_per_second");
+            assert!(rate.is_finite() && rate >= 0.0, "{rate}");
+            let loss = mean("Ejtimaa_room_fraction_lost_ratio");
+            let most = get("Ejtimaa_room_fraction_lost_ratio_max");
+            assert!(
+                (0.0..=most).contains(&loss) && most <= 1.0,
+                "loss {role} {kind}: mean {loss}, max {most}"
+            );
+            // Round-trip times only of streams that have one.
+            let rtt_family = "Ejtimaa_room_round_trip_time_seconds";
+            if let Some(count) = of(&text, &format!("{rtt_family}_count"), role, kind) {
+                assert!((1.0..=2.0).contains(&count), "{count}");
+                let mean = get(&format!("{rtt_family}_sum")) / count;
+                let most = get(&format!("{rtt_family}_max"));
+                assert!((0.0..=most).contains(&mean), "rtt {mean} {most}");
             }
-            let score = stat("Ejtimaa_room_score", "max");
-            assert!((0.0..=10.0).contains(&score), "{score}");
         }
     }
 }
@@ -394,6 +435,11 @@ async fn both_mode_has_streams_and_rooms() {
     .await;
     // The aggregates count exactly the streams the per-stream families show.
     for role in ["producer", "consumer"] {
+        assert_eq!(
+            samples(&text, &format!("mediasoup_{role}_info")).len(),
+            samples(&text, &format!("mediasoup_{role}_score")).len(),
+            "{text}"
+        );
         for kind in ["audio", "video"] {
             let per_stream = samples(&text, &format!("mediasoup_{role}_score"))
                 .iter()

@@ -20,13 +20,34 @@ pub const CONSUMER_BYTES: &str = "mediasoup_consumer_byte_count_bytes";
 pub const PRODUCER_SCORE: &str = "mediasoup_producer_score";
 /// The consumer score family.
 pub const CONSUMER_SCORE: &str = "mediasoup_consumer_score";
-/// The stream families the checks look at.
-pub const STREAM_FAMILIES: [&str; 4] = [
+/// The producer `_info` family (value 1, the 13 labels).
+pub const PRODUCER_INFO: &str = "mediasoup_producer_info";
+/// The consumer `_info` family (value 1, the 13 labels).
+pub const CONSUMER_INFO: &str = "mediasoup_consumer_info";
+/// The producer packet counter, a detail family (identifying labels only).
+pub const PRODUCER_PACKETS: &str = "mediasoup_producer_packets_total";
+/// The consumer packet counter, a detail family (identifying labels only).
+pub const CONSUMER_PACKETS: &str = "mediasoup_consumer_packets_total";
+/// The stream families the checks look at: the original's, `_info`, and a
+/// detail family per role standing for the others (same labels and rules).
+pub const STREAM_FAMILIES: [&str; 8] = [
     PRODUCER_BYTES,
     CONSUMER_BYTES,
     PRODUCER_SCORE,
     CONSUMER_SCORE,
+    PRODUCER_INFO,
+    CONSUMER_INFO,
+    PRODUCER_PACKETS,
+    CONSUMER_PACKETS,
 ];
+
+/// The labels of the detail families: those that identify a stream.
+pub const IDENTITY_LABELS: [&str; 4] = ["room_id", "peer_id", "id", "kind"];
+
+/// Whether `family` is a detail family (identifying labels only).
+pub fn is_detail(family: &str) -> bool {
+    family == PRODUCER_PACKETS || family == CONSUMER_PACKETS
+}
 
 /// Why a scrape failed.
 #[derive(Debug, thiserror::Error)]
@@ -169,7 +190,7 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Vec<Series>>, ScrapeError> {
             let labelset = sample
                 .get_labelset()
                 .map_err(|e| ScrapeError::Parse(format!("{name}: {e:?}")))?;
-            let labels = names
+            let labels: BTreeMap<String, String> = names
                 .iter()
                 .map(|n| {
                     let v = labelset.get_label_value(n).unwrap_or_default();
@@ -182,6 +203,29 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Vec<Series>>, ScrapeError> {
                 // The live checks read counters and gauges; a histogram
                 // (the signaling latencies) is skipped, not an error.
                 PrometheusValue::Histogram(_) => continue,
+                // The room aggregates: summaries of `_sum` and `_count` only,
+                // kept as the two families Prometheus stores.
+                PrometheusValue::Summary(summary) if summary.quantiles.is_empty() => {
+                    let parts = [
+                        ("_sum", summary.sum.as_ref().map(|n| n.as_f64())),
+                        ("_count", summary.count.map(|c| c as f64)),
+                    ];
+                    for (suffix, value) in parts {
+                        let value = value.ok_or_else(|| {
+                            ScrapeError::Parse(format!("{name}: summary without {suffix}"))
+                        })?;
+                        let part = format!("{name}{suffix}");
+                        families
+                            .entry(part.clone())
+                            .or_insert_with(Vec::new)
+                            .push(Series {
+                                name: part,
+                                labels: labels.clone(),
+                                value,
+                            });
+                    }
+                    continue;
+                }
                 other => return Err(ScrapeError::Parse(format!("{name}: unexpected {other:?}"))),
             };
             samples.push(Series {
@@ -190,7 +234,10 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Vec<Series>>, ScrapeError> {
                 value,
             });
         }
-        families.insert(name, samples);
+        families
+            .entry(name)
+            .or_insert_with(Vec::new)
+            .extend(samples);
     }
     Ok(families)
 }
@@ -308,6 +355,20 @@ mod tests {
              # TYPE Ejtimaa_stats_round_duration_seconds gauge\nEjtimaa_stats_round_duration_seconds 6.5\n",
         );
         assert_eq!(background.stats_staleness(), Duration::from_millis(7500));
+    }
+
+    #[test]
+    fn reads_summaries_as_their_sum_and_count() {
+        let text = "# TYPE Ejtimaa_room_score summary\n\
+            Ejtimaa_room_score_sum{room_id=\"a\"} 19\n\
+            Ejtimaa_room_score_count{room_id=\"a\"} 2\n";
+        let families = parse(text).unwrap();
+        assert_eq!(families["Ejtimaa_room_score_sum"][0].value, 19.0);
+        assert_eq!(families["Ejtimaa_room_score_count"][0].value, 2.0);
+        assert_eq!(
+            families["Ejtimaa_room_score_count"][0].label("room_id"),
+            "a"
+        );
     }
 
     #[test]

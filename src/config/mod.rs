@@ -87,6 +87,9 @@ impl Config {
     }
 
     /// Checks values that serde cannot.
+    ///
+    /// `prometheus.label_value_max` must leave room for a whole id (mediasoup's
+    /// are 36 characters), so that cutting never merges two streams' series.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let m = &self.mediasoup;
         if m.rtc_min_port > m.rtc_max_port {
@@ -108,6 +111,11 @@ impl Config {
         if self.limits.max_peers_per_room == 0 || self.limits.max_rooms == 0 {
             return Err(ConfigError::Invalid("limits must be at least 1".into()));
         }
+        if self.prometheus.label_value_max < MIN_LABEL_VALUE_MAX {
+            return Err(ConfigError::Invalid(format!(
+                "prometheus.label_value_max must be at least {MIN_LABEL_VALUE_MAX}"
+            )));
+        }
         if self.prometheus.stats_deadline_ms == 0 {
             return Err(ConfigError::Invalid(
                 "prometheus.stats_deadline_ms must be positive".into(),
@@ -127,9 +135,20 @@ impl Config {
     }
 }
 
+/// The smallest `prometheus.label_value_max`: a mediasoup id (a UUID) fits.
+pub const MIN_LABEL_VALUE_MAX: usize = 36;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_value_max_keeps_ids_whole() {
+        let c = Config::from_toml("[prometheus]\nlabel_value_max = 64\n").unwrap();
+        assert_eq!(c.prometheus.label_value_max, 64);
+        let err = Config::from_toml("[prometheus]\nlabel_value_max = 35\n").unwrap_err();
+        assert!(err.to_string().contains("label_value_max"), "{err}");
+    }
 
     #[test]
     fn empty_file_gives_the_defaults() {

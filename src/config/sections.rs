@@ -128,6 +128,9 @@ pub struct PrometheusConfig {
     pub numeric: bool,
     /// Leave the `transport_id` and `id` labels empty.
     pub quiet: bool,
+    /// Most characters of a label value taken from clients or the World (ids,
+    /// display names, user agents, addresses); longer ones are cut, ending in `…`.
+    pub label_value_max: usize,
     /// Per-stream series (`default`), per-room aggregates (`aggregated`) or `both`.
     pub metrics: MetricsSetting,
     /// When set, scrapes must send `Authorization: Bearer <secret>`.
@@ -160,6 +163,7 @@ impl Default for PrometheusConfig {
             deidentify: false,
             numeric: false,
             quiet: false,
+            label_value_max: ejtimaa_systems::export::DEFAULT_LABEL_VALUE_MAX,
             metrics: MetricsSetting::Default,
             secret: None,
             stats_interval_ms: 5000,
@@ -177,10 +181,11 @@ impl Default for PrometheusConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricsSetting {
-    /// One series per RTP stream, with the original's 13 labels.
+    /// One series per RTP stream: the original's families with its 13 labels,
+    /// `_info`, and the detail families with identifying labels.
     #[default]
     Default,
-    /// No per-peer labels: min, max and mean per room, role and kind.
+    /// No per-peer labels: sum, count and the worst stream per room, role and kind.
     Aggregated,
     /// Both.
     Both,

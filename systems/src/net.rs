@@ -131,3 +131,17 @@ pub struct TransportTuple {
     /// The client's end.
     pub remote: Endpoint,
 }
+
+/// The reverse DNS names a transport's address labels use for one tuple,
+/// fixed when its streams become exported (ICE completed with a selected
+/// tuple): a name known then, or `None` for `ip:port`. Fixing them keeps a
+/// later DNS answer from turning a live series into a new one.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PinnedNames {
+    /// The tuple the names are for.
+    pub tuple: TransportTuple,
+    /// The local end's name.
+    pub local: Option<Box<str>>,
+    /// The remote end's name.
+    pub remote: Option<Box<str>>,
+}

@@ -132,20 +132,34 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
 
 /// The metric names that have at least one sample in an exposition.
 pub fn sampled_names(exposition: &str) -> BTreeSet<String> {
-    let names: BTreeSet<String> = exposition
+    // A summary's samples are its `_sum` and `_count` series, a histogram's
+    // its `_bucket`, `_sum` and `_count` series: they sample it too.
+    let summaries: BTreeSet<&str> = exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" summary"))
+        .collect();
+    let mut names = BTreeSet::new();
+    for name in exposition
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| l.split(['{', ' ']).next())
-        .map(str::to_string)
-        .collect();
-    // A histogram's samples are its `_bucket`, `_sum` and `_count` series.
+    {
+        let base = name
+            .strip_suffix("_sum")
+            .or_else(|| name.strip_suffix("_count"));
+        if let Some(base) = base.filter(|b| summaries.contains(b)) {
+            names.insert(base.to_string());
+        }
+        names.insert(name.to_string());
+    }
     let histograms: Vec<String> = names
         .iter()
         .filter_map(|n| n.strip_suffix("_bucket"))
         .filter(|base| names.contains(&format!("{base}_count")))
         .map(str::to_string)
         .collect();
-    names.into_iter().chain(histograms).collect()
+    names.extend(histograms);
+    names
 }
 
 /// The families an exposition declares with `# TYPE`.
@@ -228,5 +242,14 @@ mod tests {
             {"type": "query", "query": {"query": "label_values(Ejtimaa_peers, room_id)"}}
         ]}});
         assert_eq!(variable_queries(&d).len(), 2);
+    }
+
+    #[test]
+    fn a_summarys_parts_sample_it() {
+        let text = "# TYPE a summary\na_sum{x=\"1\"} 2\na_count{x=\"1\"} 1\n\
+                    # TYPE b gauge\n# TYPE c_sum gauge\nc_sum 1\n";
+        let sampled = sampled_names(text);
+        assert!(sampled.contains("a") && sampled.contains("a_sum"));
+        assert!(!sampled.contains("b") && !sampled.contains("c"));
     }
 }

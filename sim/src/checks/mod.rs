@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::exposition::{
-    CONSUMER_BYTES, PRODUCER_BYTES, PRODUCER_SCORE, ROOM_STREAMS, STREAM_FAMILIES, Scrape, Series,
+    CONSUMER_BYTES, CONSUMER_INFO, CONSUMER_PACKETS, PRODUCER_BYTES, PRODUCER_INFO,
+    PRODUCER_PACKETS, ROOM_STREAMS, STREAM_FAMILIES, Scrape, Series,
 };
 use crate::ledger::{Ledger, Role};
 
@@ -44,6 +45,8 @@ pub enum Rule {
     CounterStuck,
     /// Scores lie in `0..=10`.
     ScoreRange,
+    /// `_info` series are 1.
+    InfoValue,
     /// Scores of flowing streams are at least the minimum after warm-up.
     ScoreLow,
     /// `Ejtimaa_room_streams` counts the room's streams (aggregated servers).
@@ -75,6 +78,7 @@ impl Rule {
             Rule::CounterFell => "counter-fell",
             Rule::CounterStuck => "counter-stuck",
             Rule::ScoreRange => "score-range",
+            Rule::InfoValue => "info-value",
             Rule::ScoreLow => "score-low",
             Rule::RoomStreams => "room-streams",
             Rule::MissingSeries => "missing-series",
@@ -159,7 +163,7 @@ pub struct CheckContext {
 
 /// Which role a stream family reports on.
 fn role_of(family: &str) -> Role {
-    if family == PRODUCER_BYTES || family == PRODUCER_SCORE {
+    if family.starts_with("mediasoup_producer_") {
         Role::Producer
     } else {
         Role::Consumer
@@ -275,30 +279,34 @@ impl Checker {
                         rules::series_after_close(&j, e, s, &mut out);
                     }
                 }
-                if family == PRODUCER_BYTES || family == CONSUMER_BYTES {
-                    if let Some(&old) = self.prev_values.get(&key) {
-                        rules::counter_fell(old, s, &mut out);
-                    }
-                    // Rises are judged against a scrape old enough that the
-                    // exporter has asked mediasoup again since.
-                    let mut reference = (scrape.started, s.value);
-                    if let Some(&(at, old)) = self.rise_refs.get(&key) {
-                        if scrape.started.saturating_duration_since(at) >= ctx.staleness {
-                            self.counter_rises += u64::from(s.value > old);
-                            let since = Judged {
-                                prev_started: Some(at),
-                                ..j
-                            };
-                            rules::counter_stuck(&since, stream, old, s, &mut out);
-                        } else {
-                            reference = (at, old);
+                match family {
+                    PRODUCER_BYTES | CONSUMER_BYTES | PRODUCER_PACKETS | CONSUMER_PACKETS => {
+                        if let Some(&old) = self.prev_values.get(&key) {
+                            rules::counter_fell(old, s, &mut out);
                         }
+                        // Rises are judged against a scrape old enough that
+                        // the exporter has asked mediasoup again since.
+                        let mut reference = (scrape.started, s.value);
+                        if let Some(&(at, old)) = self.rise_refs.get(&key) {
+                            if scrape.started.saturating_duration_since(at) >= ctx.staleness {
+                                self.counter_rises += u64::from(s.value > old);
+                                let since = Judged {
+                                    prev_started: Some(at),
+                                    ..j
+                                };
+                                rules::counter_stuck(&since, stream, old, s, &mut out);
+                            } else {
+                                reference = (at, old);
+                            }
+                        }
+                        rise_refs.insert(key.clone(), reference);
+                        values.insert(key, s.value);
                     }
-                    rise_refs.insert(key.clone(), reference);
-                    values.insert(key, s.value);
-                } else {
-                    rules::score_range(s, &mut out);
-                    rules::score_low(&j, stream, s, &mut out);
+                    PRODUCER_INFO | CONSUMER_INFO => rules::info_value(s, &mut out),
+                    _ => {
+                        rules::score_range(s, &mut out);
+                        rules::score_low(&j, stream, s, &mut out);
+                    }
                 }
             }
         }

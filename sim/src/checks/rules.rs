@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use super::{CheckContext, Judged, Out, Rule};
 use crate::exposition::{
-    CONSUMER_BYTES, CONSUMER_SCORE, PRODUCER_BYTES, PRODUCER_SCORE, ROOM_STREAMS, Series,
+    CONSUMER_BYTES, CONSUMER_INFO, CONSUMER_PACKETS, CONSUMER_SCORE, IDENTITY_LABELS,
+    PRODUCER_BYTES, PRODUCER_INFO, PRODUCER_PACKETS, PRODUCER_SCORE, ROOM_STREAMS, Series,
+    is_detail,
 };
 use crate::ledger::{Ledger, Role, StreamEntry};
 use crate::peer::MediaKind;
@@ -112,8 +114,23 @@ fn codec_of(kind: MediaKind) -> &'static str {
     }
 }
 
-/// [`Rule::Labels`]: the labels of a series of a known stream.
+/// [`Rule::Labels`]: the labels of a series of a known stream: the 13 of the
+/// original's families and `_info`, exactly the identifying ones of a detail
+/// family.
 pub fn labels(j: &Judged<'_>, e: &StreamEntry, family: &str, s: &Series, out: &mut Out<'_>) {
+    if is_detail(family) {
+        let names: Vec<&str> = s.labels.keys().map(String::as_str).collect();
+        let mut want = IDENTITY_LABELS.to_vec();
+        want.sort_unstable();
+        if names != want {
+            out.push(
+                Rule::Labels,
+                format!("{family} has labels {names:?}, expected {want:?}"),
+                Some(s),
+                None,
+            );
+        }
+    }
     let display_name = j
         .ledger
         .peers
@@ -127,6 +144,9 @@ pub fn labels(j: &Judged<'_>, e: &StreamEntry, family: &str, s: &Series, out: &m
         ("codec", codec_of(e.kind)),
         ("type", e.role.rtp_type()),
     ];
+    let expected = expected
+        .into_iter()
+        .filter(|(label, _)| !is_detail(family) || IDENTITY_LABELS.contains(label));
     for (label, want) in expected {
         if s.label(label) != want {
             out.push(
@@ -194,6 +214,18 @@ pub fn score_range(s: &Series, out: &mut Out<'_>) {
         out.push(
             Rule::ScoreRange,
             format!("score {} outside 0..=10", s.value),
+            Some(s),
+            None,
+        );
+    }
+}
+
+/// [`Rule::InfoValue`]: an `_info` series is 1.
+pub fn info_value(s: &Series, out: &mut Out<'_>) {
+    if s.value != 1.0 {
+        out.push(
+            Rule::InfoValue,
+            format!("info value {}, expected 1", s.value),
             Some(s),
             None,
         );
@@ -300,8 +332,18 @@ pub fn missing_series(j: &Judged<'_>, out: &mut Out<'_>) {
             continue;
         }
         let families = match e.role {
-            Role::Producer => [PRODUCER_BYTES, PRODUCER_SCORE],
-            Role::Consumer => [CONSUMER_BYTES, CONSUMER_SCORE],
+            Role::Producer => [
+                PRODUCER_BYTES,
+                PRODUCER_SCORE,
+                PRODUCER_INFO,
+                PRODUCER_PACKETS,
+            ],
+            Role::Consumer => [
+                CONSUMER_BYTES,
+                CONSUMER_SCORE,
+                CONSUMER_INFO,
+                CONSUMER_PACKETS,
+            ],
         };
         for family in families {
             let n = j

@@ -2,7 +2,9 @@
 
 use super::*;
 use crate::exposition::parse;
-use crate::exposition::{PRODUCER_BYTES, PRODUCER_SCORE, ROOM_STREAMS};
+use crate::exposition::{
+    PRODUCER_BYTES, PRODUCER_INFO, PRODUCER_PACKETS, PRODUCER_SCORE, ROOM_STREAMS,
+};
 use crate::ledger::PeerState;
 use crate::peer::{MediaKind, PeerStatsSnapshot, ProducerSnapshot};
 
@@ -38,12 +40,22 @@ fn scrape_of(text: &str, started: Instant) -> Scrape {
 }
 
 fn producer(bytes: u64, score: u8, name: &str) -> String {
+    producer_with(bytes, score, name, 1, "")
+}
+
+/// A producer's series: `info` is its `_info` value, `extra` more labels
+/// on its detail series.
+fn producer_with(bytes: u64, score: u8, name: &str, info: u8, extra: &str) -> String {
     let labels = format!(
         "room_id=\"r\",peer_id=\"p\",display_name=\"{name}\",id=\"a1\",kind=\"audio\",codec=\"opus\",type=\"inbound-rtp\""
     );
+    let identity = format!("room_id=\"r\",peer_id=\"p\",id=\"a1\",kind=\"audio\"{extra}");
+    let packets = bytes / 10;
     format!(
         "# TYPE {PRODUCER_BYTES} counter\n{PRODUCER_BYTES}{{{labels}}} {bytes}\n\
-         # TYPE {PRODUCER_SCORE} gauge\n{PRODUCER_SCORE}{{{labels}}} {score}\n"
+         # TYPE {PRODUCER_SCORE} gauge\n{PRODUCER_SCORE}{{{labels}}} {score}\n\
+         # TYPE {PRODUCER_INFO} gauge\n{PRODUCER_INFO}{{{labels}}} {info}\n\
+         # TYPE {PRODUCER_PACKETS} counter\n{PRODUCER_PACKETS}{{{identity}}} {packets}\n"
     )
 }
 
@@ -84,7 +96,8 @@ fn good_scrapes_pass_and_bad_ones_are_caught() {
         &ctx,
     );
     assert!(c.violations.is_empty(), "{:?}", c.violations);
-    assert_eq!(c.counter_rises, 1);
+    // Bytes and packets.
+    assert_eq!(c.counter_rises, 2);
 
     c.check(
         &ledger,
@@ -95,6 +108,14 @@ fn good_scrapes_pass_and_bad_ones_are_caught() {
     for rule in ["counter-fell", "score-low", "labels"] {
         assert!(found.contains(&rule), "{rule} not in {found:?}");
     }
+
+    // A detail series with a descriptive label, an `_info` that is not 1.
+    let mut c = Checker::default();
+    let bad = producer_with(100, 10, name, 2, ",display_name=\"P\"");
+    c.check(&ledger, &scrape_of(&format!("{HEAD}{bad}"), at(1)), &ctx);
+    let mut found = rules(&c);
+    found.sort_unstable();
+    assert_eq!(found, ["info-value", "labels"], "{:?}", c.violations);
 
     let mut c = Checker::default();
     c.check(

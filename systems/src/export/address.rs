@@ -5,18 +5,18 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::options::ExportOptions;
 use crate::net::{Endpoint, Host};
-use crate::world::ReverseDns;
 
 /// Appends the unescaped label text for `endpoint`:
 /// - `deidentify`: `xx.xx.3.4:port`; IPv6 `[xx:xx:xx:xx:xx:xx:g:h]:port`; names keep
 ///   their last two labels (`xx.xx.example.org:port`), as the original did;
 /// - `numeric`: `ip:port` (`[ip6]:port`), names as they are;
-/// - otherwise the reverse DNS name when the shell has found one, else numeric.
+/// - otherwise `name`, the reverse DNS name fixed for this transport's tuple
+///   when it was first exported (see [`crate::net::PinnedNames`]), else numeric.
 pub fn push_endpoint(
     out: &mut String,
     endpoint: &Endpoint,
     options: &ExportOptions,
-    dns: &ReverseDns,
+    name: Option<&str>,
 ) {
     let port = endpoint.port;
     match &endpoint.host {
@@ -32,7 +32,7 @@ pub fn push_endpoint(
             }
             let _ = write!(out, ":{port}");
         }
-        Host::Ip(ip) => match dns.get(ip).filter(|_| !options.numeric) {
+        Host::Ip(ip) => match name.filter(|_| !options.numeric) {
             Some(name) => {
                 let _ = write!(out, "{name}:{port}");
             }
@@ -64,9 +64,9 @@ mod tests {
     use super::*;
     use crate::export::MetricsMode;
 
-    fn label(host: Host, port: u16, options: ExportOptions, dns: &ReverseDns) -> String {
+    fn label(host: Host, port: u16, options: ExportOptions, name: Option<&str>) -> String {
         let mut out = String::new();
-        push_endpoint(&mut out, &Endpoint { host, port }, &options, dns);
+        push_endpoint(&mut out, &Endpoint { host, port }, &options, name);
         out
     }
 
@@ -79,33 +79,36 @@ mod tests {
         numeric: false,
         quiet: false,
         metrics: MetricsMode::Default,
+        label_value_max: 128,
     };
     const NUMERIC: ExportOptions = ExportOptions {
         deidentify: false,
         numeric: true,
         quiet: false,
         metrics: MetricsMode::Default,
+        label_value_max: 128,
     };
     const NAMES: ExportOptions = ExportOptions {
         deidentify: false,
         numeric: false,
         quiet: false,
         metrics: MetricsMode::Default,
+        label_value_max: 128,
     };
 
     #[test]
     fn deidentify_masks_all_but_the_last_two_parts() {
-        let dns = ReverseDns::default();
+        let dns = None;
         assert_eq!(
-            label(ip("192.0.2.34"), 40000, DEIDENTIFY, &dns),
+            label(ip("192.0.2.34"), 40000, DEIDENTIFY, dns),
             "xx.xx.2.34:40000"
         );
         assert_eq!(
-            label(ip("2001:db8::aa:1:2"), 5, DEIDENTIFY, &dns),
+            label(ip("2001:db8::aa:1:2"), 5, DEIDENTIFY, dns),
             "[xx:xx:xx:xx:xx:xx:1:2]:5"
         );
         assert_eq!(
-            label(ip("::1"), 5, DEIDENTIFY, &dns),
+            label(ip("::1"), 5, DEIDENTIFY, dns),
             "[xx:xx:xx:xx:xx:xx:0:1]:5"
         );
         assert_eq!(
@@ -113,58 +116,56 @@ mod tests {
                 Host::Name("media.eu.example.org".into()),
                 443,
                 DEIDENTIFY,
-                &dns
+                dns
             ),
             "xx.xx.example.org:443"
         );
         assert_eq!(
-            label(Host::Name("localhost".into()), 1, DEIDENTIFY, &dns),
+            label(Host::Name("localhost".into()), 1, DEIDENTIFY, dns),
             "localhost:1"
         );
     }
 
     #[test]
     fn deidentify_wins_over_numeric_and_names() {
-        let mut dns = ReverseDns::default();
-        dns.set("192.0.2.34".parse().unwrap(), "host.example.org");
+        let dns = Some("host.example.org");
         let both = ExportOptions {
             deidentify: true,
             numeric: true,
             quiet: false,
             metrics: MetricsMode::Default,
+            label_value_max: 128,
         };
-        assert_eq!(label(ip("192.0.2.34"), 1, both, &dns), "xx.xx.2.34:1");
-        assert_eq!(label(ip("192.0.2.34"), 1, DEIDENTIFY, &dns), "xx.xx.2.34:1");
+        assert_eq!(label(ip("192.0.2.34"), 1, both, dns), "xx.xx.2.34:1");
+        assert_eq!(label(ip("192.0.2.34"), 1, DEIDENTIFY, dns), "xx.xx.2.34:1");
     }
 
     #[test]
     fn numeric_is_ip_and_port() {
-        let mut dns = ReverseDns::default();
-        dns.set("192.0.2.34".parse().unwrap(), "host.example.org");
+        let dns = Some("host.example.org");
         assert_eq!(
-            label(ip("192.0.2.34"), 40000, NUMERIC, &dns),
+            label(ip("192.0.2.34"), 40000, NUMERIC, dns),
             "192.0.2.34:40000"
         );
         assert_eq!(
-            label(ip("2001:db8::1"), 40000, NUMERIC, &dns),
+            label(ip("2001:db8::1"), 40000, NUMERIC, dns),
             "[2001:db8::1]:40000"
         );
         assert_eq!(
-            label(Host::Name("a.example".into()), 7, NUMERIC, &dns),
+            label(Host::Name("a.example".into()), 7, NUMERIC, dns),
             "a.example:7"
         );
     }
 
     #[test]
-    fn names_come_from_reverse_dns_when_known() {
-        let mut dns = ReverseDns::default();
-        dns.set("192.0.2.34".parse().unwrap(), "host.example.org");
+    fn names_are_used_when_fixed() {
+        let dns = Some("host.example.org");
         assert_eq!(
-            label(ip("192.0.2.34"), 40000, NAMES, &dns),
+            label(ip("192.0.2.34"), 40000, NAMES, dns),
             "host.example.org:40000"
         );
         assert_eq!(
-            label(ip("192.0.2.35"), 40000, NAMES, &dns),
+            label(ip("192.0.2.35"), 40000, NAMES, None),
             "192.0.2.35:40000"
         );
     }

@@ -6,6 +6,7 @@
 //! numbers into one reused buffer).
 
 mod address;
+mod bound;
 mod escape;
 mod figures;
 mod labels;
@@ -14,7 +15,10 @@ mod order;
 mod render;
 
 pub use address::push_endpoint;
-pub use escape::{push_label, push_label_value};
+pub use bound::max_series_len;
+pub use escape::{
+    TRUNCATION_MARKER, capped, push_capped_label, push_capped_value, push_label, push_label_value,
+};
 pub use figures::{
     BodySize, BuildInfo, LATENCY_BOUNDS, MethodCounts, MethodLatency, ProcessFigures, RdnsFigures,
     ScrapeFigures, ServerFigures, WorkerCpu,
@@ -23,6 +27,6 @@ pub use labels::{
     LabelFragment, Scratch, StreamOwnerComponent, refresh_owner_labels, refresh_peer_labels,
     refresh_room_labels, refresh_transport_labels,
 };
-pub use options::{ExportOptions, MetricsMode};
+pub use options::{DEFAULT_LABEL_VALUE_MAX, ExportOptions, MetricsMode};
 pub use order::{ExportOrder, rebuild_export_order};
 pub use render::{CONTENT_TYPE, Exposition, ServerSources, StreamSources, render_exposition};

@@ -1,10 +1,13 @@
 //! The order in which series are written, cached between scrapes.
 //!
-//! Series are sorted by their label text, so the output depends only on what
-//! the world holds, never on the order things happened in; and series whose
-//! label sets coincide (with `quiet`, two producers of one transport, kind and
-//! codec) sit side by side, so the renderer merges them instead of writing a
-//! duplicate. The order is rebuilt only when the world's shape or a label
+//! Series are sorted by their identifying labels, then by their whole label
+//! text, so the output depends only on what the world holds, never on the
+//! order things happened in; and series whose label sets coincide sit side by
+//! side, so the renderer merges them instead of writing a duplicate: rows
+//! with the same 13 labels (with `quiet`, two producers of one transport,
+//! kind and codec) for the original families and `_info`, rows with the same
+//! identifying labels (with `quiet`, a peer's streams of one kind) for the
+//! detail families. The order is rebuilt only when the world's shape or a label
 //! changed since the last scrape.
 
 use bevy_ecs::prelude::*;
@@ -22,6 +25,8 @@ pub(crate) struct Row {
     pub room: Entity,
     /// Same four label fragments as the row before: its series merge with it.
     pub same_labels_as_previous: bool,
+    /// Same identifying labels as the row before: its detail series merge with it.
+    pub same_identity_as_previous: bool,
 }
 
 /// The cached order; see the module doc.
@@ -67,13 +72,20 @@ pub fn rebuild_export_order(
     let order = &mut *order;
     order.built_at = Some(topology.generation);
 
-    let mut sorted_rooms: Vec<(&str, Entity)> = rooms
+    // By the room_id label as written (cut to `label_value_max`), so rooms
+    // whose labels coincide sit side by side and their series merge.
+    let mut sorted_rooms: Vec<(&str, &str, Entity)> = rooms
         .iter()
-        .map(|(e, room)| (room.id.as_str(), e))
+        .map(|(e, room)| {
+            let label = fragments.get(e).map_or("", LabelFragment::identity);
+            (label, room.id.as_str(), e)
+        })
         .collect();
     sorted_rooms.sort_unstable();
     order.rooms.clear();
-    order.rooms.extend(sorted_rooms.into_iter().map(|(_, e)| e));
+    order
+        .rooms
+        .extend(sorted_rooms.into_iter().map(|(_, _, e)| e));
 
     let row_of = |(owner, child_of): (Entity, &ChildOf)| -> Option<Row> {
         let transport = child_of.parent();
@@ -89,6 +101,7 @@ pub fn rebuild_export_order(
             peer,
             room,
             same_labels_as_previous: false,
+            same_identity_as_previous: false,
         })
     };
     sort_rows(
@@ -109,23 +122,26 @@ fn sort_rows(
     fragments: &Query<&LabelFragment>,
 ) {
     let text = |e: Entity| fragments.get(e).map_or("", LabelFragment::as_str);
-    let mut keyed: Vec<([&str; 4], Row)> = found
+    let identity = |e: Entity| fragments.get(e).map_or("", LabelFragment::identity);
+    let mut keyed: Vec<([&str; 3], [&str; 4], Row)> = found
         .map(|row| {
-            let key = [
+            let id = [identity(row.room), identity(row.peer), identity(row.owner)];
+            let all = [
                 text(row.room),
                 text(row.peer),
                 text(row.transport),
                 text(row.owner),
             ];
-            (key, row)
+            (id, all, row)
         })
         .collect();
-    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    keyed.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     rows.clear();
-    let mut previous: Option<[&str; 4]> = None;
-    for (key, mut row) in keyed {
-        row.same_labels_as_previous = previous == Some(key);
-        previous = Some(key);
+    let mut previous: Option<([&str; 3], [&str; 4])> = None;
+    for (id, all, mut row) in keyed {
+        row.same_identity_as_previous = previous.is_some_and(|p| p.0 == id);
+        row.same_labels_as_previous = previous.is_some_and(|p| p.1 == all);
+        previous = Some((id, all));
         rows.push(row);
     }
 }

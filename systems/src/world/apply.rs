@@ -10,6 +10,7 @@ use super::counters::{EventCounts, Ignored, Topology};
 use super::index::{IdIndex, Indexed};
 use crate::event::{StreamOwner, WorldEvent};
 use crate::media::{RtpStreamStats, RtpStreamType, Score};
+use crate::net::{Host, PinnedNames};
 
 /// Events waiting for the next run of [`apply_events`].
 #[derive(Resource, Default)]
@@ -94,23 +95,28 @@ pub fn apply_event(world: &mut World, event: WorldEvent) -> Result<(), Ignored> 
                 kind,
                 ice_state: Default::default(),
                 tuple: None,
+                names: None,
             };
             spawn(world, transport, Some(parent))
         }
         WorldEvent::TransportClosed { transport } => despawn::<Transport>(world, &transport),
         WorldEvent::IceStateChanged { transport, state } => {
-            let mut transport = get_mut::<Transport>(world, &transport)?;
+            let entity = lookup::<Transport>(world, &transport)?;
+            let mut transport = world.get_mut::<Transport>(entity).ok_or(Ignored::Unknown)?;
             if transport.ice_state != state {
                 transport.ice_state = state;
                 world.resource_mut::<Topology>().generation += 1;
             }
+            pin_names(world, entity);
             Ok(())
         }
         WorldEvent::IceSelectedTupleChanged { transport, tuple } => {
-            let mut transport = get_mut::<Transport>(world, &transport)?;
+            let entity = lookup::<Transport>(world, &transport)?;
+            let mut transport = world.get_mut::<Transport>(entity).ok_or(Ignored::Unknown)?;
             if transport.tuple != tuple {
                 transport.tuple = tuple;
             }
+            pin_names(world, entity);
             Ok(())
         }
         WorldEvent::ProducerCreated {
@@ -181,6 +187,33 @@ pub fn apply_event(world: &mut World, event: WorldEvent) -> Result<(), Ignored> 
             }
             Ok(())
         }
+    }
+}
+
+/// Fixes the names of an exported transport's address labels for its tuple,
+/// from what reverse DNS knows now (see [`PinnedNames`]).
+fn pin_names(world: &mut World, entity: Entity) {
+    let Some(transport) = world.get::<Transport>(entity) else {
+        return;
+    };
+    let Some(tuple) = transport.tuple.as_ref().filter(|_| transport.is_exported()) else {
+        return;
+    };
+    if transport.names.as_ref().is_some_and(|n| n.tuple == *tuple) {
+        return;
+    }
+    let dns = world.resource::<ReverseDns>();
+    let name = |host: &Host| match host {
+        Host::Ip(ip) => dns.get(ip).map(Box::from),
+        Host::Name(_) => None,
+    };
+    let names = PinnedNames {
+        tuple: tuple.clone(),
+        local: name(&tuple.local.host),
+        remote: name(&tuple.remote.host),
+    };
+    if let Some(mut transport) = world.get_mut::<Transport>(entity) {
+        transport.names = Some(names);
     }
 }
 

@@ -13,7 +13,7 @@ use super::index::{Indexed, unindex};
 use crate::export::LabelFragment;
 use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId, WorkerId};
 use crate::media::{MediaKind, MimeType, RtpStreamStats, RtpStreamType};
-use crate::net::{IceState, TransportKind, TransportTuple};
+use crate::net::{IceState, PinnedNames, TransportKind, TransportTuple};
 
 /// A mediasoup worker.
 #[derive(Component, Debug)]
@@ -83,6 +83,8 @@ pub struct Transport {
     pub ice_state: IceState,
     /// The ICE selected tuple, once there is one.
     pub tuple: Option<TransportTuple>,
+    /// Names for the address labels, fixed once the transport is exported.
+    pub names: Option<PinnedNames>,
 }
 
 impl Transport {

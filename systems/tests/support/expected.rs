@@ -5,13 +5,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ejtimaa_systems::{ExportOptions, IceState, MediaKind, RtpStreamStats, TransportKind};
 
-use super::model::{Expected, Families, Labels, Model, Role, StreamKey, rtt_seconds};
+use super::model::{Expected, Families, Labels, Model, Role, StreamKey, cap, rtt_seconds};
 
 /// A per-stream family: its name for a role, and its value over the streams of
 /// one label set (`None`: no series).
 pub struct StreamFamily {
     pub suffix: &'static str,
     pub counter: bool,
+    /// Labelled by the identifying labels only (`room_id, peer_id, id, kind`),
+    /// not the 13.
+    pub identity: bool,
     value: fn(&[(u32, &RtpStreamStats)]) -> Option<f64>,
 }
 
@@ -35,16 +38,19 @@ fn max(values: impl Iterator<Item = f64>) -> Option<f64> {
 
 /// The per-stream families, with the merge rule of streams sharing a label
 /// set: counters and bitrates add up, the score is the worst, loss fraction,
-/// jitter and round-trip time the highest.
+/// jitter and round-trip time the highest. The first two (the original's)
+/// carry the 13 labels, the others the identifying ones.
 pub const STREAM_FAMILIES: [StreamFamily; 11] = [
     StreamFamily {
         suffix: "byte_count_bytes",
         counter: true,
+        identity: false,
         value: |s| sum(s, |s| s.byte_count),
     },
     StreamFamily {
         suffix: "score",
         counter: false,
+        identity: false,
         value: |s| {
             s.iter()
                 .map(|(_, s)| f64::from(s.score.get()))
@@ -54,21 +60,25 @@ pub const STREAM_FAMILIES: [StreamFamily; 11] = [
     StreamFamily {
         suffix: "packets_total",
         counter: true,
+        identity: true,
         value: |s| sum(s, |s| s.packet_count),
     },
     StreamFamily {
         suffix: "packets_lost",
         counter: false,
+        identity: true,
         value: |s| Some(s.iter().map(|(_, s)| s.packets_lost).sum::<i64>() as f64),
     },
     StreamFamily {
         suffix: "fraction_lost_ratio",
         counter: false,
+        identity: true,
         value: |s| max(s.iter().map(|(_, s)| f64::from(s.fraction_lost) / 256.0)),
     },
     StreamFamily {
         suffix: "jitter_seconds",
         counter: false,
+        identity: true,
         value: |s| {
             max(s
                 .iter()
@@ -78,26 +88,31 @@ pub const STREAM_FAMILIES: [StreamFamily; 11] = [
     StreamFamily {
         suffix: "round_trip_time_seconds",
         counter: false,
+        identity: true,
         value: |s| max(s.iter().filter_map(|(_, s)| rtt_seconds(s))),
     },
     StreamFamily {
         suffix: "rate_bytes_per_second",
         counter: false,
+        identity: true,
         value: |s| sum(s, |s| s.bitrate).map(|bits| bits / 8.0),
     },
     StreamFamily {
         suffix: "nack_packets_total",
         counter: true,
+        identity: true,
         value: |s| sum(s, |s| s.nack_count),
     },
     StreamFamily {
         suffix: "pli_packets_total",
         counter: true,
+        identity: true,
         value: |s| sum(s, |s| s.pli_count),
     },
     StreamFamily {
         suffix: "fir_packets_total",
         counter: true,
+        identity: true,
         value: |s| sum(s, |s| s.fir_count),
     },
 ];
@@ -105,7 +120,7 @@ pub const STREAM_FAMILIES: [StreamFamily; 11] = [
 /// One stream's figure for an aggregated family (`None`: not measured).
 pub type Figure = fn(&RtpStreamStats) -> Option<f64>;
 
-/// The aggregated families and the figure each spreads.
+/// The aggregated summary families (`_sum` and `_count`) and the figure each sums.
 pub const ROOM_FAMILIES: [(&str, Figure); 4] = [
     ("Ejtimaa_room_score", |s| Some(f64::from(s.score.get()))),
     ("Ejtimaa_room_rate_bytes_per_second", |s| {
@@ -116,6 +131,37 @@ pub const ROOM_FAMILIES: [(&str, Figure); 4] = [
     }),
     ("Ejtimaa_room_round_trip_time_seconds", rtt_seconds),
 ];
+
+/// The per-room worst-stream gauges: name, figure, and whether the worst is
+/// the lowest (else the highest).
+pub const WORST_FAMILIES: [(&str, Figure, bool); 3] = [
+    (
+        "Ejtimaa_room_score_min",
+        |s| Some(f64::from(s.score.get())),
+        true,
+    ),
+    (
+        "Ejtimaa_room_fraction_lost_ratio_max",
+        |s| Some(f64::from(s.fraction_lost) / 256.0),
+        false,
+    ),
+    (
+        "Ejtimaa_room_round_trip_time_seconds_max",
+        rtt_seconds,
+        false,
+    ),
+];
+
+/// The identifying labels: those of the detail families.
+pub const IDENTITY: [&str; 4] = ["room_id", "peer_id", "id", "kind"];
+
+/// The `_info` family of a role.
+pub fn info_name(role: Role) -> &'static str {
+    match role {
+        Role::Producer => "mediasoup_producer_info",
+        Role::Consumer => "mediasoup_consumer_info",
+    }
+}
 
 fn labels<const N: usize>(pairs: [(&str, String); N]) -> Labels {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
@@ -144,7 +190,14 @@ pub fn families(model: &Model, options: &ExportOptions) -> Families {
         model.rooms.len() as f64,
         BTreeSet::new(),
     );
+    // Rooms whose cut room_id labels coincide are one series.
+    let mut peers: BTreeMap<String, u64> = BTreeMap::new();
     for (room, n) in model.peers_per_room() {
+        *peers
+            .entry(cap(&room, options.label_value_max))
+            .or_default() += n;
+    }
+    for (room, n) in peers {
         put(
             "Ejtimaa_peers",
             labels([("room_id", room)]),
@@ -156,23 +209,44 @@ pub fn families(model: &Model, options: &ExportOptions) -> Families {
     // Per room, role and kind: the figures of every exported stream.
     let mut per_room: BTreeMap<(String, Role, MediaKind), Vec<&RtpStreamStats>> = BTreeMap::new();
     for role in [Role::Producer, Role::Consumer] {
+        // Streams by identifying labels, for the detail families.
+        let mut by_identity: BTreeMap<Labels, Vec<_>> = BTreeMap::new();
         for (labels, streams) in model.exported_streams(role, options) {
             let contributors: BTreeSet<StreamKey> =
                 streams.iter().map(|(k, ..)| k.clone()).collect();
             let figures: Vec<(u32, &RtpStreamStats)> =
                 streams.iter().map(|(_, _, rate, s)| (*rate, *s)).collect();
             if options.metrics.per_stream() {
-                for family in &STREAM_FAMILIES {
+                for family in STREAM_FAMILIES.iter().filter(|f| !f.identity) {
                     if let Some(v) = (family.value)(&figures) {
                         put(&family.name(role), labels.clone(), v, contributors.clone());
                     }
                 }
+                put(info_name(role), labels.clone(), 1.0, BTreeSet::new());
             }
             for (_, kind, _, s) in &streams {
                 per_room
                     .entry((labels["room_id"].clone(), role, *kind))
                     .or_default()
                     .push(s);
+            }
+            let identity: Labels = IDENTITY
+                .iter()
+                .map(|k| (k.to_string(), labels[*k].clone()))
+                .collect();
+            by_identity.entry(identity).or_default().extend(streams);
+        }
+        if options.metrics.per_stream() {
+            for (labels, streams) in by_identity {
+                let contributors: BTreeSet<StreamKey> =
+                    streams.iter().map(|(k, ..)| k.clone()).collect();
+                let figures: Vec<(u32, &RtpStreamStats)> =
+                    streams.iter().map(|(_, _, rate, s)| (*rate, *s)).collect();
+                for family in STREAM_FAMILIES.iter().filter(|f| f.identity) {
+                    if let Some(v) = (family.value)(&figures) {
+                        put(&family.name(role), labels.clone(), v, contributors.clone());
+                    }
+                }
             }
         }
     }
@@ -203,13 +277,20 @@ pub fn families(model: &Model, options: &ExportOptions) -> Families {
                 if values.is_empty() {
                     continue;
                 }
-                let mean = values.iter().sum::<f64>() / values.len() as f64;
-                let min = values.iter().copied().reduce(f64::min).unwrap_or_default();
-                let max = values.iter().copied().reduce(f64::max).unwrap_or_default();
-                for (stat, v) in [("min", min), ("max", max), ("mean", mean)] {
-                    let mut l = base();
-                    l.insert("stat".into(), stat.into());
-                    put(name, l, v, BTreeSet::new());
+                let sum = values.iter().sum::<f64>();
+                put(&format!("{name}_sum"), base(), sum, BTreeSet::new());
+                let count = values.len() as f64;
+                put(&format!("{name}_count"), base(), count, BTreeSet::new());
+            }
+            for (name, figure, lowest) in WORST_FAMILIES {
+                let values = streams.iter().filter_map(|s| figure(s));
+                let worst = if lowest {
+                    values.reduce(f64::min)
+                } else {
+                    values.reduce(f64::max)
+                };
+                if let Some(v) = worst {
+                    put(name, base(), v, BTreeSet::new());
                 }
             }
         }
@@ -260,11 +341,17 @@ pub fn families(model: &Model, options: &ExportOptions) -> Families {
                 (IceState::Closed, "closed"),
             ] {
                 let n = of_kind.iter().filter(|t| t.ice == state).count();
-                let l = labels([("type", name.into()), ("ice_state", state_name.into())]);
+                let l = labels([
+                    ("transport_type", name.into()),
+                    ("ice_state", state_name.into()),
+                ]);
                 put("Ejtimaa_transports", l, n as f64, BTreeSet::new());
             }
         } else if !of_kind.is_empty() {
-            let l = labels([("type", name.into()), ("ice_state", String::new())]);
+            let l = labels([
+                ("transport_type", name.into()),
+                ("ice_state", String::new()),
+            ]);
             put(
                 "Ejtimaa_transports",
                 l,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use ejtimaa_systems::{
-    ExportOptions, Host, IceState, MediaKind, RtpStreamStats, RtpStreamType, StreamOwner,
+    Endpoint, ExportOptions, Host, IceState, MediaKind, RtpStreamStats, RtpStreamType, StreamOwner,
     TransportKind, TransportTuple, WorldEvent,
 };
 
@@ -39,6 +39,9 @@ pub struct MTransport {
     pub kind: TransportKind,
     pub ice: IceState,
     pub tuple: Option<TransportTuple>,
+    /// The names its address labels use, fixed when it is first exported with
+    /// a tuple (for that tuple): `None` writes `ip:port`.
+    pub pinned: Option<(TransportTuple, [Option<String>; 2])>,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +150,7 @@ impl Model {
                         kind: *kind,
                         ice: IceState::New,
                         tuple: None,
+                        pinned: None,
                     };
                     self.transports.insert(transport.to_string(), t);
                 }
@@ -158,11 +162,13 @@ impl Model {
                 if let Some(t) = self.transports.get_mut(transport.as_str()) {
                     t.ice = *state;
                 }
+                self.pin(transport.as_str());
             }
             WorldEvent::IceSelectedTupleChanged { transport, tuple } => {
                 if let Some(t) = self.transports.get_mut(transport.as_str()) {
                     t.tuple = tuple.clone();
                 }
+                self.pin(transport.as_str());
             }
             WorldEvent::ProducerCreated {
                 producer,
@@ -259,6 +265,29 @@ impl Model {
             },
         }
         closed
+    }
+
+    /// An exported transport with a tuple keeps the names known now for
+    /// that tuple, whatever reverse DNS says later.
+    fn pin(&mut self, transport: &str) {
+        let Some(t) = self.transports.get(transport) else {
+            return;
+        };
+        let exported = t.kind == TransportKind::WebRtc && t.ice == IceState::Completed;
+        let Some(tuple) = t.tuple.clone().filter(|_| exported) else {
+            return;
+        };
+        if t.pinned.as_ref().is_some_and(|(p, _)| *p == tuple) {
+            return;
+        }
+        let name = |host: &Host| match host {
+            Host::Ip(ip) => self.dns.get(ip).cloned(),
+            Host::Name(_) => None,
+        };
+        let names = [name(&tuple.local.host), name(&tuple.remote.host)];
+        if let Some(t) = self.transports.get_mut(transport) {
+            t.pinned = Some((tuple, names));
+        }
     }
 
     fn create_owner(
@@ -365,25 +394,32 @@ impl Model {
                 if role == Role::Consumer && *ty == RtpStreamType::InboundRtp {
                     continue;
                 }
+                let max = options.label_value_max;
+                let names = match (&t.pinned, &t.tuple) {
+                    (Some((pinned, names)), Some(tuple)) if pinned == tuple => names.clone(),
+                    _ => [None, None],
+                };
+                let [local_name, remote_name] = names;
                 let (local, remote) = match &t.tuple {
                     Some(tuple) => (
-                        self.address(&tuple.local.host, tuple.local.port, options),
-                        self.address(&tuple.remote.host, tuple.remote.port, options),
+                        address(&tuple.local, local_name.as_deref(), options),
+                        address(&tuple.remote, remote_name.as_deref(), options),
                     ),
                     None => (String::new(), String::new()),
                 };
+                let cut = |s: &str| cap(s, max);
                 let labels: Labels = [
                     ("pid", pid.to_string()),
-                    ("room_id", peer.room.clone()),
-                    ("peer_id", t.peer.clone()),
-                    ("display_name", peer.display_name.clone()),
-                    ("user_agent", peer.user_agent.clone()),
+                    ("room_id", cut(&peer.room)),
+                    ("peer_id", cut(&t.peer)),
+                    ("display_name", cut(&peer.display_name)),
+                    ("user_agent", cut(&peer.user_agent)),
                     (
                         "transport_id",
                         if options.quiet {
                             String::new()
                         } else {
-                            owner.transport.clone()
+                            cut(&owner.transport)
                         },
                     ),
                     (
@@ -393,25 +429,20 @@ impl Model {
                             .map(|t| format!("{:?}", t.protocol).to_lowercase())
                             .unwrap_or_default(),
                     ),
-                    ("local_addr", local),
-                    ("remote_addr", remote),
+                    ("local_addr", cut(&local)),
+                    ("remote_addr", cut(&remote)),
                     (
                         "id",
                         if options.quiet {
                             String::new()
                         } else {
-                            id.clone()
+                            cut(id)
                         },
                     ),
                     ("kind", format!("{:?}", owner.kind).to_lowercase()),
                     (
                         "codec",
-                        owner
-                            .mime
-                            .split('/')
-                            .nth(1)
-                            .unwrap_or(&owner.mime)
-                            .to_string(),
+                        cut(owner.mime.split('/').nth(1).unwrap_or(&owner.mime)),
                     ),
                     (
                         "type",
@@ -435,38 +466,54 @@ impl Model {
         }
         groups
     }
+}
 
-    /// The address label, written independently of the exporter's code.
-    fn address(&self, host: &Host, port: u16, options: &ExportOptions) -> String {
-        match host {
-            Host::Ip(IpAddr::V4(v4)) if options.deidentify => {
-                let o = v4.octets();
-                format!("xx.xx.{}.{}:{port}", o[2], o[3])
-            }
-            Host::Ip(IpAddr::V6(v6)) if options.deidentify => {
-                let s = v6.segments();
-                format!("[xx:xx:xx:xx:xx:xx:{:x}:{:x}]:{port}", s[6], s[7])
-            }
-            Host::Name(name) if options.deidentify => {
-                let parts: Vec<&str> = name.split('.').collect();
-                let n = parts.len();
-                let masked: Vec<&str> = parts
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| if i + 2 < n { "xx" } else { *p })
-                    .collect();
-                format!("{}:{port}", masked.join("."))
-            }
-            Host::Ip(ip) => match self.dns.get(ip) {
-                Some(name) if !options.numeric => format!("{name}:{port}"),
-                _ => match ip {
-                    IpAddr::V4(v4) => format!("{v4}:{port}"),
-                    IpAddr::V6(v6) => format!("[{v6}]:{port}"),
-                },
-            },
-            Host::Name(name) => format!("{name}:{port}"),
+/// The address label, written independently of the exporter's code; `name`
+/// is the name fixed for the transport, if any.
+fn address(endpoint: &Endpoint, name: Option<&str>, options: &ExportOptions) -> String {
+    let port = endpoint.port;
+    match &endpoint.host {
+        Host::Ip(IpAddr::V4(v4)) if options.deidentify => {
+            let o = v4.octets();
+            format!("xx.xx.{}.{}:{port}", o[2], o[3])
         }
+        Host::Ip(IpAddr::V6(v6)) if options.deidentify => {
+            let s = v6.segments();
+            format!("[xx:xx:xx:xx:xx:xx:{:x}:{:x}]:{port}", s[6], s[7])
+        }
+        Host::Name(name) if options.deidentify => {
+            let parts: Vec<&str> = name.split('.').collect();
+            let n = parts.len();
+            let masked: Vec<&str> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| if i + 2 < n { "xx" } else { *p })
+                .collect();
+            format!("{}:{port}", masked.join("."))
+        }
+        Host::Ip(ip) => match name {
+            Some(name) if !options.numeric => format!("{name}:{port}"),
+            _ => match ip {
+                IpAddr::V4(v4) => format!("{v4}:{port}"),
+                IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+            },
+        },
+        Host::Name(name) => format!("{name}:{port}"),
     }
+}
+
+/// A label value as the exporter must cut it: at most `max` characters, the
+/// last one `…` when anything was cut.
+pub fn cap(value: &str, max: usize) -> String {
+    if value.chars().count() <= max {
+        return value.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out: String = value.chars().take(max - 1).collect();
+    out.push('…');
+    out
 }
 
 /// A stream's round-trip time in seconds, if it has a usable one.

@@ -1,6 +1,7 @@
 //! Worlds built from scratch: a model's state as creation events (in reverse id
 //! order, unlike any history), and a small hand-written demo world.
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 
 use ejtimaa_systems::{
@@ -13,12 +14,6 @@ use super::model::{Model, Role};
 /// Events that build the model's current state in a fresh world.
 pub fn events(model: &Model) -> Vec<WorldEvent> {
     let mut out = Vec::new();
-    for (ip, name) in &model.dns {
-        out.push(WorldEvent::HostnameResolved {
-            ip: *ip,
-            hostname: Some(name.clone()),
-        });
-    }
     for (worker, pid) in model.workers.iter().rev() {
         out.push(WorldEvent::WorkerStarted {
             worker: worker.as_str().into(),
@@ -39,20 +34,53 @@ pub fn events(model: &Model) -> Vec<WorldEvent> {
             user_agent: p.user_agent.clone(),
         });
     }
+    // Address names are fixed when a transport is first exported: each
+    // transport with fixed names is exported once with reverse DNS saying
+    // just those names, then brought to its current state.
+    let mut touched = BTreeSet::new();
     for (transport, t) in model.transports.iter().rev() {
         let id = || transport.as_str().into();
+        if let Some((tuple, names)) = &t.pinned {
+            for (end, name) in [&tuple.local, &tuple.remote].into_iter().zip(names) {
+                if let Host::Ip(ip) = end.host {
+                    touched.insert(ip);
+                    out.push(WorldEvent::HostnameResolved {
+                        ip,
+                        hostname: name.clone(),
+                    });
+                }
+            }
+        }
         out.push(WorldEvent::TransportCreated {
             transport: id(),
             peer: t.peer.as_str().into(),
             kind: t.kind,
         });
+        if let Some((tuple, _)) = &t.pinned {
+            out.push(WorldEvent::IceSelectedTupleChanged {
+                transport: id(),
+                tuple: Some(tuple.clone()),
+            });
+            out.push(WorldEvent::IceStateChanged {
+                transport: id(),
+                state: IceState::Completed,
+            });
+        }
+        // The state first: changing the tuple of an exported transport
+        // would fix new names.
+        out.push(WorldEvent::IceStateChanged {
+            transport: id(),
+            state: t.ice,
+        });
         out.push(WorldEvent::IceSelectedTupleChanged {
             transport: id(),
             tuple: t.tuple.clone(),
         });
-        out.push(WorldEvent::IceStateChanged {
-            transport: id(),
-            state: t.ice,
+    }
+    for ip in touched.into_iter().chain(model.dns.keys().copied()) {
+        out.push(WorldEvent::HostnameResolved {
+            ip,
+            hostname: model.dns.get(&ip).cloned(),
         });
     }
     for ((role, id), o) in model.owners.iter().rev() {

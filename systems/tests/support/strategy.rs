@@ -35,20 +35,52 @@ pub fn text() -> impl Strategy<Value = String> {
     .prop_map(|s| s.replace('\r', ""))
 }
 
+/// Display names and user agents that test the label value cap: mostly
+/// long (up to tens of thousands of characters), made of the characters that
+/// need escaping, multi-byte ones and anything else.
+pub fn long_text() -> impl Strategy<Value = String> {
+    (text(), 0usize..3000, "[\"\\\\\n😀é…a]{1,8}").prop_map(|(base, n, unit)| {
+        let mut s = base;
+        s.push_str(&unit.repeat(n));
+        s
+    })
+}
+
+/// Caps on label values: tiny ones make every id collide (rooms, peers and
+/// streams whose labels coincide must merge), middling ones cut names and
+/// addresses, and the default.
+pub fn label_value_max() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        1 => Just(0usize),
+        1 => Just(1usize),
+        2 => 2usize..24,
+        4 => Just(ejtimaa_systems::export::DEFAULT_LABEL_VALUE_MAX),
+        1 => Just(100_000usize),
+    ]
+}
+
 fn options() -> impl Strategy<Value = ExportOptions> {
     let metrics = prop_oneof![
         3 => Just(MetricsMode::Default),
         1 => Just(MetricsMode::Aggregated),
         1 => Just(MetricsMode::Both),
     ];
-    (any::<bool>(), any::<bool>(), any::<bool>(), metrics).prop_map(
-        |(deidentify, numeric, quiet, metrics)| ExportOptions {
-            deidentify,
-            numeric,
-            quiet,
-            metrics,
-        },
+    (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        metrics,
+        label_value_max(),
     )
+        .prop_map(
+            |(deidentify, numeric, quiet, metrics, label_value_max)| ExportOptions {
+                deidentify,
+                numeric,
+                quiet,
+                metrics,
+                label_value_max,
+            },
+        )
 }
 
 fn ip() -> impl Strategy<Value = IpAddr> {
@@ -176,7 +208,10 @@ fn growing_stats() -> impl Strategy<Value = RtpStreamStats> {
     })
 }
 
-fn event() -> impl Strategy<Value = WorldEvent> {
+/// Strings for display names and user agents.
+type Texts = BoxedStrategy<String>;
+
+fn event(text: Texts) -> impl Strategy<Value = WorldEvent> {
     let worker = || id("w", 2).prop_map(Into::into);
     let room = || id("r", 3).prop_map(Into::into);
     let peer = || id("p", 5).prop_map(Into::into);
@@ -194,10 +229,10 @@ fn event() -> impl Strategy<Value = WorldEvent> {
         }),
         4 => (room(), worker()).prop_map(|(room, worker)| WorldEvent::RoomOpened { room, worker }),
         1 => room().prop_map(|room| WorldEvent::RoomClosed { room }),
-        6 => (peer(), room(), text(), text()).prop_map(|(peer, room, display_name, user_agent)| {
+        6 => (peer(), room(), text.clone(), text.clone()).prop_map(|(peer, room, display_name, user_agent)| {
             WorldEvent::PeerJoined { peer, room, display_name, user_agent }
         }),
-        2 => (peer(), text()).prop_map(|(peer, display_name)| WorldEvent::PeerRenamed { peer, display_name }),
+        2 => (peer(), text).prop_map(|(peer, display_name)| WorldEvent::PeerRenamed { peer, display_name }),
         1 => peer().prop_map(|peer| WorldEvent::PeerLeft { peer }),
         6 => (transport(), peer(), prop_oneof![
             5 => Just(TransportKind::WebRtc),
@@ -236,9 +271,9 @@ fn event() -> impl Strategy<Value = WorldEvent> {
 
 /// A coherent world, parents before children, over the same id pools: random
 /// events alone would rarely build the whole chain down to a flowing stream.
-fn world() -> impl Strategy<Value = Vec<WorldEvent>> {
+fn world(text: Texts) -> impl Strategy<Value = Vec<WorldEvent>> {
     let rooms = prop::collection::vec((any::<bool>(), 0..2usize), 3);
-    let peers = prop::collection::vec((0..3usize, text(), text()), 5);
+    let peers = prop::collection::vec((0..3usize, text.clone(), text), 5);
     let transports = prop::collection::vec((0..5usize, tuple(), 0..8u8), 6);
     let owners = prop::collection::vec((0..6usize, kind(), mime(), clock_rate()), 11);
     let streams = prop::collection::vec((owner(), growing_stats()), 0..12);
@@ -327,13 +362,21 @@ fn world() -> impl Strategy<Value = Vec<WorldEvent>> {
 /// from a coherent world, and now and then rebuilding one (over ids that may
 /// still be live: duplicates are part of the test).
 pub fn scenario(max_steps: usize) -> impl Strategy<Value = (ExportOptions, Vec<Step>)> {
+    scenario_with(max_steps, text().boxed())
+}
+
+/// [`scenario`] with display names and user agents drawn from `text`.
+pub fn scenario_with(
+    max_steps: usize,
+    text: Texts,
+) -> impl Strategy<Value = (ExportOptions, Vec<Step>)> {
     let events = |w: Vec<WorldEvent>| w.into_iter().map(Step::Event).collect::<Vec<_>>();
     let chunk = prop_oneof![
-        80 => event().prop_map(|e| vec![Step::Event(e)]),
+        80 => event(text.clone()).prop_map(|e| vec![Step::Event(e)]),
         2 => options().prop_map(|o| vec![Step::Options(o)]),
-        1 => world().prop_map(events),
+        1 => world(text.clone()).prop_map(events),
     ];
-    let start = prop_oneof![5 => world(), 1 => Just(Vec::new())];
+    let start = prop_oneof![5 => world(text), 1 => Just(Vec::new())];
     (options(), start, prop::collection::vec(chunk, 1..max_steps)).prop_map(
         move |(options, start, chunks)| {
             let steps = events(start)

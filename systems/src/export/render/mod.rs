@@ -5,6 +5,8 @@
 //! then the server-wide families. Which stream families appear depends on
 //! [`ExportOptions::metrics`](crate::export::ExportOptions).
 
+mod families;
+mod merged;
 mod objects;
 mod rooms;
 mod scrape;
@@ -18,11 +20,12 @@ use bevy_ecs::system::SystemParam;
 use super::labels::LabelFragment;
 use super::options::ExportOptions;
 use super::order::ExportOrder;
-use crate::world::{Consumer, Producer, Room, RtpStreams};
+use crate::world::{Consumer, Producer, RtpStreams};
+use merged::Role;
 use rooms::{RoomBuffers, RoomSources, render_rooms};
 pub use server::ServerSources;
 use server::{ServerBuffers, render_server};
-use streams::{Role, StreamBuffers, render_role};
+use streams::{StreamBuffers, render_role};
 use text::{Kind, Value, header, push_plain, push_value};
 
 /// The latest exposition text, rewritten in place at every scrape, and the
@@ -59,7 +62,6 @@ pub struct StreamSources<'w, 's> {
     options: Res<'w, ExportOptions>,
     children: Query<'w, 's, &'static Children>,
     fragments: Query<'w, 's, &'static LabelFragment>,
-    room_ids: Query<'w, 's, &'static Room>,
     producers: Query<'w, 's, (&'static Producer, &'static RtpStreams)>,
     consumers: Query<'w, 's, (&'static Consumer, &'static RtpStreams)>,
 }
@@ -87,13 +89,17 @@ pub fn render_exposition(
     );
 
     header(text, "Ejtimaa_peers", "Peers in each room.", Kind::Gauge);
-    for &room in &order.rooms {
-        let Ok(room_id) = sources.room_ids.get(room) else {
-            continue;
-        };
-        let peers = sources.children.get(room).map_or(0, |c| c.len());
+    // Rooms whose room_id labels coincide (cut to the same text) are one series.
+    for run in order
+        .rooms
+        .chunk_by(|a, b| room_label(&sources, *a) == room_label(&sources, *b))
+    {
+        let peers: usize = run
+            .iter()
+            .map(|room| sources.children.get(*room).map_or(0, |c| c.len()))
+            .sum();
         text.push_str("Ejtimaa_peers{");
-        super::escape::push_label(text, "room_id", room_id.id.as_str());
+        text.push_str(room_label(&sources, run[0]));
         text.push_str("} ");
         push_value(text, Value::Unsigned(peers as u64));
     }
@@ -124,7 +130,7 @@ pub fn render_exposition(
     if metrics.aggregated() {
         let room_sources = RoomSources {
             rooms: &order.rooms,
-            room_ids: &sources.room_ids,
+            fragments: &sources.fragments,
             consumer_rows: &order.consumers,
             producer_rows: &order.producers,
             consumers: &sources.consumers,
@@ -133,4 +139,12 @@ pub fn render_exposition(
         render_rooms(text, rooms, &room_sources);
     }
     render_server(text, server_buffers, &server);
+}
+
+/// The `room_id="…"` label of a room, as its label fragment wrote it.
+fn room_label<'a>(sources: &'a StreamSources, room: Entity) -> &'a str {
+    sources
+        .fragments
+        .get(room)
+        .map_or("", LabelFragment::identity)
 }

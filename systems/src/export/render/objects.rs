@@ -54,7 +54,7 @@ pub(super) fn render_objects(
 
 fn transport_series(out: &mut String, kind: TransportKind, ice_state: &str, n: usize) {
     out.push_str("Ejtimaa_transports{");
-    push_label(out, "type", kind.as_str());
+    push_label(out, "transport_type", kind.as_str());
     out.push(',');
     push_label(out, "ice_state", ice_state);
     out.push_str("} ");

@@ -1,22 +1,25 @@
 //! Aggregated families (`metrics = "aggregated"` or `"both"`): per room, role
-//! and kind, the number of exported streams and the min, max and mean of their
-//! score, rate, loss fraction and round-trip time. No per-peer labels, so
-//! the series count grows with rooms, not with streams.
+//! and kind, the number of exported streams, the sum and count of their score,
+//! rate, loss fraction and round-trip time (as summaries without quantiles, so
+//! `sum(x_sum) / sum(x_count)` is a true mean across rooms and servers), and
+//! the worst score, loss and round-trip time. No per-peer labels, so the
+//! series count grows with rooms, not with streams.
 
 use std::collections::HashMap;
 
 use bevy_ecs::prelude::*;
 
-use super::streams::{Role, fraction_lost, rtt_seconds};
+use super::merged::{Role, fraction_lost, rtt_seconds};
 use super::text::{Kind, Value, header, push_value};
 use crate::export::escape::push_label;
+use crate::export::labels::LabelFragment;
 use crate::export::labels::StreamOwnerComponent;
 use crate::export::order::Row;
 use crate::media::MediaKind;
-use crate::world::{Consumer, Producer, Room, RtpStreams};
+use crate::world::{Consumer, Producer, RtpStreams};
 
 /// Min, max and sum of some figure over a room's streams. The sum is kept in
-/// integer units of the figure so that the mean does not depend on the order
+/// integer units of the figure so that it does not depend on the order
 /// streams are added in (float addition would, in its last digits).
 #[derive(Clone, Copy, Debug, Default)]
 struct Spread {
@@ -39,12 +42,19 @@ impl Spread {
         self.count += 1;
     }
 
-    fn stats(&self, unit: f64) -> [(&'static str, f64); 3] {
-        [
-            ("min", self.min),
-            ("max", self.max),
-            ("mean", self.sum as f64 / self.count as f64 * unit),
-        ]
+    /// Folds in another room's spread (rooms whose labels coincide).
+    fn combine(&mut self, o: &Spread) {
+        if o.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *o;
+            return;
+        }
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.sum += o.sum;
+        self.count += o.count;
     }
 }
 
@@ -61,6 +71,15 @@ struct Aggregate {
     rtt: Spread,
 }
 
+impl Aggregate {
+    fn combine(&mut self, o: &Aggregate) {
+        self.score.combine(&o.score);
+        self.bitrate.combine(&o.bitrate);
+        self.fraction_lost.combine(&o.fraction_lost);
+        self.rtt.combine(&o.rtt);
+    }
+}
+
 /// Per role, then per kind.
 type RoomAggregates = [[Aggregate; 2]; 2];
 
@@ -68,48 +87,80 @@ type RoomAggregates = [[Aggregate; 2]; 2];
 #[derive(Default)]
 pub(crate) struct RoomBuffers {
     rooms: HashMap<Entity, RoomAggregates>,
+    /// Per room_id label (rooms whose labels coincide merged), in order.
+    merged: Vec<(Entity, RoomAggregates)>,
 }
 
-/// An aggregated family: its name, help, the figure it spreads, and the
-/// value of one unit of that figure's sum.
-struct RoomFamily {
+/// A summary family (`_sum` and `_count`, no quantiles): its name, help, the
+/// figure it sums, and the value of one unit of that figure's sum.
+struct SumFamily {
     name: &'static str,
     help: &'static str,
     spread: fn(&Aggregate) -> &Spread,
     unit: f64,
 }
 
-const ROOM_FAMILIES: [RoomFamily; 4] = [
-    RoomFamily {
+const SUM_FAMILIES: [SumFamily; 4] = [
+    SumFamily {
         name: "Ejtimaa_room_score",
-        help: "Score (0-10) of the room's exported streams: min, max and mean by role and kind.",
+        help: "Score (0-10) of the room's exported streams by role and kind: sum and count now (not cumulative).",
         spread: |a| &a.score,
         unit: 1.0,
     },
-    RoomFamily {
+    SumFamily {
         name: "Ejtimaa_room_rate_bytes_per_second",
-        help: "Rate (bytes/s, stats bitrate / 8) of the room's exported streams: min, max and mean by role and kind.",
+        help: "Rate (bytes/s, stats bitrate / 8) of the room's exported streams by role and kind: sum and count now (not cumulative).",
         spread: |a| &a.bitrate,
         unit: 1.0 / 8.0,
     },
-    RoomFamily {
+    SumFamily {
         name: "Ejtimaa_room_fraction_lost_ratio",
-        help: "Loss fraction (0-1) of the room's exported streams: min, max and mean by role and kind.",
+        help: "Loss fraction (0-1) of the room's exported streams by role and kind: sum and count now (not cumulative).",
         spread: |a| &a.fraction_lost,
         unit: 1.0 / 256.0,
     },
-    RoomFamily {
+    SumFamily {
         name: "Ejtimaa_room_round_trip_time_seconds",
-        help: "Round-trip time of the room's measured streams: min, max and mean by role and kind.",
+        help: "Round-trip time of the room's measured streams by role and kind: sum and count now (not cumulative).",
         spread: |a| &a.rtt,
         unit: 1.0 / PICOS_PER_SECOND,
+    },
+];
+
+/// A gauge of the worst stream of a room, role and kind: a mean hides the
+/// one peer whose call is breaking up.
+struct WorstFamily {
+    name: &'static str,
+    help: &'static str,
+    worst: fn(&Aggregate) -> Option<f64>,
+}
+
+fn when_any(spread: &Spread, value: f64) -> Option<f64> {
+    (spread.count > 0).then_some(value)
+}
+
+const WORST_FAMILIES: [WorstFamily; 3] = [
+    WorstFamily {
+        name: "Ejtimaa_room_score_min",
+        help: "Lowest score (0-10) of the room's exported streams by role and kind.",
+        worst: |a| when_any(&a.score, a.score.min),
+    },
+    WorstFamily {
+        name: "Ejtimaa_room_fraction_lost_ratio_max",
+        help: "Highest loss fraction (0-1) of the room's exported streams by role and kind.",
+        worst: |a| when_any(&a.fraction_lost, a.fraction_lost.max),
+    },
+    WorstFamily {
+        name: "Ejtimaa_room_round_trip_time_seconds_max",
+        help: "Highest round-trip time of the room's measured streams by role and kind.",
+        worst: |a| when_any(&a.rtt, a.rtt.max),
     },
 ];
 
 /// The World's parts the aggregated families read.
 pub(crate) struct RoomSources<'a, 'w, 's> {
     pub rooms: &'a [Entity],
-    pub room_ids: &'a Query<'w, 's, &'static Room>,
+    pub fragments: &'a Query<'w, 's, &'static LabelFragment>,
     pub consumer_rows: &'a [Row],
     pub producer_rows: &'a [Row],
     pub consumers: &'a Query<'w, 's, (&'static Consumer, &'static RtpStreams)>,
@@ -118,7 +169,8 @@ pub(crate) struct RoomSources<'a, 'w, 's> {
 
 /// Writes the aggregated families into `out`.
 pub(crate) fn render_rooms(out: &mut String, buffers: &mut RoomBuffers, sources: &RoomSources) {
-    let aggregates = &mut buffers.rooms;
+    let RoomBuffers { rooms, merged } = buffers;
+    let aggregates = rooms;
     aggregates.clear();
     collect(
         aggregates,
@@ -133,6 +185,25 @@ pub(crate) fn render_rooms(out: &mut String, buffers: &mut RoomBuffers, sources:
         sources.producers,
     );
 
+    merged.clear();
+    let mut previous: Option<&str> = None;
+    for room in sources.rooms {
+        let Some(per_role) = aggregates.get(room) else {
+            continue;
+        };
+        let label = room_label(sources, *room);
+        match merged.last_mut() {
+            Some((_, into)) if previous == Some(label) => {
+                for (into, from) in into.iter_mut().flatten().zip(per_role.iter().flatten()) {
+                    into.combine(from);
+                }
+            }
+            _ => merged.push((*room, *per_role)),
+        }
+        previous = Some(label);
+    }
+    let aggregates = &*merged;
+
     header(
         out,
         "Ejtimaa_room_streams",
@@ -146,17 +217,34 @@ pub(crate) fn render_rooms(out: &mut String, buffers: &mut RoomBuffers, sources:
             push_value(out, Value::Unsigned(a.score.count));
         }
     });
-    for family in &ROOM_FAMILIES {
-        header(out, family.name, family.help, Kind::Gauge);
+    let mut name = String::new();
+    for family in &SUM_FAMILIES {
+        header(out, family.name, family.help, Kind::Summary);
         each_series(sources, aggregates, |room_id, role, kind, a| {
             let spread = (family.spread)(a);
             if spread.count == 0 {
                 return;
             }
-            for (stat, value) in spread.stats(family.unit) {
+            // One multiplication of an integer sum: the same for any order.
+            let sum = spread.sum as f64 * family.unit;
+            for (suffix, value) in [
+                ("_sum", Value::Float(sum)),
+                ("_count", Value::Unsigned(spread.count)),
+            ] {
+                name.clear();
+                name.push_str(family.name);
+                name.push_str(suffix);
+                series_labels(out, &name, room_id, role, kind);
+                out.push_str("} ");
+                push_value(out, value);
+            }
+        });
+    }
+    for family in &WORST_FAMILIES {
+        header(out, family.name, family.help, Kind::Gauge);
+        each_series(sources, aggregates, |room_id, role, kind, a| {
+            if let Some(value) = (family.worst)(a) {
                 series_labels(out, family.name, room_id, role, kind);
-                out.push(',');
-                push_label(out, "stat", stat);
                 out.push_str("} ");
                 push_value(out, Value::Float(value));
             }
@@ -193,21 +281,18 @@ fn collect<T: StreamOwnerComponent>(
     }
 }
 
-/// Calls `f` for each room (in export order), role and kind with figures.
+/// Calls `f` for each room label (in export order), role and kind.
 fn each_series(
     sources: &RoomSources,
-    aggregates: &HashMap<Entity, RoomAggregates>,
+    aggregates: &[(Entity, RoomAggregates)],
     mut f: impl FnMut(&str, Role, MediaKind, &Aggregate),
 ) {
-    for room in sources.rooms {
-        let (Some(per_role), Ok(room_id)) = (aggregates.get(room), sources.room_ids.get(*room))
-        else {
-            continue;
-        };
+    for (room, per_role) in aggregates {
+        let label = room_label(sources, *room);
         for role in Role::ALL {
             for kind in MediaKind::ALL {
                 f(
-                    room_id.id.as_str(),
+                    label,
                     role,
                     kind,
                     &per_role[role as usize][kind_index(kind)],
@@ -217,6 +302,14 @@ fn each_series(
     }
 }
 
+/// The `room_id="…"` label of a room, as its label fragment wrote it.
+fn room_label<'a>(sources: &'a RoomSources, room: Entity) -> &'a str {
+    sources
+        .fragments
+        .get(room)
+        .map_or("", LabelFragment::identity)
+}
+
 fn kind_index(kind: MediaKind) -> usize {
     match kind {
         MediaKind::Audio => 0,
@@ -224,11 +317,12 @@ fn kind_index(kind: MediaKind) -> usize {
     }
 }
 
-/// `name{room_id="..",role="..",kind=".."`, without the closing brace.
-fn series_labels(out: &mut String, name: &str, room_id: &str, role: Role, kind: MediaKind) {
+/// `name{room_id="..",role="..",kind=".."`, without the closing brace;
+/// `room_label` is the room's `room_id="…"` as its fragment wrote it.
+fn series_labels(out: &mut String, name: &str, room_label: &str, role: Role, kind: MediaKind) {
     out.push_str(name);
     out.push('{');
-    push_label(out, "room_id", room_id);
+    out.push_str(room_label);
     out.push(',');
     push_label(out, "role", role.as_str());
     out.push(',');

@@ -9,14 +9,16 @@ use bevy_ecs::system::SystemParam;
 use super::objects::render_objects;
 use super::scrape::render_scrape;
 use super::text::{Kind, Value, header, push_plain, push_value};
-use crate::export::escape::push_label;
+use crate::export::escape::{push_capped_label, push_label};
 use crate::export::figures::{LATENCY_BOUNDS, ServerFigures, WorkerCpu};
+use crate::export::options::ExportOptions;
 use crate::world::{Consumer, EventCounts, PeerTotals, Producer, Transport, Worker};
 
 /// The World's parts the server-wide families read.
 #[derive(SystemParam)]
 pub struct ServerSources<'w, 's> {
     figures: Res<'w, ServerFigures>,
+    options: Res<'w, ExportOptions>,
     counts: Res<'w, EventCounts>,
     peer_totals: Res<'w, PeerTotals>,
     workers: Query<'w, 's, (&'static Worker, Option<&'static Children>)>,
@@ -48,9 +50,10 @@ pub(crate) fn render_server(
     );
     if let Some(build) = &figures.build {
         out.push_str("Ejtimaa_build_info{");
-        push_label(out, "version", &build.version);
+        let max = sources.options.label_value_max;
+        push_capped_label(out, "version", &build.version, max);
         out.push(',');
-        push_label(out, "mediasoup_version", &build.mediasoup_version);
+        push_capped_label(out, "mediasoup_version", &build.mediasoup_version, max);
         out.push_str("} ");
         push_value(out, Value::Unsigned(1));
     }

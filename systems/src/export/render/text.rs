@@ -8,6 +8,8 @@ pub(crate) enum Kind {
     Counter,
     Gauge,
     Histogram,
+    /// Written as `_sum` and `_count` only, without quantiles.
+    Summary,
 }
 
 impl Kind {
@@ -16,6 +18,7 @@ impl Kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
             Kind::Histogram => "histogram",
+            Kind::Summary => "summary",
         }
     }
 }

@@ -1,0 +1,101 @@
+//! The longest series line the exporter can write, as a function of the
+//! options: every label value taken from the World is cut to
+//! `label_value_max` characters, so no client can make a line grow without
+//! bound.
+
+use super::options::ExportOptions;
+
+/// The most labels a series carries, and their names: the original's 13.
+const WIDEST_LABEL_SET: [&str; 13] = [
+    "pid",
+    "room_id",
+    "peer_id",
+    "display_name",
+    "user_agent",
+    "transport_id",
+    "proto",
+    "local_addr",
+    "remote_addr",
+    "id",
+    "kind",
+    "codec",
+    "type",
+];
+
+/// Longer than any family name the exporter writes (a unit test checks it).
+pub(crate) const MAX_NAME_LEN: usize = 48;
+
+/// Longer than any value of the 13 labels that is not cut (`outbound-rtp`,
+/// a pid, `video`). Families with fixed values longer than this (a
+/// signaling method's name) have at most three labels, far below the bound.
+const MAX_FIXED_VALUE_LEN: usize = 12;
+
+/// The longest sample value: Rust writes an `f64` without an exponent, which
+/// for the smallest subnormals takes 326 characters, and a sign.
+const MAX_SAMPLE_LEN: usize = 327;
+
+/// Bytes a character can take once escaped: UTF-8 needs at most 4, and the
+/// escaped ones (`\\`, `\"`, `\n`) take 2.
+const MAX_BYTES_PER_CHAR: usize = 4;
+
+/// The longest series line (in bytes, without its newline) the exporter
+/// writes under `options`: a family name, the widest label set with every
+/// value at its longest, and the longest sample value.
+pub fn max_series_len(options: &ExportOptions) -> usize {
+    let value = (options.label_value_max * MAX_BYTES_PER_CHAR).max(MAX_FIXED_VALUE_LEN);
+    // name="value" for each label, commas between them.
+    let labels: usize = WIDEST_LABEL_SET
+        .iter()
+        .map(|name| name.len() + 3 + value)
+        .sum::<usize>()
+        + WIDEST_LABEL_SET.len()
+        - 1;
+    // name{labels} value
+    MAX_NAME_LEN + 1 + labels + 2 + MAX_SAMPLE_LEN
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_sample_value_fits() {
+        for v in [
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::from_bits(0x000f_ffff_ffff_ffff),
+            f64::MAX,
+        ] {
+            assert!(format!("{v}").len() < MAX_SAMPLE_LEN, "{v}");
+        }
+        assert!(i64::MIN.to_string().len() <= MAX_SAMPLE_LEN);
+    }
+
+    #[test]
+    fn every_family_name_fits() {
+        let options = ExportOptions {
+            metrics: crate::MetricsMode::Both,
+            ..ExportOptions::default()
+        };
+        let mut core = crate::Core::new(options);
+        let text = core.render();
+        let mut families = 0;
+        for declared in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+            let (name, kind) = declared.split_once(' ').expect("name and type");
+            // A summary's samples add `_count` to its name.
+            let longest = name.len() + if kind == "summary" { 6 } else { 0 };
+            assert!(longest <= MAX_NAME_LEN, "{name}");
+            families += 1;
+        }
+        assert!(families > 30, "{families} families");
+    }
+
+    #[test]
+    fn grows_with_the_cap() {
+        let small = ExportOptions {
+            label_value_max: 16,
+            ..ExportOptions::default()
+        };
+        assert!(max_series_len(&small) < max_series_len(&ExportOptions::default()));
+    }
+}
