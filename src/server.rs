@@ -125,11 +125,11 @@ fn figures_hook(
                 })
             })
             .collect(),
-        scrape: ScrapeFigures {
+        scrape: Some(ScrapeFigures {
             stats_interval,
             stats_round: stats.last_round(),
             ..ScrapeFigures::default()
-        },
+        }),
         ..ServerFigures::default()
     })
 }

@@ -167,3 +167,52 @@ async fn scrape_time_collection_is_still_there() {
     assert_eq!(sample(&text, "Ejtimaa_stats_interval_seconds"), Some(0.0));
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_names_and_user_agents_give_bounded_series() {
+    use ejtimaa_sim::peer::{Peer, PeerConfig};
+    use ejtimaa_systems::ExportOptions;
+    use ejtimaa_systems::export::max_series_len;
+
+    let config = test_config();
+    let options = ExportOptions {
+        label_value_max: config.prometheus.label_value_max,
+        ..ExportOptions::default()
+    };
+    let bound = max_series_len(&options);
+    let server = start(config).await;
+    let url = format!("http://{}", server.signaling_addr);
+    let mut peers = Vec::new();
+    for id in ["p1", "p2"] {
+        let mut peer = PeerConfig::new("huge", format!("huge-{id}"));
+        peer.display_name = "\"\\\n«ünïcödé» 🎥 ".repeat(2_000);
+        peer.user_agent = format!("Mozilla/5.0 {}", "(X11; \"quoted\") ".repeat(250));
+        peers.push(
+            Peer::spawn(&url, peer)
+                .await
+                .expect("a peer with a huge name joins"),
+        );
+    }
+    let text = scrape_until(&server, "both peers' streams", |t| {
+        t.lines()
+            .filter(|l| l.starts_with("mediasoup_consumer_byte_count_bytes{"))
+            .count()
+            == 4
+    })
+    .await;
+    let longest = text.lines().map(str::len).max().unwrap_or(0);
+    assert!(
+        longest <= bound,
+        "a {longest}-byte line over the {bound}-byte bound"
+    );
+    assert!(
+        text.contains('…'),
+        "long values are cut with a visible marker"
+    );
+    // The server carries on: the peers leave and their series go.
+    for peer in peers {
+        peer.leave().await;
+    }
+    scrape_until(&server, "the peers gone", |t| !t.contains("huge-p1")).await;
+    server.shutdown().await;
+}

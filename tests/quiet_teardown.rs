@@ -88,7 +88,7 @@ async fn all_closed(server: &ejtimaa::server::Server) {
         sample(t, "Ejtimaa_rooms") == Some(0.0)
             && sample(
                 t,
-                "Ejtimaa_transports{type=\"webrtc\",ice_state=\"completed\"}",
+                "Ejtimaa_transports{transport_type=\"webrtc\",ice_state=\"completed\"}",
             ) == Some(0.0)
     })
     .await;

@@ -207,13 +207,13 @@ async fn render(exporter: &Inner, spare: String) -> Result<String, EngineGone> {
         // so each render reports the scrape before it.
         let tally = exporter.tally.lock();
         figures.scrape_duration = tally.last_duration;
-        figures.scrape = ScrapeFigures {
+        figures.scrape = Some(ScrapeFigures {
             body: tally.last_body,
             rendered: tally.rendered,
             shared: tally.shared,
             rejected: tally.rejected,
-            ..figures.scrape
-        };
+            ..figures.scrape.unwrap_or_default()
+        });
     }
     exporter.engine.render_into(figures, spare).await
 }

@@ -28,8 +28,9 @@ pub struct ServerFigures {
     /// The reverse DNS cache's counts (zeros while it is off); `None`:
     /// unknown, the families are declared without series.
     pub rdns: Option<RdnsFigures>,
-    /// How the exporter itself is doing.
-    pub scrape: ScrapeFigures,
+    /// How the exporter itself is doing; `None`: unknown, the families are
+    /// declared without series.
+    pub scrape: Option<ScrapeFigures>,
 }
 
 /// The exporter's own figures: how stats are refreshed and what scrapes cost.

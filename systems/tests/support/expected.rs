@@ -401,7 +401,7 @@ pub fn families(model: &Model, options: &ExportOptions) -> Families {
 }
 
 /// Families the exporter writes with headers but, without server figures, no series.
-pub const EMPTY_WITHOUT_FIGURES: [&str; 15] = [
+pub const EMPTY_WITHOUT_FIGURES: [&str; 19] = [
     "Ejtimaa_build_info",
     "Ejtimaa_scrape_duration_seconds",
     "Ejtimaa_worker_cpu_seconds_total",
@@ -417,6 +417,10 @@ pub const EMPTY_WITHOUT_FIGURES: [&str; 15] = [
     "Ejtimaa_rdns_lookups_total",
     "Ejtimaa_rdns_dropped_total",
     "Ejtimaa_rdns_cache_entries",
+    "Ejtimaa_stats_interval_seconds",
+    "Ejtimaa_stats_round_duration_seconds",
+    "Ejtimaa_scrape_body_bytes",
+    "Ejtimaa_scrapes_total",
 ];
 
 /// The histogram families (the rest are counters and gauges).

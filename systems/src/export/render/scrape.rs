@@ -5,18 +5,24 @@ use super::text::{Kind, Value, header, push_plain, push_value};
 use crate::export::figures::ScrapeFigures;
 
 /// Writes the exporter's own families into `out`.
-pub(crate) fn render_scrape(out: &mut String, figures: &ScrapeFigures) {
+/// Without figures (`None`), only the headers.
+pub(crate) fn render_scrape(out: &mut String, figures: Option<&ScrapeFigures>) {
+    let none = ScrapeFigures::default();
+    let known = figures.is_some();
+    let figures = figures.unwrap_or(&none);
     header(
         out,
         "Ejtimaa_stats_interval_seconds",
         "How often mediasoup's stats are refreshed in the background; 0 when each scrape collects them.",
         Kind::Gauge,
     );
-    push_plain(
-        out,
-        "Ejtimaa_stats_interval_seconds",
-        Value::Float(figures.stats_interval.as_secs_f64()),
-    );
+    if known {
+        push_plain(
+            out,
+            "Ejtimaa_stats_interval_seconds",
+            Value::Float(figures.stats_interval.as_secs_f64()),
+        );
+    }
 
     header(
         out,
@@ -61,7 +67,7 @@ pub(crate) fn render_scrape(out: &mut String, figures: &ScrapeFigures) {
         ("rendered", figures.rendered),
         ("shared", figures.shared),
     ];
-    for (outcome, count) in outcomes {
+    for (outcome, count) in outcomes.into_iter().filter(|_| known) {
         out.push_str("Ejtimaa_scrapes_total{outcome=\"");
         out.push_str(outcome);
         out.push_str("\"} ");
@@ -79,7 +85,15 @@ mod tests {
     #[test]
     fn writes_every_family_and_only_known_sizes() {
         let mut out = String::new();
-        render_scrape(&mut out, &ScrapeFigures::default());
+        render_scrape(&mut out, None);
+        assert!(
+            out.contains("# TYPE Ejtimaa_scrapes_total counter\n"),
+            "{out}"
+        );
+        assert!(!out.contains("\nEjtimaa_"), "headers only: {out}");
+
+        let mut out = String::new();
+        render_scrape(&mut out, Some(&ScrapeFigures::default()));
         assert!(out.contains("Ejtimaa_stats_interval_seconds 0\n"), "{out}");
         assert!(!out.contains("\nEjtimaa_stats_round_duration_seconds "));
         assert!(!out.contains("Ejtimaa_scrape_body_bytes{"));
@@ -97,7 +111,7 @@ mod tests {
             shared: 2,
             rejected: 1,
         };
-        render_scrape(&mut out, &figures);
+        render_scrape(&mut out, Some(&figures));
         for line in [
             "Ejtimaa_stats_interval_seconds 2.5\n",
             "Ejtimaa_stats_round_duration_seconds 2.6\n",

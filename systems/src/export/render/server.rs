@@ -84,7 +84,7 @@ pub(crate) fn render_server(
         Value::Unsigned(figures.stats_timeouts),
     );
 
-    render_scrape(out, &figures.scrape);
+    render_scrape(out, figures.scrape.as_ref());
     render_workers(out, buffers, sources);
     render_objects(
         out,
