@@ -31,7 +31,7 @@ use tokio::sync::Semaphore;
 use crate::engine::{EngineGone, EngineHandle};
 
 pub use auth::BearerSecret;
-pub use body::gzip;
+pub use body::{gzip, gzip_in_parts};
 
 /// Refreshes stats before a render; the media layer provides it.
 pub type StatsRefresh = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
