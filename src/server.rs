@@ -97,6 +97,7 @@ fn figures_hook(
         stats_timeouts: stats.timeouts(),
         signaling: signaling.method_counts(),
         signaling_latency: signaling.method_latencies(),
+        refusals: Some(signaling.limit_refusals()),
         process: crate::usage::process_figures(),
         // Zeros while reverse DNS is off: nothing looked up, nothing cached.
         rdns: Some({

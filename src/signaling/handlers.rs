@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::Signaling;
 use super::consume::consume;
 use super::method::Method;
-use super::peer::{Peer, TransportEntry};
+use super::peer::{Peer, Slot, TransportEntry};
 use super::protocol::{self as p, SignalingError, decode};
 use crate::media::{listen_info, observe};
 
@@ -197,18 +197,7 @@ async fn create_transport(
     peer: &Arc<Peer>,
     req: p::CreateWebRtcTransport,
 ) -> Reply {
-    {
-        let s = peer.state.lock();
-        if s.closed {
-            return Err(SignalingError::Closed);
-        }
-        if s.transports.len() >= ctx.config.limits.max_transports_per_peer {
-            return Err(SignalingError::Limit(format!(
-                "at most {} transports per peer",
-                ctx.config.limits.max_transports_per_peer
-            )));
-        }
-    }
+    let _place = peer.reserve(Slot::Transport, ctx.config.limits.max_transports_per_peer)?;
     let room = ctx.room_of(peer)?;
     let mut options = match &room.worker.webrtc_server {
         Some(server) => WebRtcTransportOptions::new_with_server(server.clone()),
@@ -265,15 +254,7 @@ async fn create_transport(
 async fn produce(ctx: &Arc<Signaling>, peer: &Arc<Peer>, req: p::Produce) -> Reply {
     peer.require_joined()?;
     let transport = peer.transport(&req.transport_id)?;
-    {
-        let s = peer.state.lock();
-        if s.producers.len() >= ctx.config.limits.max_producers_per_peer {
-            return Err(SignalingError::Limit(format!(
-                "at most {} producers per peer",
-                ctx.config.limits.max_producers_per_peer
-            )));
-        }
-    }
+    let place = peer.reserve(Slot::Producer, ctx.config.limits.max_producers_per_peer)?;
     let mut options = ProducerOptions::new(req.kind, req.rtp_parameters);
     options.app_data = AppData::new(req.app_data);
     let producer = transport
@@ -298,6 +279,7 @@ async fn produce(ctx: &Arc<Signaling>, peer: &Arc<Peer>, req: p::Produce) -> Rep
         }
         s.producers.insert(producer.id(), producer.clone());
     }
+    drop(place);
     let reply = json!({ "id": producer.id() });
     let others = ctx.others_joined(peer);
     let (ctx, peer_id, producer) = (Arc::clone(ctx), peer.id.clone(), producer.downgrade());

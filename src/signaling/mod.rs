@@ -9,6 +9,7 @@ mod handlers;
 pub mod method;
 mod peer;
 pub mod protocol;
+mod refusals;
 mod room;
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ejtimaa_systems::WorldEvent;
+use ejtimaa_systems::export::{Limit, LimitRefusals};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
@@ -32,6 +34,7 @@ use crate::media::workers::{PoolWorker, WorkerPool};
 use method::{Method, MethodTally};
 use peer::{Peer, PeerState};
 use protocol::{Request, SignalingError};
+use refusals::RefusalTally;
 pub use room::{Room, Rooms};
 
 /// Longest room or peer id accepted in the handshake.
@@ -49,6 +52,8 @@ pub struct Signaling {
     peers: Mutex<HashMap<String, Arc<Peer>>>,
     /// Requests and errors per method, for the exporter.
     tally: MethodTally,
+    /// What each limit refused, for the exporter.
+    refusals: RefusalTally,
 }
 
 impl Signaling {
@@ -68,6 +73,7 @@ impl Signaling {
             address_hook,
             peers: Mutex::new(HashMap::new()),
             tally: MethodTally::default(),
+            refusals: RefusalTally::default(),
         })
     }
 
@@ -85,7 +91,13 @@ impl Signaling {
         let ctx = Arc::clone(self);
         let middleware = move |socket: SocketRef| {
             let ctx = Arc::clone(&ctx);
-            async move { admit(socket, ctx).await }
+            async move {
+                let admitted = admit(socket, Arc::clone(&ctx)).await;
+                if let Err(e) = &admitted {
+                    ctx.refusals.record(e);
+                }
+                admitted
+            }
         };
         io.ns("/", on_connect.with(middleware));
         (layer, io)
@@ -104,6 +116,11 @@ impl Signaling {
     /// How long requests took so far, per method (same order).
     pub fn method_latencies(&self) -> Vec<ejtimaa_systems::export::MethodLatency> {
         self.tally.latencies()
+    }
+
+    /// What each limit refused so far.
+    pub fn limit_refusals(&self) -> LimitRefusals {
+        self.refusals.snapshot()
     }
 
     /// Connected peers.
@@ -275,7 +292,10 @@ async fn admit(socket: SocketRef, ctx: Arc<Signaling>) -> Result<(), SignalingEr
         if members.len() >= max {
             drop(members);
             ctx.rooms.peer_left(&room);
-            return Err(SignalingError::Limit(format!("room is full ({max} peers)")));
+            return Err(SignalingError::limit(
+                Limit::PeersPerRoom,
+                format!("room is full ({max} peers)"),
+            ));
         }
         members.insert(peer_id.clone(), Arc::clone(&peer));
         break peer;
@@ -357,6 +377,9 @@ async fn dispatch(
         Err(e) => (None, Err(e)),
     };
     ctx.tally.record(method, reply.is_ok(), arrived.elapsed());
+    if let Err(e) = &reply {
+        ctx.refusals.record(e);
+    }
     reply
 }
 

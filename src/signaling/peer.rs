@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use ejtimaa_systems::export::Limit;
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -50,6 +51,70 @@ pub struct PeerState {
     /// this makes the second offer a no-op. Producer ids are never reused, so
     /// entries of closed producers may stay until the peer leaves.
     pub consumed_producers: HashSet<ProducerId>,
+    /// Transports being created: each holds a place in the limit (see
+    /// [`Peer::reserve`]).
+    pub pending_transports: usize,
+    /// Producers being created, likewise.
+    pub pending_producers: usize,
+}
+
+/// A per-peer count that has a limit.
+#[derive(Clone, Copy, Debug)]
+pub enum Slot {
+    /// `limits.max_transports_per_peer`.
+    Transport,
+    /// `limits.max_producers_per_peer`.
+    Producer,
+}
+
+impl Slot {
+    fn limit(self) -> Limit {
+        match self {
+            Slot::Transport => Limit::TransportsPerPeer,
+            Slot::Producer => Limit::ProducersPerPeer,
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Slot::Transport => "transports",
+            Slot::Producer => "producers",
+        }
+    }
+}
+
+/// A place held in one of a peer's limits while its object is being made
+/// in mediasoup; given back when dropped, whether the object was stored or
+/// the request failed. Requests run concurrently, so the place is taken
+/// before the first await, not checked then and filled after it.
+pub struct Reservation<'a> {
+    peer: &'a Peer,
+    slot: Slot,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut s = self.peer.state.lock();
+        // Saturating: closing the peer resets the counts under way.
+        let pending = s.pending(self.slot);
+        *pending = pending.saturating_sub(1);
+    }
+}
+
+impl PeerState {
+    fn pending(&mut self, slot: Slot) -> &mut usize {
+        match slot {
+            Slot::Transport => &mut self.pending_transports,
+            Slot::Producer => &mut self.pending_producers,
+        }
+    }
+
+    fn held(&self, slot: Slot) -> usize {
+        match slot {
+            Slot::Transport => self.transports.len(),
+            Slot::Producer => self.producers.len(),
+        }
+    }
 }
 
 /// A peer in a room.
@@ -101,6 +166,23 @@ impl Peer {
         } else {
             Ok(())
         }
+    }
+
+    /// Takes a place for one more object of `slot`, or refuses when the
+    /// objects it holds and those being made already reach `max`.
+    pub fn reserve(&self, slot: Slot, max: usize) -> Result<Reservation<'_>, SignalingError> {
+        let mut s = self.state.lock();
+        if s.closed {
+            return Err(SignalingError::Closed);
+        }
+        if s.held(slot) + *s.pending(slot) >= max {
+            return Err(SignalingError::limit(
+                slot.limit(),
+                format!("at most {max} {} per peer", slot.plural()),
+            ));
+        }
+        *s.pending(slot) += 1;
+        Ok(Reservation { peer: self, slot })
     }
 
     /// One of its transports.

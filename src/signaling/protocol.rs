@@ -4,6 +4,7 @@
 //! `(error, response)`. Server → client: `notification` events `{method,
 //! data}`, and `request` events with an ack for `newConsumer`.
 
+use ejtimaa_systems::export::Limit;
 use mediasoup::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -65,8 +66,13 @@ pub enum SignalingError {
         id: String,
     },
     /// A configured limit was reached.
-    #[error("limit reached: {0}")]
-    Limit(String),
+    #[error("limit reached: {detail}")]
+    Limit {
+        /// Which one.
+        limit: Limit,
+        /// What it allows, for the client.
+        detail: String,
+    },
     /// mediasoup refused the request.
     #[error("{0}")]
     Media(String),
@@ -79,6 +85,23 @@ impl SignalingError {
     /// Wraps a mediasoup error.
     pub fn media(e: impl std::fmt::Display) -> Self {
         SignalingError::Media(e.to_string())
+    }
+
+    /// A refusal by `limit`, saying what it allows.
+    pub fn limit(limit: Limit, detail: impl Into<String>) -> Self {
+        SignalingError::Limit {
+            limit,
+            detail: detail.into(),
+        }
+    }
+
+    /// The configured limit that refused the request, if one did.
+    pub fn refused_by(&self) -> Option<Limit> {
+        match self {
+            SignalingError::Limit { limit, .. } => Some(*limit),
+            SignalingError::TooLarge { .. } => Some(Limit::MessageBytes),
+            _ => None,
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use ejtimaa_systems::WorldEvent;
+use ejtimaa_systems::export::Limit;
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
 
@@ -99,10 +100,10 @@ impl Rooms {
             return Ok(room);
         }
         if self.rooms.lock().len() >= self.max_rooms {
-            return Err(SignalingError::Limit(format!(
-                "at most {} rooms",
-                self.max_rooms
-            )));
+            return Err(SignalingError::limit(
+                Limit::Rooms,
+                format!("at most {} rooms", self.max_rooms),
+            ));
         }
         let worker = self
             .pool

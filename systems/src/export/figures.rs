@@ -31,6 +31,61 @@ pub struct ServerFigures {
     /// How the exporter itself is doing; `None`: unknown, the families are
     /// declared without series.
     pub scrape: Option<ScrapeFigures>,
+    /// Requests and connections each limit refused, since start; `None`:
+    /// unknown, the family is declared without series.
+    pub refusals: Option<LimitRefusals>,
+}
+
+/// A configured limit on what clients may ask of the server; its label
+/// value is the name of its `[limits]` option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// `max_rooms`: rooms open at once.
+    Rooms,
+    /// `max_peers_per_room`.
+    PeersPerRoom,
+    /// `max_transports_per_peer`.
+    TransportsPerPeer,
+    /// `max_producers_per_peer`.
+    ProducersPerPeer,
+    /// `max_message_bytes`: the size of one request.
+    MessageBytes,
+}
+
+impl Limit {
+    /// Every limit, in the order of the exported series.
+    pub const ALL: [Limit; 5] = [
+        Limit::MessageBytes,
+        Limit::PeersPerRoom,
+        Limit::ProducersPerPeer,
+        Limit::Rooms,
+        Limit::TransportsPerPeer,
+    ];
+
+    /// The `[limits]` option's name, and the `limit` label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Limit::Rooms => "max_rooms",
+            Limit::PeersPerRoom => "max_peers_per_room",
+            Limit::TransportsPerPeer => "max_transports_per_peer",
+            Limit::ProducersPerPeer => "max_producers_per_peer",
+            Limit::MessageBytes => "max_message_bytes",
+        }
+    }
+}
+
+/// How many times each limit refused, in [`Limit::ALL`] order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitRefusals(pub [u64; Limit::ALL.len()]);
+
+impl LimitRefusals {
+    /// The refusals of `limit`.
+    pub fn get(&self, limit: Limit) -> u64 {
+        Limit::ALL
+            .iter()
+            .position(|l| *l == limit)
+            .map_or(0, |i| self.0[i])
+    }
 }
 
 /// The exporter's own figures: how stats are refreshed and what scrapes cost.

@@ -20,8 +20,8 @@ pub use escape::{
     TRUNCATION_MARKER, capped, push_capped_label, push_capped_value, push_label, push_label_value,
 };
 pub use figures::{
-    BodySize, BuildInfo, LATENCY_BOUNDS, MethodCounts, MethodLatency, ProcessFigures, RdnsFigures,
-    ScrapeFigures, ServerFigures, WorkerCpu,
+    BodySize, BuildInfo, LATENCY_BOUNDS, Limit, LimitRefusals, MethodCounts, MethodLatency,
+    ProcessFigures, RdnsFigures, ScrapeFigures, ServerFigures, WorkerCpu,
 };
 pub use labels::{
     LabelFragment, Scratch, StreamOwnerComponent, refresh_owner_labels, refresh_peer_labels,

@@ -401,7 +401,7 @@ pub fn families(model: &Model, options: &ExportOptions) -> Families {
 }
 
 /// Families the exporter writes with headers but, without server figures, no series.
-pub const EMPTY_WITHOUT_FIGURES: [&str; 19] = [
+pub const EMPTY_WITHOUT_FIGURES: [&str; 20] = [
     "Ejtimaa_build_info",
     "Ejtimaa_scrape_duration_seconds",
     "Ejtimaa_worker_cpu_seconds_total",
@@ -421,6 +421,7 @@ pub const EMPTY_WITHOUT_FIGURES: [&str; 19] = [
     "Ejtimaa_stats_round_duration_seconds",
     "Ejtimaa_scrape_body_bytes",
     "Ejtimaa_scrapes_total",
+    "Ejtimaa_limit_refusals_total",
 ];
 
 /// The histogram families (the rest are counters and gauges).

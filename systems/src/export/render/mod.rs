@@ -6,6 +6,7 @@
 //! [`ExportOptions::metrics`](crate::export::ExportOptions).
 
 mod families;
+mod limits;
 mod merged;
 mod objects;
 mod rooms;

@@ -1,0 +1,163 @@
+//! Per-peer limits hold when a client sends many requests at once: each
+//! request runs in its own task, so a check before an await and an insert
+//! after it would let a burst through.
+
+mod support;
+
+use futures_util::future::join_all;
+use serde_json::json;
+use support::*;
+
+const BURST: usize = 12;
+const REFUSED_TRANSPORTS: &str = "Ejtimaa_limit_refusals_total{limit=\"max_transports_per_peer\"}";
+const REFUSED_PRODUCERS: &str = "Ejtimaa_limit_refusals_total{limit=\"max_producers_per_peer\"}";
+const REFUSED_ROOMS: &str = "Ejtimaa_limit_refusals_total{limit=\"max_rooms\"}";
+const REFUSED_PEERS: &str = "Ejtimaa_limit_refusals_total{limit=\"max_peers_per_room\"}";
+
+/// Opus parameters with their own MID, so that only the limit refuses them.
+fn audio(n: u32) -> serde_json::Value {
+    let mut parameters = opus_parameters(5000 + n);
+    parameters["mid"] = json!(n.to_string());
+    parameters
+}
+
+/// The errors among `answers`, and how many succeeded.
+fn outcome(answers: &[Result<serde_json::Value, String>]) -> (usize, Vec<&str>) {
+    let ok = answers.iter().filter(|r| r.is_ok()).count();
+    let errors = answers
+        .iter()
+        .filter_map(|r| r.as_ref().err().map(String::as_str))
+        .collect();
+    (ok, errors)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_transports_gets_no_more_than_the_limit() {
+    let mut config = test_config();
+    config.limits.max_transports_per_peer = 4;
+    let server = start(config).await;
+    let (a, _a_in) = connect(&server, "burst", "a").await;
+
+    let answers = join_all(
+        (0..BURST).map(|_| request(&a, "createWebRtcTransport", json!({ "producing": true }))),
+    )
+    .await;
+    let (created, refused) = outcome(&answers);
+    assert_eq!(created, 4, "{refused:?}");
+    for refused in &refused {
+        assert!(
+            refused.contains("at most 4 transports per peer"),
+            "{refused}"
+        );
+    }
+    let text = scrape(&server).await;
+    assert_eq!(
+        sample(&text, REFUSED_TRANSPORTS),
+        Some(refused.len() as f64),
+        "{text}"
+    );
+    assert_eq!(sample(&text, REFUSED_ROOMS), Some(0.0));
+
+    // A new connection of the same peer replaces the old one, whose
+    // transports close: the limit counts from zero again.
+    drop(a);
+    let (a2, _a2_in) = connect(&server, "burst", "a").await;
+    let answers = join_all(
+        (0..BURST).map(|_| request(&a2, "createWebRtcTransport", json!({ "consuming": true }))),
+    )
+    .await;
+    assert_eq!(outcome(&answers).0, 4, "{:?}", outcome(&answers).1);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_producers_gets_no_more_than_the_limit() {
+    let mut config = test_config();
+    config.limits.max_producers_per_peer = 2;
+    let server = start(config).await;
+    let (a, _a_in) = connect(&server, "burst", "a").await;
+    let (send, _) = join(&a, "A").await;
+
+    let answers = join_all((0..BURST).map(|i| {
+        request(
+            &a,
+            "produce",
+            json!({
+                "transportId": send,
+                "kind": "audio",
+                "rtpParameters": audio(i as u32),
+            }),
+        )
+    }))
+    .await;
+    let produced: Vec<&str> = answers
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .filter_map(|v| v["id"].as_str())
+        .collect();
+    let (_, refused) = outcome(&answers);
+    assert_eq!(produced.len(), 2, "{refused:?}");
+    for refused in refused {
+        assert!(
+            refused.contains("at most 2 producers per peer"),
+            "{refused}"
+        );
+    }
+    assert_eq!(
+        sample(&scrape(&server).await, REFUSED_PRODUCERS),
+        Some((BURST - 2) as f64)
+    );
+
+    // Closing one frees its slot for exactly one more.
+    request(&a, "closeProducer", json!({ "producerId": produced[0] }))
+        .await
+        .expect("closed");
+    let answers = join_all((0..BURST).map(|i| {
+        request(
+            &a,
+            "produce",
+            json!({
+                "transportId": send,
+                "kind": "audio",
+                "rtpParameters": audio(100 + i as u32),
+            }),
+        )
+    }))
+    .await;
+    assert_eq!(outcome(&answers).0, 1, "{:?}", outcome(&answers).1);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_are_counted_by_limit() {
+    let mut config = test_config();
+    config.limits.max_rooms = 1;
+    config.limits.max_peers_per_room = 1;
+    let server = start(config).await;
+    let (_a, _a_in) = connect(&server, "one", "a").await;
+    let outcomes = join_all((0..4).map(|i| {
+        let peer = format!("b{i}");
+        let room = if i % 2 == 0 { "one" } else { "two" };
+        let server = &server;
+        async move {
+            try_connect(server, room, &peer)
+                .await
+                .err()
+                .map(|e| e.to_string())
+        }
+    }))
+    .await;
+    for (i, refused) in outcomes.iter().enumerate() {
+        let refused = refused.as_deref().expect("refused");
+        let needle = if i % 2 == 0 {
+            "room is full"
+        } else {
+            "at most 1 rooms"
+        };
+        assert!(refused.contains(needle), "{refused}");
+    }
+    let text = scrape(&server).await;
+    assert_eq!(sample(&text, REFUSED_PEERS), Some(2.0), "{text}");
+    assert_eq!(sample(&text, REFUSED_ROOMS), Some(2.0), "{text}");
+    server.shutdown().await;
+}
