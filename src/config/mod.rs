@@ -3,6 +3,7 @@
 
 mod sections;
 
+use std::ops::RangeInclusive;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -82,11 +83,24 @@ impl Config {
     }
 
     /// The effective configuration as TOML (`ejtimaa --print-config`).
+    /// A secret is left out (a comment says one is set), so the output can
+    /// be shown or pasted without leaking it.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("the configuration always serializes")
+        let mut shown = self.clone();
+        let secret = shown.prometheus.secret.take().is_some();
+        let text = toml::to_string_pretty(&shown).expect("the configuration always serializes");
+        if !secret {
+            return text;
+        }
+        text.replacen(
+            "[prometheus]\n",
+            "[prometheus]\n# secret is set; not printed\n",
+            1,
+        )
     }
 
-    /// Checks values that serde cannot.
+    /// Checks values that serde cannot: consistency, and bounds that keep
+    /// every duration within what a clock can add and every size sane.
     ///
     /// `prometheus.label_value_max` must leave room for a whole id (mediasoup's
     /// are 36 characters), so that cutting never merges two streams' series.
@@ -108,28 +122,77 @@ impl Config {
                 "mediasoup.codecs must name at least one codec".into(),
             ));
         }
-        if self.limits.max_peers_per_room == 0 || self.limits.max_rooms == 0 {
-            return Err(ConfigError::Invalid("limits must be at least 1".into()));
-        }
-        if self.prometheus.label_value_max < MIN_LABEL_VALUE_MAX {
-            return Err(ConfigError::Invalid(format!(
-                "prometheus.label_value_max must be at least {MIN_LABEL_VALUE_MAX}"
-            )));
-        }
-        if self.prometheus.stats_deadline_ms == 0 {
+        let p = &self.prometheus;
+        if p.secret.as_deref().is_some_and(|s| s.trim().is_empty()) {
             return Err(ConfigError::Invalid(
-                "prometheus.stats_deadline_ms must be positive".into(),
+                "prometheus.secret is empty: leave it out to scrape without one".into(),
             ));
         }
-        if !(1..=9).contains(&self.prometheus.gzip_level) {
+        if !(1..=9).contains(&p.gzip_level) {
             return Err(ConfigError::Invalid(
                 "prometheus.gzip_level must be 1 to 9".into(),
             ));
         }
-        if self.prometheus.max_concurrent_scrapes == 0 {
-            return Err(ConfigError::Invalid(
-                "prometheus.max_concurrent_scrapes must be at least 1".into(),
-            ));
+        const HOUR_MS: u64 = 3_600_000;
+        let l = &self.limits;
+        let bounds: [(&str, u64, RangeInclusive<u64>); 12] = [
+            (
+                "prometheus.stats_interval_ms",
+                p.stats_interval_ms,
+                0..=HOUR_MS,
+            ),
+            (
+                "prometheus.stats_deadline_ms",
+                p.stats_deadline_ms,
+                1..=60_000,
+            ),
+            ("prometheus.dns_ttl_secs", p.dns_ttl_secs, 0..=7 * 24 * 3600),
+            ("prometheus.dns_timeout_ms", p.dns_timeout_ms, 1..=60_000),
+            (
+                "prometheus.label_value_max",
+                p.label_value_max as u64,
+                MIN_LABEL_VALUE_MAX as u64..=4096,
+            ),
+            (
+                "prometheus.max_concurrent_scrapes",
+                p.max_concurrent_scrapes as u64,
+                1..=4096,
+            ),
+            (
+                "rooms.empty_grace_ms",
+                self.rooms.empty_grace_ms,
+                0..=24 * HOUR_MS,
+            ),
+            (
+                "limits.max_peers_per_room",
+                l.max_peers_per_room as u64,
+                1..=100_000,
+            ),
+            ("limits.max_rooms", l.max_rooms as u64, 1..=1_000_000),
+            (
+                "limits.max_message_bytes",
+                l.max_message_bytes as u64,
+                1024..=16 * 1024 * 1024,
+            ),
+            (
+                "limits.max_transports_per_peer",
+                l.max_transports_per_peer as u64,
+                1..=64,
+            ),
+            (
+                "limits.max_producers_per_peer",
+                l.max_producers_per_peer as u64,
+                1..=256,
+            ),
+        ];
+        for (name, value, range) in bounds {
+            if !range.contains(&value) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} is {value}; it must be {} to {}",
+                    range.start(),
+                    range.end()
+                )));
+            }
         }
         Ok(())
     }
@@ -187,6 +250,64 @@ mod tests {
         assert!(err.to_string().contains("rtc_min_port"), "{err}");
         let err = Config::from_toml("[prometheus]\nmetrics = \"all\"\n").unwrap_err();
         assert!(err.to_string().contains("aggregated"), "{err}");
+    }
+
+    #[test]
+    fn durations_and_sizes_out_of_bounds_are_errors_not_panics() {
+        // Each would overflow an `Instant` or disable what it configures.
+        for (text, needle) in [
+            (
+                "[prometheus]\nstats_deadline_ms = 18446744073709551615\n",
+                "stats_deadline_ms",
+            ),
+            (
+                "[prometheus]\nstats_interval_ms = 18446744073709551615\n",
+                "stats_interval_ms",
+            ),
+            (
+                "[prometheus]\ndns_ttl_secs = 18446744073709551615\n",
+                "dns_ttl_secs",
+            ),
+            ("[prometheus]\ndns_timeout_ms = 0\n", "dns_timeout_ms"),
+            (
+                "[prometheus]\nlabel_value_max = 1000000\n",
+                "label_value_max",
+            ),
+            (
+                "[rooms]\nempty_grace_ms = 18446744073709551615\n",
+                "empty_grace_ms",
+            ),
+            ("[limits]\nmax_message_bytes = 10\n", "max_message_bytes"),
+            (
+                "[limits]\nmax_transports_per_peer = 0\n",
+                "max_transports_per_peer",
+            ),
+            (
+                "[limits]\nmax_producers_per_peer = 0\n",
+                "max_producers_per_peer",
+            ),
+        ] {
+            let err = Config::from_toml(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+            assert!(err.contains(" to "), "the error gives the range: {err}");
+        }
+        // The bounds themselves are accepted.
+        Config::from_toml("[prometheus]\nstats_interval_ms = 0\ndns_ttl_secs = 0\n").unwrap();
+    }
+
+    #[test]
+    fn an_empty_secret_is_an_error_and_a_secret_is_never_printed() {
+        for empty in ["\"\"", "\"  \""] {
+            let err = Config::from_toml(&format!("[prometheus]\nsecret = {empty}\n")).unwrap_err();
+            assert!(err.to_string().contains("secret"), "{err}");
+        }
+        let c = Config::from_toml("[prometheus]\nsecret = \"hunter2-hunter2\"\n").unwrap();
+        let printed = c.to_toml();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("# secret is set"), "{printed}");
+        // What is printed still parses: the secret is left out, not replaced.
+        let reparsed = Config::from_toml(&printed).unwrap();
+        assert_eq!(reparsed.prometheus.secret, None);
     }
 
     #[test]
