@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -14,8 +14,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
+/// A socket in a directory of its own, which the server creates private.
 fn socket_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("ejtimaa-test-{}-{name}.sock", std::process::id()))
+    std::env::temp_dir()
+        .join(format!("ejtimaa-test-{}-{name}", std::process::id()))
+        .join("admin.sock")
 }
 
 struct Admin {
@@ -69,6 +72,10 @@ impl Admin {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_answers() {
     let path = socket_path("commands");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path.parent().unwrap())
+        .unwrap();
     std::fs::write(&path, b"stale file from a crashed run").unwrap();
     let mut config = test_config();
     config.admin.enabled = true;
@@ -223,6 +230,7 @@ async fn every_command_answers() {
 
     server.shutdown().await;
     assert!(!path.exists(), "the socket file is removed at shutdown");
+    std::fs::remove_dir(path.parent().unwrap()).expect("only the socket was in it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,4 +248,28 @@ async fn a_live_socket_is_not_taken_over() {
     let mut admin = Admin::open(&path).await;
     assert!(admin.ask("stats").await.starts_with("rooms:0"));
     first.shutdown().await;
+    let _ = std::fs::remove_dir(path.parent().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_where_others_may_write_is_refused() {
+    let path = socket_path("open");
+    let dir = path.parent().unwrap().to_path_buf();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut config = test_config();
+    config.admin.enabled = true;
+    config.admin.socket = path.clone();
+    let err = ejtimaa::server::Server::start(config.clone())
+        .await
+        .err()
+        .expect("an open directory is refused");
+    assert!(format!("{err:#}").contains("others may write"), "{err:#}");
+    assert!(!path.exists(), "nothing was bound");
+    // Made private, the same place is accepted.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let server = start(config).await;
+    Admin::open(&path).await;
+    server.shutdown().await;
+    std::fs::remove_dir(&dir).unwrap();
 }

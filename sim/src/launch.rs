@@ -34,8 +34,10 @@ pub fn default_server_bin() -> anyhow::Result<PathBuf> {
 
 /// Starts `bin` on free ports and waits for its URLs.
 pub fn launch(bin: &Path) -> anyhow::Result<Launched> {
-    let admin_socket =
-        std::env::temp_dir().join(format!("ejtimaa-sim-{}.sock", std::process::id()));
+    // A directory of its own, which the server makes private.
+    let admin_socket = std::env::temp_dir()
+        .join(format!("ejtimaa-sim-{}", std::process::id()))
+        .join("admin.sock");
     let mut child = Command::new(bin)
         .args([
             "--http-port",
@@ -127,6 +129,9 @@ impl Launched {
         }
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.admin_socket);
+        if let Some(dir) = self.admin_socket.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod answer;
 pub mod commands;
+mod place;
 mod table;
 mod world;
 
@@ -52,6 +53,7 @@ impl AdminServer {
     /// Listens on `path`, replacing a stale socket file left by a crashed run
     /// (but refusing to steal one a running server still answers on).
     pub async fn start(path: &Path, ctx: AdminContext) -> anyhow::Result<AdminServer> {
+        place::prepare(path)?;
         if path.exists() {
             if UnixStream::connect(path).await.is_ok() {
                 anyhow::bail!(
@@ -61,9 +63,6 @@ impl AdminServer {
             }
             std::fs::remove_file(path)
                 .with_context(|| format!("removing stale admin socket {}", path.display()))?;
-        }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let listener = UnixListener::bind(path)
             .with_context(|| format!("binding admin socket {}", path.display()))?;

@@ -207,7 +207,8 @@ impl From<MetricsSetting> for ejtimaa_systems::MetricsMode {
 pub struct AdminConfig {
     /// Listen on the admin socket.
     pub enabled: bool,
-    /// Unix socket path (created with mode 0600).
+    /// Unix socket path (created with mode 0600), in a directory only the
+    /// server's user may write (created with mode 0700 when missing).
     pub socket: PathBuf,
 }
 
@@ -215,9 +216,24 @@ impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            socket: PathBuf::from("/tmp/ejtimaa-admin.sock"),
+            socket: default_admin_socket(),
         }
     }
+}
+
+/// The default admin socket of this user: `admin.sock` in
+/// `$XDG_RUNTIME_DIR/ejtimaa/` when the session has one, in `/run/ejtimaa/`
+/// for root, else in `/tmp/ejtimaa-<uid>/`: a directory of its own, which
+/// the server makes private.
+fn default_admin_socket() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(runtime) => PathBuf::from(runtime).join("ejtimaa"),
+        None if uid == 0 => PathBuf::from("/run/ejtimaa"),
+        None => std::env::temp_dir().join(format!("ejtimaa-{uid}")),
+    };
+    dir.join("admin.sock")
 }
 
 /// `[rooms]`: rooms' lifecycle.
