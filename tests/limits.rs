@@ -161,3 +161,45 @@ async fn refused_connections_are_counted_by_limit() {
     assert_eq!(sample(&text, REFUSED_ROOMS), Some(2.0), "{text}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_replaces_no_one() {
+    let mut config = test_config();
+    config.limits.max_rooms = 2;
+    config.limits.max_peers_per_room = 1;
+    let server = start(config).await;
+    let (a, _a_in) = connect(&server, "one", "a").await;
+    let (_b, _b_in) = connect(&server, "two", "b").await;
+
+    // Peer id `a` again, into a full room, then into a room over the limit.
+    let err = try_connect(&server, "two", "a").await.unwrap_err();
+    assert!(err.to_string().contains("room is full"), "{err}");
+    let err = try_connect(&server, "three", "a").await.unwrap_err();
+    assert!(err.to_string().contains("at most 2 rooms"), "{err}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        a.closed_reason().is_none(),
+        "the refused newcomer closed `a`"
+    );
+    request(&a, "getRouterRtpCapabilities", json!({}))
+        .await
+        .expect("`a` still served");
+
+    // Admitted, the newcomer replaces it, in its own room as in another.
+    let (a2, _a2_in) = connect(&server, "one", "a").await;
+    let start = std::time::Instant::now();
+    while a.closed_reason().is_none() {
+        assert!(start.elapsed().as_secs() < 10, "the old `a` was not closed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    request(&a2, "getRouterRtpCapabilities", json!({}))
+        .await
+        .expect("the new `a` is served");
+    let text = scrape_until(&server, "one peer in each room", |t| {
+        sample(t, "Ejtimaa_peers{room_id=\"one\"}") == Some(1.0)
+            && sample(t, "Ejtimaa_peers{room_id=\"two\"}") == Some(1.0)
+    })
+    .await;
+    assert_eq!(sample(&text, "Ejtimaa_rooms"), Some(2.0), "{text}");
+    server.shutdown().await;
+}

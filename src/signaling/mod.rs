@@ -266,13 +266,9 @@ async fn admit(socket: SocketRef, ctx: Arc<Signaling>) -> Result<(), SignalingEr
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
 
-    // A peer id already connected: the newcomer replaces it (a reconnect).
+    // A peer id already connected: the newcomer replaces it (a reconnect),
+    // but only once it is admitted; a refused one leaves it alone.
     let existing = ctx.peers.lock().get(&peer_id).cloned();
-    if let Some(old) = existing {
-        tracing::info!(peer = %peer_id, "peer reconnected; closing its old connection");
-        ctx.close_peer(&old);
-        let _ = old.socket.clone().disconnect();
-    }
 
     let max = ctx.config.limits.max_peers_per_room;
     let peer = loop {
@@ -289,7 +285,11 @@ async fn admit(socket: SocketRef, ctx: Arc<Signaling>) -> Result<(), SignalingEr
         if room.is_closed() {
             continue; // it closed (grace over) after we found it: open a new one
         }
-        if members.len() >= max {
+        // The peer it replaces in this room frees its place.
+        let replaces = existing
+            .as_ref()
+            .is_some_and(|old| members.get(&peer_id).is_some_and(|p| Arc::ptr_eq(p, old)));
+        if members.len() - usize::from(replaces) >= max {
             drop(members);
             ctx.rooms.peer_left(&room);
             return Err(SignalingError::limit(
@@ -300,6 +300,13 @@ async fn admit(socket: SocketRef, ctx: Arc<Signaling>) -> Result<(), SignalingEr
         members.insert(peer_id.clone(), Arc::clone(&peer));
         break peer;
     };
+    if let Some(old) = existing {
+        // Closed before the newcomer is announced, so that the World and the
+        // other peers see the old one leave first.
+        tracing::info!(peer = %peer_id, "peer reconnected; closing its old connection");
+        ctx.close_peer(&old);
+        let _ = old.socket.clone().disconnect();
+    }
     ctx.peers.lock().insert(peer_id.clone(), Arc::clone(&peer));
     // The World has the peer from its connection on: clients create their
     // transports before `join`, which then only names it.
