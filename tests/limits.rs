@@ -203,3 +203,37 @@ async fn a_refused_connection_replaces_no_one() {
     assert_eq!(sample(&text, "Ejtimaa_rooms"), Some(2.0), "{text}");
     server.shutdown().await;
 }
+
+/// Clients that give up while the server is still admitting them (opening
+/// their room on a worker) leave nothing behind: no peer, no room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_vanishing_while_their_room_opens_leave_nothing() {
+    let server = start(test_config()).await;
+    let mut gave_up = 0;
+    for round in 0..4u64 {
+        let attempts = (0..16u64).map(|i| {
+            let server = &server;
+            async move {
+                let room = format!("vanish-{round}-{}", i % 4);
+                let peer = format!("v{round}-{i}");
+                // From at once to a few ms in: before, during and after the
+                // room's router is created.
+                let patience = std::time::Duration::from_micros(500 * (i % 8));
+                tokio::time::timeout(patience, try_connect(server, &room, &peer))
+                    .await
+                    .is_err()
+            }
+        });
+        gave_up += join_all(attempts).await.into_iter().filter(|&g| g).count();
+    }
+    assert!(
+        gave_up > 0,
+        "no client gave up mid-connect: the test tried nothing"
+    );
+    let text = scrape_until(&server, "no rooms and no peers", |t| {
+        sample(t, "Ejtimaa_rooms") == Some(0.0) && !t.contains("\nEjtimaa_peers{")
+    })
+    .await;
+    assert_eq!(server.signaling.peer_count(), 0, "{text}");
+    server.shutdown().await;
+}

@@ -325,12 +325,39 @@ async fn admit(socket: SocketRef, ctx: Arc<Signaling>) -> Result<(), SignalingEr
             async move { on_request(socket, ctx, request, ack).await }
         },
     );
+    let c = Arc::clone(&ctx);
     socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| {
-        let ctx = Arc::clone(&ctx);
+        let ctx = Arc::clone(&c);
         async move { on_disconnect(socket, ctx, reason) }
     });
+    watch_confirmation(socket, ctx, peer);
     tracing::info!(peer = %peer_id, room = %room_id, "peer connected");
     Ok(())
+}
+
+/// How long socketioxide may take to confirm a connection this middleware
+/// admitted; it does so at once unless the client is gone.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(2);
+
+/// Closes `peer` if its connection is never confirmed. A client that goes
+/// away while it is being admitted (its room opening on a worker, say) is
+/// never confirmed, and socketioxide then runs no disconnect handler for
+/// it: without this, the peer and its room would stay for good.
+fn watch_confirmation(socket: SocketRef, ctx: Arc<Signaling>, peer: Arc<Peer>) {
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + CONFIRM_WITHIN;
+        while !socket.connected() {
+            if peer.state.lock().closed {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::debug!(peer = %peer.id, "connection never confirmed; closing the peer");
+                ctx.close_peer(&peer);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
 }
 
 async fn on_connect(_socket: SocketRef) {}
