@@ -47,7 +47,7 @@ export function describeConnectError(err) {
   }
   const reason = err && err.message ? err.message : String(err);
   if (/room is full/i.test(reason)) {
-    return `This room is full (${reason}). Try again later or choose another room.`;
+    return `This room is full. Try again later or choose another room. (The server said: ${reason}.)`;
   }
   return `The server refused to let you in: ${reason}`;
 }
