@@ -68,7 +68,12 @@ const MESSAGES: &str = r#"(() => {
   const status = document.getElementById('status');
   const error = document.getElementById('error');
   if (!status || !error) return null;
-  return { status: status.textContent, error: error.hidden ? '' : error.textContent };
+  return {
+    status: status.textContent,
+    error: error.checkVisibility() ? error.textContent : '',
+    form: document.getElementById('join-form').checkVisibility(),
+    call: document.getElementById('call').checkVisibility(),
+  };
 })()"#;
 
 /// Polls `check` every 200 ms until it gives a value or `limit` passes.
@@ -150,6 +155,11 @@ async fn call_scenario(server: &ejtimaa::server::Server, browser: &Browser) {
     for page in [&alice, &bob] {
         let messages = browser.eval(page, MESSAGES).await;
         assert_eq!(messages["error"], "", "{messages}");
+        assert_eq!(
+            messages["form"], false,
+            "no join form in a call: {messages}"
+        );
+        assert_eq!(messages["call"], true, "{messages}");
         assert!(
             messages["status"]
                 .as_str()
@@ -157,6 +167,13 @@ async fn call_scenario(server: &ejtimaa::server::Server, browser: &Browser) {
                 .contains("1 other participant"),
             "{messages}"
         );
+    }
+
+    // `EJTIMAA_SCREENSHOT=PATH` keeps a picture of the call (the README's).
+    if let Some(path) = std::env::var_os("EJTIMAA_SCREENSHOT") {
+        let png = browser.screenshot(&alice).await;
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        std::fs::write(&path, png).expect("screenshot written");
     }
 
     // The exporter: two peers in the room, an audio and a video producer
@@ -294,10 +311,11 @@ async fn messages_scenario(server: &ejtimaa::server::Server, browser: &Browser) 
         .await;
     let messages = shows_error(browser, &second, "This room is full").await;
     println!("room full: {messages}");
-    let form_shown = browser
-        .eval(&second, "!document.getElementById('join-form').hidden")
-        .await;
-    assert_eq!(form_shown, true, "the join form is back for another try");
+    assert_eq!(
+        messages["form"], true,
+        "the join form, for another try: {messages}"
+    );
+    assert_eq!(messages["call"], false, "{messages}");
 }
 
 /// A page loaded, then the server gone: joining says it cannot be reached.

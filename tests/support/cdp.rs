@@ -181,6 +181,18 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
+    /// A PNG of what `page` shows.
+    pub async fn screenshot(&self, page: &Page) -> Vec<u8> {
+        let r = self
+            .call(
+                Some(&page.session),
+                "Page.captureScreenshot",
+                json!({ "format": "png" }),
+            )
+            .await;
+        base64_decode(r["data"].as_str().expect("screenshot data"))
+    }
+
     /// Closes `page` as a user closing the tab would.
     pub async fn close(&self, page: &Page) {
         self.call(
@@ -236,4 +248,29 @@ async fn pump<S>(
             }
         }
     }
+}
+
+/// Standard base64 (CDP's encoding of binary results); padding and other
+/// characters are skipped.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => continue,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
 }
