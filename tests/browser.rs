@@ -1,7 +1,8 @@
 //! The app in a real browser: Debian's chromium, headless with fake camera
 //! and microphone, driven over the DevTools protocol, against a real
 //! in-process server. Two pages join one room by URL and see and hear each
-//! other; the exporter follows them; a page closed leaves no series; a full
+//! other; the stats panel shows the server's figures; the exporter follows
+//! them; a page closed leaves no series; a full
 //! room, a refused camera and a server gone each give their clear message.
 
 #[path = "support/cdp.rs"]
@@ -75,6 +76,42 @@ const MESSAGES: &str = r#"(() => {
     call: document.getElementById('call').checkVisibility(),
   };
 })()"#;
+
+/// The stats tables of the local tile and of the remote ones: per row,
+/// the cells (stream, kbit/s, lost, jitter ms, RTT ms, score).
+const STATS_ROWS: &str = r#"(() => {
+  const rows = (selector) => [...document.querySelectorAll(`${selector} table.stats tbody tr`)]
+    .map((row) => [...row.cells].map((cell) => cell.textContent));
+  const table = document.querySelector('#grid table.stats');
+  return {
+    shown: Boolean(table) && table.checkVisibility(),
+    local: rows('#grid figure.tile.local'),
+    remote: rows('#grid figure.tile:not(.local)'),
+  };
+})()"#;
+
+/// Whether `rows` has an audio and a video row, each with a bitrate above
+/// zero and a score within 0..=10.
+fn live_stats(rows: &Value) -> bool {
+    let Some(rows) = rows.as_array() else {
+        return false;
+    };
+    let mut kinds: Vec<&str> = Vec::new();
+    for row in rows {
+        let cell = |i: usize| row[i].as_str().unwrap_or_default();
+        let number = |i: usize| cell(i).parse::<f64>().ok();
+        let ok = number(1).is_some_and(|kbps| kbps > 0.0)
+            && number(2).is_some()
+            && number(3).is_some()
+            && number(5).is_some_and(|score| (0.0..=10.0).contains(&score));
+        if !ok {
+            return false;
+        }
+        kinds.push(cell(0));
+    }
+    kinds.sort_unstable();
+    kinds == ["audio", "video"]
+}
 
 /// Polls `check` every 200 ms until it gives a value or `limit` passes.
 async fn wait_for<T>(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
@@ -168,6 +205,27 @@ async fn call_scenario(server: &ejtimaa::server::Server, browser: &Browser) {
             "{messages}"
         );
     }
+
+    // The stats panel shows the server's figures for Alice's own streams
+    // and for the two she receives from Bob.
+    let shown = browser
+        .eval(
+            &alice,
+            "document.getElementById('toggle-stats').click(), true",
+        )
+        .await;
+    assert_eq!(shown, true);
+    let stats = wait_for(
+        "live stats on Alice's page",
+        Duration::from_secs(10),
+        async || {
+            let stats = browser.eval(&alice, STATS_ROWS).await;
+            (stats["shown"] == true && live_stats(&stats["local"]) && live_stats(&stats["remote"]))
+                .then_some(stats)
+        },
+    )
+    .await;
+    println!("Alice's stats: {stats}");
 
     // `EJTIMAA_SCREENSHOT=PATH` keeps a picture of the call (the README's).
     if let Some(path) = std::env::var_os("EJTIMAA_SCREENSHOT") {

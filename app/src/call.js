@@ -99,6 +99,25 @@ export class Call {
     }
   }
 
+  // The server's own figures for each stream of the call (what the
+  // exporter exports): [{ peerId (null for ours), kind, stat }]. A stream
+  // that closes meanwhile is left out.
+  async stats() {
+    const ask = (method, data) => this.signaling.request(method, data).catch(() => []);
+    const out = [];
+    for (const [kind, producer] of this.producers) {
+      const stats = await ask('getProducerStats', { producerId: producer.id });
+      if (stats[0]) out.push({ peerId: null, kind, stat: stats[0] });
+    }
+    for (const [id, { consumer, peerId }] of this.consumers) {
+      const stats = await ask('getConsumerStats', { consumerId: id });
+      // The consumer's own stream; the producer's, also listed, has bitrateByLayer.
+      const stat = stats.find((s) => !('bitrateByLayer' in s));
+      if (stat) out.push({ peerId, kind: consumer.kind, stat });
+    }
+    return out;
+  }
+
   rename(displayName) {
     return this.signaling.request('changeDisplayName', { displayName });
   }

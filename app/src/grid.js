@@ -6,6 +6,7 @@ export class Grid {
     this.list = list;
     // peerId -> { item, video, audio, name, state, paused: {audio, video}, hasVideo }
     this.tiles = new Map();
+    this.statsShown = false;
     // Called with the <audio> element when the browser refuses to play it
     // before a click (autoplay policy).
     this.onAudioBlocked = () => {};
@@ -30,10 +31,12 @@ export class Grid {
     const state = document.createElement('span');
     state.className = 'state';
     caption.append(name, state);
-    figure.append(video, audio, caption);
+    const stats = statsTable();
+    stats.hidden = !this.statsShown;
+    figure.append(video, audio, caption, stats);
     item.append(figure);
     this.list.append(item);
-    tile = { item, figure, video, audio, name, state, local, paused: { audio: false, video: false }, has: { audio: false, video: false } };
+    tile = { item, figure, video, audio, name, state, stats, local, paused: { audio: false, video: false }, has: { audio: false, video: false } };
     this.tiles.set(peerId, tile);
     this.rename(peerId, displayName);
     this.refresh(tile);
@@ -78,6 +81,31 @@ export class Grid {
     this.refresh(tile);
   }
 
+  showStats(shown) {
+    this.statsShown = shown;
+    for (const tile of this.tiles.values()) tile.stats.hidden = !shown;
+  }
+
+  // One row per kind: cells as `figures()` of stats.js gives them.
+  setStats(peerId, kind, cells) {
+    const tile = this.tiles.get(peerId);
+    if (!tile) return;
+    const body = tile.stats.tBodies[0];
+    let row = body.querySelector(`tr[data-kind="${kind}"]`);
+    if (!row) {
+      row = body.insertRow(kind === 'audio' ? 0 : -1);
+      row.dataset.kind = kind;
+    }
+    row.replaceChildren(
+      ...cells.map((text, i) => {
+        const cell = document.createElement(i === 0 ? 'th' : 'td');
+        if (i === 0) cell.scope = 'row';
+        cell.textContent = text;
+        return cell;
+      }),
+    );
+  }
+
   remove(peerId) {
     const tile = this.tiles.get(peerId);
     if (!tile) return;
@@ -99,4 +127,22 @@ export class Grid {
     if (!tile.has.audio || tile.paused.audio) off.push('muted');
     tile.state.textContent = off.join(', ');
   }
+}
+
+const STATS_COLUMNS = ['Stream', 'kbit/s', 'Lost', 'Jitter ms', 'RTT ms', 'Score'];
+
+function statsTable() {
+  const table = document.createElement('table');
+  table.className = 'stats';
+  const caption = table.createCaption();
+  caption.textContent = 'Server stats';
+  const head = table.createTHead().insertRow();
+  for (const column of STATS_COLUMNS) {
+    const th = document.createElement('th');
+    th.scope = 'col';
+    th.textContent = column;
+    head.append(th);
+  }
+  table.createTBody();
+  return table;
 }

@@ -4,6 +4,7 @@
 import { Signaling } from './signaling.js';
 import { Call } from './call.js';
 import { Grid } from './grid.js';
+import { StatsPanel } from './stats.js';
 import { openMedia, listDevices, fillPicker } from './devices.js';
 import { showStatus, showError, clearError, describeMediaError, describeConnectError } from './status.js';
 
@@ -13,6 +14,7 @@ const LOCAL = 'local';
 let call = null;
 let grid = null;
 let stream = null;
+let stats = null;
 let ended = false;
 
 function newPeerId() {
@@ -70,6 +72,7 @@ async function join(room, name) {
     ended: (reason) => end(`The call ended: ${reason}.`),
   });
   grid.tile(LOCAL, name, true);
+  stats = new StatsPanel(call, grid, LOCAL);
   try {
     const peers = await call.join(name);
     for (const peer of peers) grid.tile(peer.id, peer.displayName);
@@ -141,12 +144,14 @@ async function toggle(kind, button, labels) {
 function end(message) {
   if (ended) return;
   ended = true;
+  if (stats) stats.stop();
+  stats = null;
   if (call) call.leave();
   call = null;
   if (stream) for (const track of stream.getTracks()) track.stop();
   stream = null;
   if (grid) grid.clear();
-  for (const [id, labels] of [['toggle-audio', 'Mute microphone'], ['toggle-video', 'Turn camera off']]) {
+  for (const [id, labels] of [['toggle-audio', 'Mute microphone'], ['toggle-video', 'Turn camera off'], ['toggle-stats', 'Show stats']]) {
     $(id).setAttribute('aria-pressed', 'false');
     $(id).textContent = labels;
   }
@@ -174,6 +179,14 @@ function init() {
     toggle('audio', e.currentTarget, ['Mute microphone', 'Unmute microphone']));
   $('toggle-video').addEventListener('click', (e) =>
     toggle('video', e.currentTarget, ['Turn camera off', 'Turn camera on']));
+  $('toggle-stats').addEventListener('click', (e) => {
+    const button = e.currentTarget;
+    if (!stats) return;
+    if (stats.running) stats.stop();
+    else stats.start();
+    button.setAttribute('aria-pressed', String(stats.running));
+    button.textContent = stats.running ? 'Hide stats' : 'Show stats';
+  });
   $('enable-sound').addEventListener('click', (e) => {
     for (const audio of document.querySelectorAll('#grid audio')) audio.play().catch(() => {});
     e.currentTarget.hidden = true;
