@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,6 +91,9 @@ impl Browser {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            // A process group of its own: chromium's helpers (renderers, GPU,
+            // network) go with it when the group is killed.
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("{CHROMIUM} does not start ({e}): run tools/dev setup"));
 
@@ -110,8 +114,8 @@ impl Browser {
         {
             Ok(url) => url,
             Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill_group(&mut child);
+                let _ = std::fs::remove_dir_all(&profile);
                 panic!("chromium printed no DevTools address within {LAUNCH_TIMEOUT:?}");
             }
         };
@@ -206,10 +210,25 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
+        kill_group(&mut self.child);
+        // Helpers may still be exiting and writing to the profile: retry briefly.
+        for _ in 0..40 {
+            if std::fs::remove_dir_all(&self.profile).is_ok() || !self.profile.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
+}
+
+/// Kills chromium and every process of its group (the group id is its pid).
+fn kill_group(child: &mut Child) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals that process group only.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Owns the DevTools websocket: sends the calls, numbered, and routes each
