@@ -1,10 +1,15 @@
-// Builds app/dist/ from the sources: the bundle of src/main.js and copies of
-// index.html and style.css. The output is committed and embedded in the
-// server; `tools/dev test` rebuilds it and checks it is unchanged.
+// Builds app/dist/ (or the directory given as the first argument) from the
+// sources: the bundle of src/main.js and copies of index.html and
+// style.css. The output is committed and embedded in the server;
+// `tools/dev test` builds it elsewhere and checks it is the same.
 import { build } from 'esbuild';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
-const dist = new URL('./dist/', import.meta.url);
+const dist = process.argv[2]
+  ? pathToFileURL(`${resolve(process.argv[2])}/`)
+  : new URL('./dist/', import.meta.url);
 await rm(dist, { recursive: true, force: true });
 await mkdir(dist, { recursive: true });
 await build({
