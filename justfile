@@ -17,6 +17,10 @@ test:
 test-prometheus:
     cargo test --workspace --release --test prometheus
 
+# the app in headless chromium against a real server (chromium installed by tools/dev setup)
+test-browser:
+    cargo test --workspace --release --test browser
+
 # only the pure core's tests (fast: no mediasoup build)
 test-core:
     cargo test -p ejtimaa-systems --release

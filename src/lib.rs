@@ -6,6 +6,7 @@
 //! exporter over HTTP.
 
 pub mod admin;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod connect;

@@ -200,8 +200,9 @@ impl Server {
         });
 
         let (layer, _io) = signaling.layer();
-        // socket.io long-polling from pages on other origins needs CORS.
-        let app = axum::Router::new()
+        // The app's page and assets; socket.io, layered on top, answers
+        // under /socket.io/. Long-polling from pages on other origins needs CORS.
+        let app = crate::app::router()
             .layer(layer)
             .layer(CorsLayer::permissive());
         let listener = bind(
@@ -222,7 +223,9 @@ impl Server {
                 "http"
             }
         };
-        tracing::info!("signaling listening on {scheme}://{signaling_addr}/socket.io/");
+        tracing::info!(
+            "signaling listening on {scheme}://{signaling_addr}/socket.io/ (the app at /)"
+        );
 
         let exporter_addr = if p.enabled {
             let listener = bind(SocketAddr::new(p.listen, p.port), "exporter").await?;

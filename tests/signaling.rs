@@ -474,6 +474,32 @@ async fn webrtc_server_mode_shares_one_port_per_worker() {
     server.shutdown().await;
 }
 
+/// Each ICE candidate carries its address twice: `address`, mediasoup's
+/// name (mediasoup-client reads it; tests/browser.rs calls through it), and
+/// `ip`, which older clients read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_candidates_carry_ip_beside_address() {
+    let server = start(test_config()).await;
+    let (a, _a_in) = connect(&server, "r", "a").await;
+    for producing in [true, false] {
+        let t = request(
+            &a,
+            "createWebRtcTransport",
+            json!({ "producing": producing, "consuming": !producing }),
+        )
+        .await
+        .unwrap();
+        let candidates = t["iceCandidates"].as_array().expect("candidates");
+        assert!(!candidates.is_empty(), "{t}");
+        for c in candidates {
+            let address = c["address"].as_str().expect("address");
+            assert!(!address.is_empty(), "{c}");
+            assert_eq!(c["ip"], c["address"], "{c}");
+        }
+    }
+    server.shutdown().await;
+}
+
 /// A peer that connects and creates transports but never joins is in the
 /// World from its connection on, and leaves no trace when it goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["cli", "engine"],
     &["rdns", "media"],
     &["signaling"],
-    &["exporter", "admin"],
+    &["exporter", "admin", "app"],
     &["connect", "server"],
 ];
 

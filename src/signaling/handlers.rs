@@ -235,7 +235,7 @@ async fn create_transport(
     let reply = json!({
         "id": transport.id(),
         "iceParameters": transport.ice_parameters(),
-        "iceCandidates": transport.ice_candidates(),
+        "iceCandidates": with_legacy_ip(transport.ice_candidates()),
         "dtlsParameters": transport.dtls_parameters(),
         "sctpParameters": transport.sctp_parameters(),
     });
@@ -249,6 +249,19 @@ async fn create_transport(
     };
     s.transports.insert(transport.id(), entry);
     Ok(reply)
+}
+
+/// ICE candidates as mediasoup names them (`address`), each also with the
+/// `ip` that older clients (libmediasoupclient-based and Python ones) read,
+/// as the original's server sent it; mediasoup-client reads `address`.
+fn with_legacy_ip(candidates: &[IceCandidate]) -> Value {
+    let mut value = json!(candidates);
+    for candidate in value.as_array_mut().into_iter().flatten() {
+        if let Some(address) = candidate.get("address").cloned() {
+            candidate["ip"] = address;
+        }
+    }
+    value
 }
 
 async fn produce(ctx: &Arc<Signaling>, peer: &Arc<Peer>, req: p::Produce) -> Reply {
