@@ -54,21 +54,7 @@ use world::{PEERS_PER_ROOM, STREAMS_PER_PEER, Series, next_scrape, world};
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 
-const LABEL_NAMES: [&str; 13] = [
-    "pid",
-    "room_id",
-    "peer_id",
-    "display_name",
-    "user_agent",
-    "transport_id",
-    "proto",
-    "local_addr",
-    "remote_addr",
-    "id",
-    "kind",
-    "codec",
-    "type",
-];
+const LABEL_NAMES: [&str; 13] = ejtimaa_systems::export::ORIGINAL_LABELS;
 
 /// One role's families in the `prometheus` crate, named as ours.
 struct RoleFamilies {

@@ -12,7 +12,7 @@ mod series;
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cdp::{Browser, MediaPermission, Page};
 use serde_json::Value;
@@ -111,21 +111,6 @@ fn live_stats(rows: &Value) -> bool {
     }
     kinds.sort_unstable();
     kinds == ["audio", "video"]
-}
-
-/// Polls `check` every 200 ms until it gives a value or `limit` passes.
-async fn wait_for<T>(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Waits until `page` plays the video of exactly one other peer, called

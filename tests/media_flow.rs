@@ -37,21 +37,6 @@ fn config(peer: &str, name: &str) -> PeerConfig {
     }
 }
 
-/// Polls `check` every 100 ms until it holds or `what` times out.
-async fn wait_for<T>(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Whether `snap` has received packets on an audio and a video consumer of
 /// each of `others`.
 fn receives_from_all(snap: &PeerStatsSnapshot, others: &[&str]) -> bool {

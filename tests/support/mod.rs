@@ -223,3 +223,23 @@ pub async fn join(client: &Client, name: &str) -> (String, String) {
     .expect("joined");
     (send, recv)
 }
+
+/// Polls `check` every 100 ms until it gives a value; fails the test once
+/// `limit` has passed, naming `what` it waited for.
+pub async fn wait_for<T>(
+    what: &str,
+    limit: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -5,8 +5,9 @@
 
 use super::options::ExportOptions;
 
-/// The most labels a series carries, and their names: the original's 13.
-const WIDEST_LABEL_SET: [&str; 13] = [
+/// The most labels a series carries, and their names: the original's 13,
+/// in its order.
+pub const ORIGINAL_LABELS: [&str; 13] = [
     "pid",
     "room_id",
     "peer_id",
@@ -44,11 +45,11 @@ const MAX_BYTES_PER_CHAR: usize = 4;
 pub fn max_series_len(options: &ExportOptions) -> usize {
     let value = (options.label_value_max * MAX_BYTES_PER_CHAR).max(MAX_FIXED_VALUE_LEN);
     // name="value" for each label, commas between them.
-    let labels: usize = WIDEST_LABEL_SET
+    let labels: usize = ORIGINAL_LABELS
         .iter()
         .map(|name| name.len() + 3 + value)
         .sum::<usize>()
-        + WIDEST_LABEL_SET.len()
+        + ORIGINAL_LABELS.len()
         - 1;
     // name{labels} value
     MAX_NAME_LEN + 1 + labels + 2 + MAX_SAMPLE_LEN

@@ -15,7 +15,7 @@ mod order;
 mod render;
 
 pub use address::push_endpoint;
-pub use bound::max_series_len;
+pub use bound::{ORIGINAL_LABELS, max_series_len};
 pub use escape::{
     TRUNCATION_MARKER, capped, push_capped_label, push_capped_value, push_label, push_label_value,
 };
