@@ -41,6 +41,19 @@ pub enum Command {
         #[arg(long)]
         stats: bool,
     },
+    /// Print a join token for one peer id in one room, signed with the
+    /// configured `[auth]` secret; clients present it to connect.
+    Token {
+        /// The room it admits to.
+        #[arg(long)]
+        room: String,
+        /// The peer id it grants.
+        #[arg(long)]
+        peer: String,
+        /// How long it stays valid, e.g. `90s`, `15m`, `1h`, `7d`.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+    },
 }
 
 /// Options that override the configuration file.
@@ -73,6 +86,17 @@ pub struct Overrides {
     /// Admin socket path (`admin.socket`).
     #[arg(long, env = "EJTIMAA_ADMIN_SOCKET")]
     pub admin_socket: Option<PathBuf>,
+    /// The join-token secret (`auth.secret`). Prefer the environment
+    /// variable or `--auth-secret-file`: a command line is visible to
+    /// every local user.
+    #[arg(long, env = "EJTIMAA_AUTH_SECRET", hide_env_values = true)]
+    pub auth_secret: Option<String>,
+    /// A file holding the join-token secret (`auth.secret_file`).
+    #[arg(long, env = "EJTIMAA_AUTH_SECRET_FILE")]
+    pub auth_secret_file: Option<PathBuf>,
+    /// Run signaling without join tokens even on a non-loopback address (`auth.allow_open`).
+    #[arg(long, env = "EJTIMAA_ALLOW_OPEN")]
+    pub allow_open: bool,
 }
 
 impl Overrides {
@@ -88,6 +112,9 @@ impl Overrides {
             rtc_listen_ip,
             announced_address,
             admin_socket,
+            auth_secret,
+            auth_secret_file,
+            allow_open,
         } = self;
         set(&mut config.http.listen, http_listen);
         set(&mut config.http.port, http_port);
@@ -105,6 +132,18 @@ impl Overrides {
                 .clone_from(announced_address);
         }
         set(&mut config.admin.socket, admin_socket);
+        // A secret given here replaces the file's, in whichever form.
+        if auth_secret.is_some() {
+            config.auth.secret.clone_from(auth_secret);
+            config.auth.secret_file = None;
+        }
+        if auth_secret_file.is_some() {
+            config.auth.secret_file.clone_from(auth_secret_file);
+            config.auth.secret = None;
+        }
+        if *allow_open {
+            config.auth.allow_open = true;
+        }
     }
 }
 
@@ -128,6 +167,36 @@ mod tests {
         assert_eq!(config.mediasoup.num_workers, Some(2));
         assert_eq!(config.http, Config::default().http);
         assert_eq!(config.prometheus.metrics, MetricsSetting::Default);
+    }
+
+    #[test]
+    fn a_secret_from_the_command_line_replaces_the_files_secret_file() {
+        let mut config = Config::default();
+        config.auth.secret_file = Some("/etc/ejtimaa/secret".into());
+        let cli =
+            Cli::try_parse_from(["ejtimaa", "--auth-secret", "s".repeat(32).as_str()]).unwrap();
+        cli.overrides.apply(&mut config);
+        assert_eq!(config.auth.secret.as_deref(), Some("s".repeat(32).as_str()));
+        assert_eq!(config.auth.secret_file, None);
+        assert!(!config.auth.allow_open);
+    }
+
+    #[test]
+    fn token_takes_a_human_ttl() {
+        let cli = Cli::try_parse_from([
+            "ejtimaa", "token", "--room", "r", "--peer", "p", "--ttl", "90m",
+        ])
+        .unwrap();
+        let Some(Command::Token { ttl, .. }) = cli.command else {
+            panic!("not a token command: {cli:?}");
+        };
+        assert_eq!(ttl, std::time::Duration::from_secs(90 * 60));
+        assert!(
+            Cli::try_parse_from([
+                "ejtimaa", "token", "--room", "r", "--peer", "p", "--ttl", "soon"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

@@ -25,6 +25,9 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|| config.admin.socket.clone());
         return ejtimaa::connect::run(&socket, *stats);
     }
+    if let Some(Command::Token { room, peer, ttl }) = &cli.command {
+        return print_token(&config, room, peer, *ttl);
+    }
     if cli.print_config {
         print!("{}", config.to_toml());
         return Ok(());
@@ -51,6 +54,28 @@ fn main() -> anyhow::Result<()> {
         .thread_name("ejtimaa-io")
         .build()?;
     runtime.block_on(run(config, log))
+}
+
+/// `ejtimaa token`: mints with the configured secret and prints the token alone.
+fn print_token(
+    config: &Config,
+    room: &str,
+    peer: &str,
+    ttl: std::time::Duration,
+) -> anyhow::Result<()> {
+    let secret = config.auth.join_secret()?.context(
+        "no join-token secret: set auth.secret_file in the config, or EJTIMAA_AUTH_SECRET",
+    )?;
+    let grant = ejtimaa_token::JoinGrant {
+        room: room.to_owned(),
+        peer: peer.to_owned(),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the clock is before 1970")?
+        .as_secs();
+    println!("{}", secret.mint(&grant, now, ttl));
+    Ok(())
 }
 
 async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {

@@ -98,6 +98,7 @@ fn figures_hook(
         signaling: signaling.method_counts(),
         signaling_latency: signaling.method_latencies(),
         refusals: Some(signaling.limit_refusals()),
+        auth: Some(signaling.auth_figures()),
         process: crate::usage::process_figures(),
         // Zeros while reverse DNS is off: nothing looked up, nothing cached.
         rdns: Some({
@@ -152,6 +153,16 @@ impl Server {
             .as_ref()
             .map(crate::tls::acceptor)
             .transpose()?;
+        // Read the secret (maybe from its file) before anything starts, too.
+        let join_secret = config.auth.join_secret()?;
+        if join_secret.is_some() {
+            tracing::info!("signaling requires join tokens ([auth] secret set)");
+        } else {
+            tracing::warn!(
+                "signaling is open: with no [auth] secret, anyone who reaches {} may join any room as any peer id",
+                config.http.listen
+            );
+        }
         let p = &config.prometheus;
         let options = ExportOptions {
             deidentify: p.deidentify,
@@ -174,6 +185,7 @@ impl Server {
             Arc::clone(&workers),
             Arc::clone(&registry),
             address_hook,
+            join_secret,
         );
         let mut stats = StatsCollector::new(
             Arc::clone(&registry),

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::peer::{Peer, PeerConfig, PeerError};
 use crate::scenario::Scenario;
+use crate::tokens::Tokens;
 
 /// A peer to start: where, under which id, with which display name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,9 +19,12 @@ pub struct PeerPlan {
 }
 
 impl PeerPlan {
-    /// The peer's configuration under `scenario`.
-    pub fn config(&self, scenario: &Scenario) -> PeerConfig {
-        scenario.peer_config(&self.room_id, &self.peer_id, &self.display_name)
+    /// The peer's configuration under `scenario`, with its token if `tokens` mints one.
+    pub fn config(&self, scenario: &Scenario, tokens: &Tokens) -> PeerConfig {
+        PeerConfig {
+            token: tokens.for_peer(&self.room_id, &self.peer_id),
+            ..scenario.peer_config(&self.room_id, &self.peer_id, &self.display_name)
+        }
     }
 }
 

@@ -32,13 +32,20 @@ pub fn default_server_bin() -> anyhow::Result<PathBuf> {
     Ok(std::env::current_exe()?.with_file_name("ejtimaa"))
 }
 
-/// Starts `bin` on free ports and waits for its URLs.
-pub fn launch(bin: &Path) -> anyhow::Result<Launched> {
+/// Starts `bin` on free ports and waits for its URLs; with `auth_secret`,
+/// the server requires join tokens signed with it.
+pub fn launch(bin: &Path, auth_secret: Option<&str>) -> anyhow::Result<Launched> {
     // A directory of its own, which the server makes private.
     let admin_socket = std::env::temp_dir()
         .join(format!("ejtimaa-sim-{}", std::process::id()))
         .join("admin.sock");
-    let mut child = Command::new(bin)
+    let mut command = Command::new(bin);
+    // Through the environment, not the command line, which `ps` shows.
+    match auth_secret {
+        Some(secret) => command.env("EJTIMAA_AUTH_SECRET", secret),
+        None => command.env_remove("EJTIMAA_AUTH_SECRET"),
+    };
+    let mut child = command
         .args([
             "--http-port",
             "0",

@@ -17,3 +17,4 @@ pub mod scenario;
 pub mod scraper;
 pub mod signaling;
 pub mod timeline;
+pub mod tokens;

@@ -12,7 +12,9 @@ use url::Url;
 use ejtimaa_sim::runner::{self, RunOptions};
 use ejtimaa_sim::scenario::Scenario;
 use ejtimaa_sim::timeline::Timeline;
+use ejtimaa_sim::tokens::Tokens;
 use ejtimaa_sim::{capacity, launch, plot};
+use ejtimaa_token::JoinSecret;
 
 /// Browserless synthetic WebRTC load for an Ejtimaa server, with live
 /// checks of its Prometheus exporter.
@@ -45,6 +47,11 @@ struct Cli {
     /// a second thread saves; more helps only when one core is not enough.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
+    /// The server's join-token secret (its `[auth]` secret): each peer
+    /// presents a token minted with it. A server the sim starts is given
+    /// it too. Prefer the environment variable to the flag.
+    #[arg(long, env = "EJTIMAA_AUTH_SECRET", hide_env_values = true)]
+    auth_secret: Option<String>,
     /// Log filter (tracing's EnvFilter syntax) for the sim's own logs.
     #[arg(long, env = "EJTIMAA_SIM_LOG", default_value = "warn")]
     log: String,
@@ -71,6 +78,11 @@ fn main() -> ExitCode {
 
 fn real_main(cli: Cli) -> anyhow::Result<bool> {
     let scenario = Scenario::load(&Scenario::resolve(&cli.scenario))?;
+    let secret = cli
+        .auth_secret
+        .as_ref()
+        .map(|s| JoinSecret::new(s.clone().into_bytes()))
+        .transpose()?;
     // Our own server (stopped when `server` drops) unless one is given.
     let (server, signaling, exporter) = match (cli.server, cli.exporter) {
         (Some(s), Some(e)) => (None, s, e),
@@ -79,13 +91,14 @@ fn real_main(cli: Cli) -> anyhow::Result<bool> {
                 Some(b) => b,
                 None => launch::default_server_bin()?,
             };
-            let launched = launch::launch(&bin)?;
+            let launched = launch::launch(&bin, cli.auth_secret.as_deref())?;
             let (s, e) = (launched.signaling.clone(), launched.exporter.clone());
             (Some(launched), s, e)
         }
     };
     let mut opts = RunOptions::new(signaling, exporter);
     opts.progress = true;
+    opts.tokens = Tokens::new(secret);
     opts.room_grace = std::time::Duration::from_millis(cli.room_grace_ms);
     eprintln!(
         "ejtimaa-sim: scenario {} ({} rooms x {} peers, {} s) against {}",

@@ -1,6 +1,7 @@
 //! Configuration: a TOML file whose every option has a default embedded in the
 //! binary, overridden by the command line and the environment (see `cli`).
 
+mod secret;
 mod sections;
 
 use std::ops::RangeInclusive;
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use sections::{
-    AdminConfig, CodecName, HttpConfig, LimitsConfig, MediasoupConfig, MetricsSetting,
+    AdminConfig, AuthConfig, CodecName, HttpConfig, LimitsConfig, MediasoupConfig, MetricsSetting,
     PrometheusConfig, RoomsConfig, TlsConfig, WorkerLogLevel,
 };
 
@@ -20,6 +21,8 @@ pub use sections::{
 pub struct Config {
     /// Signaling (socket.io) listener.
     pub http: HttpConfig,
+    /// Join tokens.
+    pub auth: AuthConfig,
     /// mediasoup workers and media.
     pub mediasoup: MediasoupConfig,
     /// The Prometheus exporter.
@@ -87,16 +90,21 @@ impl Config {
     /// be shown or pasted without leaking it.
     pub fn to_toml(&self) -> String {
         let mut shown = self.clone();
-        let secret = shown.prometheus.secret.take().is_some();
-        let text = toml::to_string_pretty(&shown).expect("the configuration always serializes");
-        if !secret {
-            return text;
+        let hidden = [
+            ("[prometheus]\n", shown.prometheus.secret.take().is_some()),
+            ("[auth]\n", shown.auth.secret.take().is_some()),
+        ];
+        let mut text = toml::to_string_pretty(&shown).expect("the configuration always serializes");
+        for (section, was_set) in hidden {
+            if was_set {
+                text = text.replacen(
+                    section,
+                    &format!("{section}# secret is set; not printed\n"),
+                    1,
+                );
+            }
         }
-        text.replacen(
-            "[prometheus]\n",
-            "[prometheus]\n# secret is set; not printed\n",
-            1,
-        )
+        text
     }
 
     /// Checks values that serde cannot: consistency, and bounds that keep
@@ -132,6 +140,33 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "prometheus.gzip_level must be 1 to 9".into(),
             ));
+        }
+        let a = &self.auth;
+        if a.secret.is_some() && a.secret_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "auth.secret and auth.secret_file are both set; keep one".into(),
+            ));
+        }
+        if let Some(secret) = &a.secret
+            && secret.len() < ejtimaa_token::MIN_SECRET_BYTES
+        {
+            return Err(ConfigError::Invalid(format!(
+                "auth.secret has {} bytes; it needs at least {} (e.g. `openssl rand -base64 32`)",
+                secret.len(),
+                ejtimaa_token::MIN_SECRET_BYTES
+            )));
+        }
+        if a.secret.is_none()
+            && a.secret_file.is_none()
+            && !a.allow_open
+            && !self.http.listen.is_loopback()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "signaling would listen on {} with no [auth] secret, open to anyone who \
+                 reaches it: set auth.secret_file (or EJTIMAA_AUTH_SECRET) so that clients \
+                 need a join token, or set auth.allow_open = true (--allow-open) to run open",
+                self.http.listen
+            )));
         }
         const HOUR_MS: u64 = 3_600_000;
         let l = &self.limits;
@@ -308,6 +343,43 @@ mod tests {
         // What is printed still parses: the secret is left out, not replaced.
         let reparsed = Config::from_toml(&printed).unwrap();
         assert_eq!(reparsed.prometheus.secret, None);
+    }
+
+    #[test]
+    fn open_signaling_beyond_loopback_must_be_asked_for() {
+        let err = Config::from_toml("[http]\nlisten = \"0.0.0.0\"\n").unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains("allow_open") && err.contains("secret_file"),
+            "{err}"
+        );
+        Config::from_toml("[http]\nlisten = \"0.0.0.0\"\n[auth]\nallow_open = true\n").unwrap();
+        Config::from_toml("[http]\nlisten = \"::\"\n[auth]\nsecret_file = \"/run/secrets/join\"\n")
+            .unwrap();
+        // Loopback stays open without being told.
+        Config::from_toml("[http]\nlisten = \"::1\"\n").unwrap();
+    }
+
+    #[test]
+    fn the_join_secret_is_checked_and_never_printed() {
+        let err = Config::from_toml("[auth]\nsecret = \"short\"\n").unwrap_err();
+        assert!(err.to_string().contains("at least 32"), "{err}");
+        let both = "[auth]\nsecret = \"0123456789abcdef0123456789abcdef\"\nsecret_file = \"/x\"\n";
+        assert!(
+            Config::from_toml(both)
+                .unwrap_err()
+                .to_string()
+                .contains("both")
+        );
+        let c =
+            Config::from_toml("[auth]\nsecret = \"0123456789abcdef0123456789abcdef\"\n").unwrap();
+        let printed = c.to_toml();
+        assert!(!printed.contains("0123456789abcdef"), "{printed}");
+        assert!(
+            printed.contains("[auth]\n# secret is set; not printed"),
+            "{printed}"
+        );
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
     }
 
     #[test]

@@ -39,6 +39,32 @@ pub struct TlsConfig {
     pub key: PathBuf,
 }
 
+/// `[auth]`: join tokens. With a secret, every client must present a token
+/// naming its room and peer id, signed with it (`ejtimaa token` mints them);
+/// without one, signaling is open to whoever can reach it.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The signing secret itself (at least 32 bytes). Prefer `secret_file`
+    /// or the `EJTIMAA_AUTH_SECRET` environment variable; never printed.
+    pub secret: Option<String>,
+    /// A file holding the secret (one trailing newline is ignored).
+    pub secret_file: Option<PathBuf>,
+    /// Run without a secret even when signaling listens on a non-loopback
+    /// address; refused otherwise, so that an open server is always a choice.
+    pub allow_open: bool,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("secret", &self.secret.as_ref().map(|_| ".."))
+            .field("secret_file", &self.secret_file)
+            .field("allow_open", &self.allow_open)
+            .finish()
+    }
+}
+
 /// mediasoup worker log level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

@@ -1,9 +1,13 @@
 //! socket.io signaling (socketioxide on axum), in the original's message shapes.
 //!
 //! A client connects with `roomId` and `peerId` in the handshake query; its
-//! User-Agent header becomes the peer's user agent. The connection puts it in
-//! the room (opening the room if needed); `join` makes it a visible peer.
+//! User-Agent header becomes the peer's user agent. With an `[auth]` secret
+//! it must also present a join token for that room and peer id. The
+//! connection puts it in the room (opening the room if needed); `join` makes
+//! it a visible peer.
 
+mod admit;
+mod auth;
 mod consume;
 mod handlers;
 pub mod method;
@@ -17,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ejtimaa_systems::WorldEvent;
-use ejtimaa_systems::export::{Limit, LimitRefusals};
+use ejtimaa_systems::export::LimitRefusals;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
@@ -31,6 +35,9 @@ use crate::engine::EngineHandle;
 use crate::media::observe::AddressHook;
 use crate::media::registry::MediaRegistry;
 use crate::media::workers::{PoolWorker, WorkerPool};
+use auth::TokenGate;
+use ejtimaa_systems::export::AuthFigures;
+use ejtimaa_token::JoinSecret;
 use method::{Method, MethodTally};
 use peer::{Peer, PeerState};
 use protocol::{Request, SignalingError};
@@ -54,16 +61,20 @@ pub struct Signaling {
     tally: MethodTally,
     /// What each limit refused, for the exporter.
     refusals: RefusalTally,
+    /// The join-token check.
+    gate: TokenGate,
 }
 
 impl Signaling {
-    /// Signaling over `pool`'s workers.
+    /// Signaling over `pool`'s workers; with `secret`, clients need a join
+    /// token signed with it.
     pub fn new(
         config: &Config,
         engine: EngineHandle,
         pool: Arc<WorkerPool>,
         registry: Arc<MediaRegistry>,
         address_hook: Option<AddressHook>,
+        secret: Option<JoinSecret>,
     ) -> Arc<Self> {
         Arc::new(Self {
             config: config.clone(),
@@ -74,6 +85,7 @@ impl Signaling {
             peers: Mutex::new(HashMap::new()),
             tally: MethodTally::default(),
             refusals: RefusalTally::default(),
+            gate: TokenGate::new(secret),
         })
     }
 
@@ -89,10 +101,10 @@ impl Signaling {
             .ack_timeout(Duration::from_secs(10))
             .build_layer();
         let ctx = Arc::clone(self);
-        let middleware = move |socket: SocketRef| {
+        let middleware = move |socket: SocketRef, TryData(auth): TryData<Value>| {
             let ctx = Arc::clone(&ctx);
             async move {
-                let admitted = admit(socket, Arc::clone(&ctx)).await;
+                let admitted = admit::admit(socket, auth.ok(), Arc::clone(&ctx)).await;
                 if let Err(e) = &admitted {
                     ctx.refusals.record(e);
                 }
@@ -121,6 +133,11 @@ impl Signaling {
     /// What each limit refused so far.
     pub fn limit_refusals(&self) -> LimitRefusals {
         self.refusals.snapshot()
+    }
+
+    /// Whether join tokens are required, and what they refused so far.
+    pub fn auth_figures(&self) -> AuthFigures {
+        self.gate.figures()
     }
 
     /// Connected peers.
@@ -227,137 +244,6 @@ impl Signaling {
         }
         tracing::info!(peer = %peer.id, room = %peer.room_id, "peer left");
     }
-}
-
-fn query_param(socket: &SocketRef, key: &str) -> Option<String> {
-    let query = socket.req_parts().uri.query()?;
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// Connect middleware: admits the peer into its room, or refuses the
-/// connection with a reason (the client gets a `connect_error`).
-///
-/// Handlers are registered here, not in the connect handler: socketioxide
-/// runs this before it confirms the connection, but the connect handler
-/// after, so a client that sends a request at once could otherwise find no
-/// handler.
-async fn admit(socket: SocketRef, ctx: Arc<Signaling>) -> Result<(), SignalingError> {
-    let id_param = |key: &'static str| -> Result<String, SignalingError> {
-        match query_param(&socket, key) {
-            Some(v) if !v.is_empty() && v.len() <= MAX_ID_LEN => Ok(v),
-            Some(_) => Err(SignalingError::InvalidData {
-                method: "connect",
-                reason: format!("`{key}` must be 1 to {MAX_ID_LEN} bytes"),
-            }),
-            None => Err(SignalingError::InvalidData {
-                method: "connect",
-                reason: format!("missing `{key}` in the handshake query"),
-            }),
-        }
-    };
-    let room_id = id_param("roomId")?;
-    let peer_id = id_param("peerId")?;
-    let user_agent = socket
-        .req_parts()
-        .headers
-        .get(axum::http::header::USER_AGENT)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default();
-
-    // A peer id already connected: the newcomer replaces it (a reconnect),
-    // but only once it is admitted; a refused one leaves it alone.
-    let existing = ctx.peers.lock().get(&peer_id).cloned();
-
-    let max = ctx.config.limits.max_peers_per_room;
-    let peer = loop {
-        let room = ctx.rooms.get_or_create(&room_id).await?;
-        let peer = Arc::new(Peer {
-            id: peer_id.clone(),
-            user_agent: user_agent.clone(),
-            room_id: room.id.clone(),
-            room_opened: room.opened,
-            socket: socket.clone(),
-            state: Mutex::new(PeerState::default()),
-        });
-        let mut members = room.peers.lock();
-        if room.is_closed() {
-            continue; // it closed (grace over) after we found it: open a new one
-        }
-        // The peer it replaces in this room frees its place.
-        let replaces = existing
-            .as_ref()
-            .is_some_and(|old| members.get(&peer_id).is_some_and(|p| Arc::ptr_eq(p, old)));
-        if members.len() - usize::from(replaces) >= max {
-            drop(members);
-            ctx.rooms.peer_left(&room);
-            return Err(SignalingError::limit(
-                Limit::PeersPerRoom,
-                format!("room is full ({max} peers)"),
-            ));
-        }
-        members.insert(peer_id.clone(), Arc::clone(&peer));
-        break peer;
-    };
-    if let Some(old) = existing {
-        // Closed before the newcomer is announced, so that the World and the
-        // other peers see the old one leave first.
-        tracing::info!(peer = %peer_id, "peer reconnected; closing its old connection");
-        ctx.close_peer(&old);
-        let _ = old.socket.clone().disconnect();
-    }
-    ctx.peers.lock().insert(peer_id.clone(), Arc::clone(&peer));
-    // The World has the peer from its connection on: clients create their
-    // transports before `join`, which then only names it.
-    ctx.engine.send(WorldEvent::PeerJoined {
-        peer: peer_id.as_str().into(),
-        room: room_id.as_str().into(),
-        display_name: String::new(),
-        user_agent: peer.user_agent.clone(),
-    });
-    socket.extensions.insert(Arc::clone(&peer));
-    let c = Arc::clone(&ctx);
-    socket.on(
-        "request",
-        move |socket: SocketRef, request: TryData<Value>, ack: AckSender| {
-            let ctx = Arc::clone(&c);
-            async move { on_request(socket, ctx, request, ack).await }
-        },
-    );
-    let c = Arc::clone(&ctx);
-    socket.on_disconnect(move |socket: SocketRef, reason: DisconnectReason| {
-        let ctx = Arc::clone(&c);
-        async move { on_disconnect(socket, ctx, reason) }
-    });
-    watch_confirmation(socket, ctx, peer);
-    tracing::info!(peer = %peer_id, room = %room_id, "peer connected");
-    Ok(())
-}
-
-/// How long socketioxide may take to confirm a connection this middleware
-/// admitted; it does so at once unless the client is gone.
-const CONFIRM_WITHIN: Duration = Duration::from_secs(2);
-
-/// Closes `peer` if its connection is never confirmed. A client that goes
-/// away while it is being admitted (its room opening on a worker, say) is
-/// never confirmed, and socketioxide then runs no disconnect handler for
-/// it: without this, the peer and its room would stay for good.
-fn watch_confirmation(socket: SocketRef, ctx: Arc<Signaling>, peer: Arc<Peer>) {
-    tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + CONFIRM_WITHIN;
-        while !socket.connected() {
-            if peer.state.lock().closed {
-                return;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                tracing::debug!(peer = %peer.id, "connection never confirmed; closing the peer");
-                ctx.close_peer(&peer);
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
 }
 
 async fn on_connect(_socket: SocketRef) {}

@@ -4,7 +4,7 @@
 //! `(error, response)`. Server → client: `notification` events `{method,
 //! data}`, and `request` events with an ack for `newConsumer`.
 
-use ejtimaa_systems::export::Limit;
+use ejtimaa_systems::export::{AuthRefusal, Limit};
 use mediasoup::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -79,6 +79,9 @@ pub enum SignalingError {
     /// The server is shutting down or the peer is closing.
     #[error("peer is closed")]
     Closed,
+    /// The connection's join token is missing or not good for it.
+    #[error("unauthorized: {}", super::auth::describe(*.0))]
+    Unauthorized(AuthRefusal),
 }
 
 impl SignalingError {

@@ -14,6 +14,7 @@ use crate::join::{Joined, join};
 use crate::peer::Peer;
 use crate::report::{FailedJoin, LatencyReport};
 use crate::scenario::{Burst, Scenario};
+use crate::tokens::Tokens;
 
 /// What the burst achieved.
 #[derive(Debug, Clone, Serialize)]
@@ -36,7 +37,13 @@ pub struct BurstReport {
 
 /// Runs the burst against `server` (signaling URL) with ids under `tag`;
 /// every peer that came up leaves before it returns.
-pub async fn run(scenario: &Scenario, burst: &Burst, server: &str, tag: &str) -> BurstReport {
+pub async fn run(
+    scenario: &Scenario,
+    burst: &Burst,
+    server: &str,
+    tag: &str,
+    tokens: &Tokens,
+) -> BurstReport {
     let permits = Arc::new(Semaphore::new(burst.concurrency));
     let mut joins: JoinSet<Joined> = JoinSet::new();
     let started = Instant::now();
@@ -45,6 +52,7 @@ pub async fn run(scenario: &Scenario, burst: &Burst, server: &str, tag: &str) ->
         let peer = format!("{tag}-b{i}");
         let mut config = scenario.peer_config(&room, &peer, &format!("Burst peer {i}"));
         config.consume = false;
+        config.token = tokens.for_peer(&room, &peer);
         let (permits, server) = (permits.clone(), server.to_string());
         joins.spawn(async move {
             // The semaphore is never closed; a failure here would only

@@ -35,6 +35,7 @@ use crate::runner::{RunOptions, SCRAPE_TIMEOUT, first_scrape, progress_bar};
 use crate::scenario::{Capacity, Scenario};
 use crate::scraper::Scraper;
 use crate::timeline::Timeline;
+use crate::tokens::Tokens;
 
 /// How often the timeline and the progress line are updated.
 const SAMPLE: Duration = Duration::from_millis(500);
@@ -62,7 +63,7 @@ pub async fn run(
                 "burst: {} joins, {} at a time",
                 b.peers, b.concurrency
             ));
-            let report = burst::run(scenario, b, &server, &opts.tag).await;
+            let report = burst::run(scenario, b, &server, &opts.tag, &opts.tokens).await;
             tokio::time::sleep(AFTER_BURST).await;
             Some(report)
         }
@@ -73,6 +74,7 @@ pub async fn run(
         cap,
         server,
         tag: opts.tag.clone(),
+        tokens: opts.tokens.clone(),
         server_pid,
         start: Instant::now(),
         ledger: Ledger::default(),
@@ -127,6 +129,7 @@ struct Ramp<'a> {
     cap: &'a Capacity,
     server: String,
     tag: String,
+    tokens: Tokens,
     server_pid: Option<u32>,
     start: Instant,
     ledger: Ledger,
@@ -204,7 +207,7 @@ impl Ramp<'_> {
                     match plan.next() {
                         Some(plan) => {
                             self.ledger.add_peer(&plan.room_id, &plan.peer_id, &plan.display_name);
-                            let config = plan.config(self.scenario);
+                            let config = plan.config(self.scenario, &self.tokens);
                             let server = self.server.clone();
                             joins.spawn(async move { join(&server, plan.peer_id, config).await });
                             next_spawn += period;

@@ -27,6 +27,9 @@ pub struct PeerConfig {
     /// Create a receiving transport, join with capabilities and accept every
     /// `newConsumer`.
     pub consume: bool,
+    /// The join token sent in the handshake's `auth` object, for servers
+    /// that require one.
+    pub token: Option<String>,
 }
 
 impl PeerConfig {
@@ -55,6 +58,7 @@ impl Default for PeerConfig {
             video_fps: 30,
             keyframe_interval: Duration::from_secs(2),
             consume: true,
+            token: None,
         }
     }
 }

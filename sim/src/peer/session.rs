@@ -20,7 +20,7 @@ use super::negotiate::{ConsumerOffer, RouterCaps};
 use super::stats::{ConsumerCounters, MediaKind, PeerStats, ProducerSnapshot};
 use super::transport::{Command, Driver, Outgoing};
 use crate::rng::{Rng, seed_from};
-use crate::signaling::{AckResponder, Client, Incoming, ServerMessage};
+use crate::signaling::{AckResponder, Client, ConnectOptions, Incoming, ServerMessage};
 
 /// How long the receiving task may take to register a consumer's SSRC.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -96,7 +96,12 @@ pub async fn establish(
         ("roomId", config.room_id.as_str()),
         ("peerId", config.peer_id.as_str()),
     ];
-    let (client, incoming) = Client::connect(url, &query, Some(&config.user_agent)).await?;
+    let options = ConnectOptions {
+        auth: config.token.as_ref().map(|token| json!({ "token": token })),
+        ..ConnectOptions::default()
+    };
+    let (client, incoming) =
+        Client::connect_with(url, &query, Some(&config.user_agent), options).await?;
     let caps = RouterCaps::parse(&request(&client, "getRouterRtpCapabilities", json!({})).await?)?;
     // Fail before creating anything if a wanted codec is missing.
     if config.publish_audio {

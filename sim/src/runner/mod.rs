@@ -21,6 +21,7 @@ use crate::rng::Rng;
 use crate::scenario::Scenario;
 use crate::scraper::Scraper;
 use crate::timeline::Timeline;
+use crate::tokens::Tokens;
 
 mod finish;
 mod observe;
@@ -41,6 +42,8 @@ pub struct RunOptions {
     pub room_grace: Duration,
     /// Prefix of room and peer ids, so that runs never collide on a shared server.
     pub tag: String,
+    /// Join tokens for a server that requires them.
+    pub tokens: Tokens,
 }
 
 impl RunOptions {
@@ -56,6 +59,7 @@ impl RunOptions {
             progress: false,
             room_grace: Duration::from_secs(5),
             tag: format!("sim{:04x}", nanos & 0xffff),
+            tokens: Tokens::default(),
         }
     }
 }
@@ -225,7 +229,7 @@ impl Run<'_> {
         if churn {
             self.churn_joining.insert(plan.peer_id.clone());
         }
-        let config = plan.config(self.scenario);
+        let config = plan.config(self.scenario, &self.opts.tokens);
         let url = self.opts.server.to_string();
         joins.spawn(async move { join(url.trim_end_matches('/'), plan.peer_id, config).await });
     }

@@ -34,6 +34,9 @@ pub struct ServerFigures {
     /// Requests and connections each limit refused, since start; `None`:
     /// unknown, the family is declared without series.
     pub refusals: Option<LimitRefusals>,
+    /// Whether join tokens are required and why they were refused; `None`:
+    /// unknown, the families are declared without series.
+    pub auth: Option<crate::export::AuthFigures>,
 }
 
 /// A configured limit on what clients may ask of the server; its label

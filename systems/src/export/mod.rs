@@ -6,6 +6,7 @@
 //! numbers into one reused buffer).
 
 mod address;
+mod auth;
 mod bound;
 mod escape;
 mod figures;
@@ -15,6 +16,7 @@ mod order;
 mod render;
 
 pub use address::push_endpoint;
+pub use auth::{AuthFigures, AuthRefusal};
 pub use bound::{ORIGINAL_LABELS, max_series_len};
 pub use escape::{
     TRUNCATION_MARKER, capped, push_capped_label, push_capped_value, push_label, push_label_value,

@@ -5,6 +5,7 @@
 //! then the server-wide families. Which stream families appear depends on
 //! [`ExportOptions::metrics`](crate::export::ExportOptions).
 
+mod auth;
 mod families;
 mod limits;
 mod merged;

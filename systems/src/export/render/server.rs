@@ -6,6 +6,7 @@
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
 
+use super::auth::render_auth;
 use super::limits::render_refusals;
 use super::objects::render_objects;
 use super::scrape::render_scrape;
@@ -87,6 +88,7 @@ pub(crate) fn render_server(
 
     render_scrape(out, figures.scrape.as_ref());
     render_refusals(out, figures.refusals.as_ref());
+    render_auth(out, figures.auth.as_ref());
     render_workers(out, buffers, sources);
     render_objects(
         out,
