@@ -3,7 +3,8 @@
 //! in-process server. Two pages join one room by URL and see and hear each
 //! other; the stats panel shows the server's figures; the exporter follows
 //! them; a page closed leaves no series; a full
-//! room, a refused camera and a server gone each give their clear message.
+//! room, a refused camera and a server gone each give their clear message;
+//! invitation links with join tokens get in where a page without one is refused.
 
 #[path = "support/cdp.rs"]
 mod cdp;
@@ -401,4 +402,78 @@ async fn a_full_room_a_refused_camera_and_a_server_gone_give_clear_messages() {
     tokio::time::timeout(SCENARIO_DEADLINE, scenario)
         .await
         .unwrap_or_else(|_| panic!("the scenario took longer than {SCENARIO_DEADLINE:?}"));
+}
+
+/// Waits until `page`'s status line contains `needle`.
+async fn shows_status(browser: &Browser, page: &Page, needle: &str) -> Value {
+    wait_for(
+        &format!("the status `{needle}`"),
+        Duration::from_secs(20),
+        async || {
+            let messages = browser.eval(page, MESSAGES).await;
+            messages["status"]
+                .as_str()?
+                .contains(needle)
+                .then_some(messages)
+        },
+    )
+    .await
+}
+
+async fn invitations_scenario(server: &ejtimaa::server::Server, browser: &Browser, secret: &str) {
+    let base = format!("http://{}", server.signaling_addr);
+    let secret = ejtimaa_token::JoinSecret::new(secret.as_bytes().to_vec()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let invite = |peer: &str| {
+        let grant = ejtimaa_token::JoinGrant {
+            room: "invited".into(),
+            peer: peer.into(),
+        };
+        secret.mint(&grant, now, Duration::from_secs(600))
+    };
+    // Two invitation links: the room comes from the token.
+    let ann = browser
+        .open(&format!("{base}/?token={}&name=Ann", invite("ann")), None)
+        .await;
+    let ben = browser
+        .open(&format!("{base}/?token={}&name=Ben", invite("ben")), None)
+        .await;
+    for page in [&ann, &ben] {
+        let messages =
+            shows_status(browser, page, "In room invited with 1 other participant").await;
+        println!("invited: {messages}");
+    }
+    // Without a token, the server says why it refuses.
+    let stranger = browser
+        .open(&format!("{base}/?room=invited&name=Eve"), None)
+        .await;
+    let messages = shows_error(browser, &stranger, "needs a join token").await;
+    println!("no token: {messages}");
+    assert_eq!(messages["form"], true, "{messages}");
+    let text = scrape(server).await;
+    assert_eq!(
+        sample(&text, "Ejtimaa_peers{room_id=\"invited\"}"),
+        Some(2.0),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitation_links_join_a_server_that_requires_tokens() {
+    const SECRET: &str = "browser-secret-browser-secret-browser!";
+    let mut config = test_config();
+    config.auth.secret = Some(SECRET.into());
+    let server = start(config).await;
+    let browser = Browser::launch(MediaPermission::Granted).await;
+    tokio::time::timeout(
+        SCENARIO_DEADLINE,
+        invitations_scenario(&server, &browser, SECRET),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the scenario took longer than {SCENARIO_DEADLINE:?}"));
+    drop(browser);
+    server.shutdown().await;
 }

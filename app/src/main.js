@@ -1,5 +1,7 @@
-// The page: the join form (or `?room=ROOM&name=NAME` to join at once), the
-// call's controls, and the wiring between signaling, devices, call and grid.
+// The page: the join form (or `?room=ROOM&name=NAME` to join at once; an
+// invitation link `?token=TOKEN` fixes the room and peer id the token
+// grants), the call's controls, and the wiring between signaling, devices,
+// call and grid.
 
 import { Signaling } from './signaling.js';
 import { Call } from './call.js';
@@ -16,6 +18,21 @@ let grid = null;
 let stream = null;
 let stats = null;
 let ended = false;
+// From an invitation link: { token, room, peer }.
+let invitation = null;
+
+// The room and peer id a join token grants, read from its payload (the
+// server checks the signature; the page only fills in the form).
+function readInvitation(token) {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(payload));
+    if (typeof claims.room !== 'string' || typeof claims.sub !== 'string') return null;
+    return { token, room: claims.room, peer: claims.sub };
+  } catch {
+    return null;
+  }
+}
 
 function newPeerId() {
   if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -42,7 +59,9 @@ async function join(room, name) {
   ended = false;
   let signaling;
   try {
-    signaling = await Signaling.connect({ roomId: room, peerId: newPeerId() });
+    signaling = await Signaling.connect(invitation
+      ? { roomId: room, peerId: invitation.peer, token: invitation.token }
+      : { roomId: room, peerId: newPeerId() });
   } catch (err) {
     showForm(true);
     showStatus('');
@@ -161,17 +180,21 @@ function end(message) {
 
 function init() {
   const params = new URLSearchParams(location.search);
-  const room = params.get('room') || '';
+  const token = params.get('token');
+  invitation = token ? readInvitation(token) : null;
+  if (token && !invitation) showError('This invitation link is damaged: its join token cannot be read.');
+  const room = invitation ? invitation.room : params.get('room') || '';
   const name = params.get('name') || '';
   $('join-room').value = room;
+  $('join-room').readOnly = Boolean(invitation);
   $('join-name').value = name;
 
   $('join-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const r = $('join-room').value.trim();
     const n = $('join-name').value.trim();
-    // A link to this room, to share.
-    history.replaceState(null, '', `?room=${encodeURIComponent(r)}`);
+    // A link to this room, to share; an invitation is personal and stays as it is.
+    if (!invitation) history.replaceState(null, '', `?room=${encodeURIComponent(r)}`);
     join(r, n);
   });
   $('leave').addEventListener('click', () => end('You left the call.'));

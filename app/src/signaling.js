@@ -1,6 +1,7 @@
 // The socket.io connection to the server: connecting with the room and peer
-// ids, requests answered by an ack `(error, response)`, and the server's
-// notifications and requests handed to the caller.
+// ids (and a join token when the server requires one), requests answered by
+// an ack `(error, response)`, and the server's notifications and requests
+// handed to the caller.
 
 import { io } from 'socket.io-client';
 
@@ -22,9 +23,11 @@ export class Signaling {
   }
 
   // Resolves once the server admitted the peer into the room.
-  static connect({ roomId, peerId }) {
+  static connect({ roomId, peerId, token }) {
     const socket = io({
       query: { roomId, peerId },
+      // The server checks the token against the room and peer id.
+      auth: token ? { token } : {},
       // A new connection would be a new peer without transports: the page
       // says the call ended instead of reconnecting behind the user's back.
       reconnection: false,
