@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use ejtimaa_systems::WorldEvent;
+use futures_util::future::join_all;
 use mediasoup::prelude::*;
 use mediasoup::producer::WeakProducer;
 use serde_json::{Value, json};
@@ -173,21 +174,26 @@ async fn join(ctx: &Arc<Signaling>, peer: &Arc<Peer>, req: p::Join) -> Reply {
     }
     let reply = json!({ "peers": others.iter().map(|o| o.info()).collect::<Vec<_>>() });
 
-    // Offer the newcomer everything already being sent, once the reply is out.
+    // Offer the newcomer everything already being sent, once the reply is
+    // out; all at once, as each offer waits for the client's answer.
     let (ctx, peer) = (Arc::clone(ctx), Arc::clone(peer));
     tokio::spawn(async move {
-        for other in others {
-            let producers: Vec<WeakProducer> = other
-                .state
-                .lock()
-                .producers
-                .values()
-                .map(Producer::downgrade)
-                .collect();
-            for producer in producers {
-                consume(&ctx, &peer, &other.id, &producer).await;
-            }
-        }
+        let offers: Vec<(String, WeakProducer)> = others
+            .iter()
+            .flat_map(|other| {
+                let s = other.state.lock();
+                s.producers
+                    .values()
+                    .map(|p| (other.id.clone(), p.downgrade()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        join_all(
+            offers
+                .iter()
+                .map(|(owner, producer)| consume(&ctx, &peer, owner, producer)),
+        )
+        .await;
     });
     Ok(reply)
 }
@@ -296,10 +302,15 @@ async fn produce(ctx: &Arc<Signaling>, peer: &Arc<Peer>, req: p::Produce) -> Rep
     let reply = json!({ "id": producer.id() });
     let others = ctx.others_joined(peer);
     let (ctx, peer_id, producer) = (Arc::clone(ctx), peer.id.clone(), producer.downgrade());
+    // Every other peer at once: one that is slow to answer its offer (or
+    // never does) must not hold up the rest.
     tokio::spawn(async move {
-        for other in others {
-            consume(&ctx, &other, &peer_id, &producer).await;
-        }
+        join_all(
+            others
+                .iter()
+                .map(|other| consume(&ctx, other, &peer_id, &producer)),
+        )
+        .await;
     });
     Ok(reply)
 }
