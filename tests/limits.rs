@@ -237,3 +237,34 @@ async fn clients_vanishing_while_their_room_opens_leave_nothing() {
     assert_eq!(server.signaling.peer_count(), 0, "{text}");
     server.shutdown().await;
 }
+
+/// Rooms open side by side (one opening per room id), yet a burst of new
+/// rooms gets no more than `max_rooms`: rooms being opened count too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_new_rooms_gets_no_more_than_the_limit() {
+    let mut config = test_config();
+    config.limits.max_rooms = 2;
+    let server = start(config).await;
+    let outcomes = join_all((0..BURST).map(|i| {
+        let server = &server;
+        async move {
+            try_connect(server, &format!("burst{i}"), &format!("p{i}"))
+                .await
+                .map_err(|e| e.to_string())
+        }
+    }))
+    .await;
+    let admitted = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(admitted, 2, "{outcomes:?}");
+    for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert!(refused.contains("at most 2 rooms"), "{refused}");
+    }
+    let text = scrape(&server).await;
+    assert_eq!(sample(&text, "Ejtimaa_rooms"), Some(2.0), "{text}");
+    assert_eq!(
+        sample(&text, REFUSED_ROOMS),
+        Some((BURST - 2) as f64),
+        "{text}"
+    );
+    server.shutdown().await;
+}

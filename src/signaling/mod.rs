@@ -11,6 +11,7 @@ mod auth;
 mod consume;
 mod handlers;
 pub mod method;
+mod opening;
 mod peer;
 pub mod protocol;
 mod refusals;

@@ -11,6 +11,7 @@ use ejtimaa_systems::export::Limit;
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
 
+use super::opening::OpeningGates;
 use super::peer::Peer;
 use super::protocol::SignalingError;
 use crate::engine::EngineHandle;
@@ -58,11 +59,17 @@ impl Room {
     }
 }
 
+/// How long a worker may take to create a room's router.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// All open rooms.
 pub struct Rooms {
     rooms: Mutex<HashMap<String, Arc<Room>>>,
-    /// Serializes router creation so that two peers of a new room share one.
-    creating: tokio::sync::Mutex<()>,
+    /// Rooms being opened, counted against `max_rooms` with the open ones.
+    opening: Mutex<usize>,
+    /// One opening per room id, so that two peers of a new room share one
+    /// router while other rooms open side by side.
+    gates: OpeningGates,
     opened: AtomicU64,
     pool: Arc<WorkerPool>,
     engine: EngineHandle,
@@ -80,7 +87,8 @@ impl Rooms {
     ) -> Arc<Self> {
         Arc::new(Self {
             rooms: Mutex::new(HashMap::new()),
-            creating: tokio::sync::Mutex::new(()),
+            opening: Mutex::new(0),
+            gates: OpeningGates::default(),
             opened: AtomicU64::new(0),
             pool,
             engine,
@@ -95,24 +103,31 @@ impl Rooms {
         if let Some(room) = self.get(id) {
             return Ok(room);
         }
-        let _creating = self.creating.lock().await;
+        let _turn = self.gates.turn(id).await;
         if let Some(room) = self.get(id) {
             return Ok(room);
         }
-        if self.rooms.lock().len() >= self.max_rooms {
-            return Err(SignalingError::limit(
-                Limit::Rooms,
-                format!("at most {} rooms", self.max_rooms),
-            ));
-        }
+        let place = self.reserve_place()?;
         let worker = self
             .pool
             .least_loaded()
             .ok_or_else(|| SignalingError::Media("no mediasoup worker available".into()))?;
-        let router = worker
+        let creating = worker
             .worker
-            .create_router(RouterOptions::new(self.codecs.clone()))
+            .create_router(RouterOptions::new(self.codecs.clone()));
+        let router = tokio::time::timeout(OPEN_TIMEOUT, creating)
             .await
+            .map_err(|_| {
+                tracing::warn!(
+                    room = id,
+                    worker = worker.index,
+                    "router creation timed out"
+                );
+                SignalingError::Media(format!(
+                    "the media worker did not open the room within {} s",
+                    OPEN_TIMEOUT.as_secs()
+                ))
+            })?
             .map_err(SignalingError::media)?;
         worker.routers.fetch_add(1, Ordering::Relaxed);
         let w = Arc::clone(&worker);
@@ -134,9 +149,29 @@ impl Rooms {
             emptied: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         });
-        self.rooms.lock().insert(id.to_string(), Arc::clone(&room));
+        {
+            // Counted as open instead of opening, both under the map's lock.
+            let mut rooms = self.rooms.lock();
+            rooms.insert(id.to_string(), Arc::clone(&room));
+            drop(place);
+        }
         tracing::info!(room = id, worker = room.worker.index, "room opened");
         Ok(room)
+    }
+
+    /// A place for one more room under `max_rooms`, counting the rooms
+    /// being opened; given back when the opening ends, either way.
+    fn reserve_place(&self) -> Result<OpeningPlace<'_>, SignalingError> {
+        let rooms = self.rooms.lock();
+        let mut opening = self.opening.lock();
+        if rooms.len() + *opening >= self.max_rooms {
+            return Err(SignalingError::limit(
+                Limit::Rooms,
+                format!("at most {} rooms", self.max_rooms),
+            ));
+        }
+        *opening += 1;
+        Ok(OpeningPlace(&self.opening))
     }
 
     /// The open room `id`.
@@ -231,5 +266,15 @@ impl Rooms {
             .filter(|r| std::ptr::eq(Arc::as_ptr(&r.worker), worker))
             .cloned()
             .collect()
+    }
+}
+
+/// A room being opened, counted against `max_rooms` until dropped (by then
+/// the room is in the directory, or its opening failed).
+struct OpeningPlace<'a>(&'a Mutex<usize>);
+
+impl Drop for OpeningPlace<'_> {
+    fn drop(&mut self) {
+        *self.0.lock() -= 1;
     }
 }

@@ -1,0 +1,87 @@
+//! [`OpeningGates`]: one room opening per id at a time, any number of ids
+//! side by side, so that a worker slow to create one router holds up only
+//! the peers of that room.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+/// Past this many entries, those no one holds any more are swept out.
+const SWEEP_ABOVE: usize = 64;
+
+/// A gate per room id being opened; an id's gate lives while someone holds
+/// or waits for it.
+#[derive(Default)]
+pub struct OpeningGates {
+    gates: Mutex<HashMap<String, Weak<AsyncMutex<()>>>>,
+}
+
+impl OpeningGates {
+    /// Waits until no one else is opening room `id`; holding the turn, the
+    /// caller looks for the room again and opens it if still needed.
+    pub async fn turn(&self, id: &str) -> OwnedMutexGuard<()> {
+        let gate = {
+            let mut gates = self.gates.lock();
+            match gates.get(id).and_then(Weak::upgrade) {
+                Some(gate) => gate,
+                None => {
+                    if gates.len() >= SWEEP_ABOVE {
+                        gates.retain(|_, gate| gate.strong_count() > 0);
+                    }
+                    let gate = Arc::new(AsyncMutex::new(()));
+                    gates.insert(id.to_owned(), Arc::downgrade(&gate));
+                    gate
+                }
+            }
+        };
+        gate.lock_owned().await
+    }
+
+    /// Entries kept (held, waited for, or not swept yet).
+    #[cfg(test)]
+    fn entries(&self) -> usize {
+        self.gates.lock().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn one_opening_per_id_and_ids_side_by_side() {
+        let gates = Arc::new(OpeningGates::default());
+        let a = gates.turn("a").await;
+        // Another id proceeds while `a` is held.
+        let b = tokio::time::timeout(Duration::from_secs(1), gates.turn("b"))
+            .await
+            .expect("another id is not held up");
+        // The same id waits until `a` is released.
+        let g = Arc::clone(&gates);
+        let second_a = tokio::spawn(async move { g.turn("a").await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!second_a.is_finished(), "two openings of one id at once");
+        drop(a);
+        tokio::time::timeout(Duration::from_secs(1), second_a)
+            .await
+            .expect("its turn comes once released")
+            .unwrap();
+        drop(b);
+    }
+
+    #[tokio::test]
+    async fn gates_no_one_holds_are_swept() {
+        let gates = OpeningGates::default();
+        for i in 0..SWEEP_ABOVE * 4 {
+            drop(gates.turn(&format!("room{i}")).await);
+        }
+        assert!(
+            gates.entries() <= SWEEP_ABOVE,
+            "{} entries",
+            gates.entries()
+        );
+    }
+}
