@@ -85,10 +85,19 @@ pub async fn consume(
     }
     let mut options = ConsumerOptions::new(producer.id(), caps);
     options.paused = true;
-    let consumer = match transport.consume(options).await {
-        Ok(c) => c,
-        Err(e) => {
+    // Bounded like a client's requests: a worker that stops answering
+    // must not keep this task (and the producer) forever.
+    let consumer = match tokio::time::timeout(NEW_CONSUMER_TIMEOUT, transport.consume(options))
+        .await
+    {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
             tracing::warn!(peer = %consumer_peer.id, producer = %producer.id(), "consume failed: {e}");
+            release();
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(peer = %consumer_peer.id, producer = %producer.id(), "consume timed out");
             release();
             return;
         }
@@ -142,8 +151,10 @@ pub async fn consume(
     let answer = pending.await;
     match answer {
         Ok(AckArgs(args)) if args.first().is_none_or(Value::is_null) => {
-            if let Err(e) = consumer.resume().await {
-                tracing::debug!(consumer = %consumer.id(), "resume failed: {e}");
+            match tokio::time::timeout(NEW_CONSUMER_TIMEOUT, consumer.resume()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(consumer = %consumer.id(), "resume failed: {e}"),
+                Err(_) => tracing::warn!(consumer = %consumer.id(), "resume timed out"),
             }
         }
         Ok(AckArgs(args)) => {

@@ -2,6 +2,7 @@
 //! names are the peer's own, and answers a JSON value or a `SignalingError`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ejtimaa_systems::WorldEvent;
 use futures_util::future::join_all;
@@ -18,8 +19,29 @@ use crate::media::{listen_info, observe};
 
 type Reply = Result<Value, SignalingError>;
 
-/// Runs one request of `peer`.
+/// How long one request may take, mediasoup's answers included: a worker
+/// that stops answering costs its clients an error, not a hung request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs one request of `peer`, within [`REQUEST_TIMEOUT`]. What a request
+/// abandoned at the limit had reserved or created is dropped with it.
 pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data: Value) -> Reply {
+    bounded(method, REQUEST_TIMEOUT, run(ctx, peer, method, data)).await
+}
+
+async fn bounded(method: Method, limit: Duration, request: impl Future<Output = Reply>) -> Reply {
+    tokio::time::timeout(limit, request)
+        .await
+        .unwrap_or_else(|_| {
+            tracing::warn!(method = method.as_str(), "request timed out");
+            Err(SignalingError::Media(format!(
+                "`{}` took over {limit:?}: the media worker did not answer",
+                method.as_str(),
+            )))
+        })
+}
+
+async fn run(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data: Value) -> Reply {
     let name = method.as_str();
     match method {
         Method::GetRouterRtpCapabilities => {
@@ -313,4 +335,28 @@ async fn produce(ctx: &Arc<Signaling>, peer: &Arc<Peer>, req: p::Produce) -> Rep
         .await;
     });
     Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_that_never_ends_is_answered_with_an_error_at_the_limit() {
+        let never = std::future::pending::<Reply>();
+        let limit = Duration::from_millis(50);
+        let err = bounded(Method::CreateWebRtcTransport, limit, never)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("createWebRtcTransport") && err.contains("50ms"),
+            "{err}"
+        );
+        let quick = async { Ok(json!(1)) };
+        assert_eq!(
+            bounded(Method::Join, REQUEST_TIMEOUT, quick).await.unwrap(),
+            json!(1)
+        );
+    }
 }
