@@ -56,21 +56,36 @@ fn main() -> anyhow::Result<()> {
 async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
     let server = Server::start_with(config, Some(log)).await?;
     // Machine-readable lines for scripts and the simulator.
-    println!("ejtimaa: signaling http://{}", server.signaling_addr);
+    println!(
+        "ejtimaa: signaling {}://{}",
+        server.signaling_scheme, server.signaling_addr
+    );
     if let Some(addr) = server.exporter_addr {
-        println!("ejtimaa: exporter http://{addr}/metrics");
+        println!(
+            "ejtimaa: exporter {}://{addr}/metrics",
+            server.exporter_scheme
+        );
     }
-    shutdown_signal().await;
+    serve_signals(&server).await?;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Waits for SIGINT or SIGTERM; each SIGHUP meanwhile reloads the TLS
+/// certificates (a failure is logged, and the old ones stay).
+async fn serve_signals(server: &Server) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = term.recv() => return Ok(()),
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading TLS certificates");
+                let _ = server.reload_certificates();
+            }
+        }
     }
 }

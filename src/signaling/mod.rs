@@ -34,7 +34,7 @@ use crate::media::workers::{PoolWorker, WorkerPool};
 use method::{Method, MethodTally};
 use peer::{Peer, PeerState};
 use protocol::{Request, SignalingError};
-use refusals::RefusalTally;
+pub use refusals::RefusalTally;
 pub use room::{Room, Rooms};
 
 /// Longest room or peer id accepted in the handshake.
