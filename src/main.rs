@@ -54,7 +54,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
     let server = Server::start_with(config, Some(log)).await?;
+    // Handled before the URLs are printed: a script may signal as soon as it reads them.
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     // Machine-readable lines for scripts and the simulator.
     println!(
         "ejtimaa: signaling {}://{}",
@@ -66,26 +70,19 @@ async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
             server.exporter_scheme
         );
     }
-    serve_signals(&server).await?;
-    tracing::info!("shutting down");
-    server.shutdown().await;
-    Ok(())
-}
-
-/// Waits for SIGINT or SIGTERM; each SIGHUP meanwhile reloads the TLS
-/// certificates (a failure is logged, and the old ones stay).
-async fn serve_signals(server: &Server) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    // Until SIGINT or SIGTERM; each SIGHUP meanwhile reloads the TLS
+    // certificates (a failure is logged, and the old ones stay).
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = term.recv() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
             _ = hangup.recv() => {
                 tracing::info!("SIGHUP: reloading TLS certificates");
                 let _ = server.reload_certificates();
             }
         }
     }
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
 }

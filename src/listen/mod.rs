@@ -130,3 +130,60 @@ impl Listener {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get_status(addr: SocketAddr, path: &str) -> String {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut raw))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        text.lines().next().unwrap_or_default().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_response_not_ready_in_time_is_a_408_and_others_go_on() {
+        let app = axum::Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    "late"
+                }),
+            )
+            .route("/fast", get(|| async { "ok" }));
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = Listener::bind("test", addr, None).await.unwrap();
+        let addr = listener.local_addr();
+        assert_eq!(listener.scheme(), Scheme::Http);
+        let limits = ListenLimits {
+            header_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_millis(300),
+            max_connections: 8,
+            max_connections_per_ip: 8,
+            counted_as: (Limit::Connections, Limit::ConnectionsPerIp),
+        };
+        let (stop, stopped) = watch::channel(false);
+        let refusals = Arc::new(RefusalTally::default());
+        let serving = tokio::spawn(listener.serve(app, limits, refusals, stopped).unwrap());
+        assert_eq!(
+            get_status(addr, "/slow").await,
+            "HTTP/1.1 408 Request Timeout"
+        );
+        assert_eq!(get_status(addr, "/fast").await, "HTTP/1.1 200 OK");
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), serving)
+            .await
+            .expect("the listener stops")
+            .unwrap();
+    }
+}

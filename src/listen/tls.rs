@@ -91,3 +91,44 @@ fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     anyhow::ensure!(!certs.is_empty(), "no certificate in {}", path.display());
     Ok(certs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_cert(dir: &Path) -> CertificateDer<'static> {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        std::fs::write(dir.join("cert.pem"), c.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), c.signing_key.serialize_pem()).unwrap();
+        c.cert.der().clone()
+    }
+
+    #[test]
+    fn reload_swaps_a_good_certificate_and_keeps_the_old_one_on_errors() {
+        let dir = std::env::temp_dir().join(format!("ejtimaa-certs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = TlsConfig {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        };
+        let first = write_cert(&dir);
+        let certs = Certificates::load(&files).unwrap();
+        let served = || certs.current.read().cert[0].clone();
+        assert_eq!(served(), first);
+
+        let second = write_cert(&dir);
+        certs.reload().unwrap();
+        assert_eq!(served(), second);
+
+        // A key of another certificate: refused, the second stays.
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        std::fs::write(&files.key, c.signing_key.serialize_pem()).unwrap();
+        let err = certs.reload().unwrap_err();
+        assert!(format!("{err:#}").contains("do not fit"), "{err:#}");
+        std::fs::remove_file(&files.cert).unwrap();
+        let err = certs.reload().unwrap_err();
+        assert!(format!("{err:#}").contains("cert.pem"), "{err:#}");
+        assert_eq!(served(), second);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
