@@ -498,6 +498,24 @@ async fn certificates_reload_for_new_connections_while_calls_carry_on() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A child process killed if the test fails before it ends it.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl KillOnDrop {
+    fn get(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("still running")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// The binary: the URLs it prints name the scheme, and SIGHUP reloads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_prints_https_and_reloads_on_sighup() {
@@ -516,15 +534,17 @@ async fn the_binary_prints_https_and_reloads_on_sighup() {
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ejtimaa"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ejtimaa"))
         .arg("--config")
         .arg(&config_path)
         .args(["--log", "warn"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("the binary starts");
-    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut child = KillOnDrop(Some(child));
+    let stdout = std::io::BufReader::new(child.get().stdout.take().unwrap());
     let lines = tokio::task::spawn_blocking(move || {
         stdout
             .lines()
@@ -549,7 +569,7 @@ async fn the_binary_prints_https_and_reloads_on_sighup() {
     assert_eq!(served_certificate(&connector, signaling).await, old.der);
 
     new.write(&dir);
-    let pid = child.id() as libc::pid_t;
+    let pid = child.get().id() as libc::pid_t;
     // SAFETY: kill has no memory effects; pid is our own child, still running.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
     wait_for("the new certificate", Duration::from_secs(10), async || {
@@ -559,6 +579,7 @@ async fn the_binary_prints_https_and_reloads_on_sighup() {
     assert_eq!(served_certificate(&connector, exporter).await, new.der);
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let mut child = child.0.take().unwrap();
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()
