@@ -73,6 +73,10 @@ pub struct Overrides {
     /// Admin socket path (`admin.socket`).
     #[arg(long, env = "EJTIMAA_ADMIN_SOCKET")]
     pub admin_socket: Option<PathBuf>,
+    /// Signaling connections from one client address
+    /// (`limits.max_connections_per_ip`).
+    #[arg(long, env = "EJTIMAA_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
 }
 
 impl Overrides {
@@ -88,6 +92,7 @@ impl Overrides {
             rtc_listen_ip,
             announced_address,
             admin_socket,
+            max_connections_per_ip,
         } = self;
         set(&mut config.http.listen, http_listen);
         set(&mut config.http.port, http_port);
@@ -105,6 +110,10 @@ impl Overrides {
                 .clone_from(announced_address);
         }
         set(&mut config.admin.socket, admin_socket);
+        set(
+            &mut config.limits.max_connections_per_ip,
+            max_connections_per_ip,
+        );
     }
 }
 
@@ -120,12 +129,22 @@ mod tests {
 
     #[test]
     fn overrides_replace_only_what_they_name() {
-        let cli =
-            Cli::try_parse_from(["ejtimaa", "--prometheus-port", "0", "--workers", "2"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "ejtimaa",
+            "--prometheus-port",
+            "0",
+            "--workers",
+            "2",
+            "--max-connections-per-ip",
+            "500",
+        ])
+        .unwrap();
         let mut config = Config::default();
         cli.overrides.apply(&mut config);
         assert_eq!(config.prometheus.port, 0);
         assert_eq!(config.mediasoup.num_workers, Some(2));
+        assert_eq!(config.limits.max_connections_per_ip, 500);
+        assert_eq!(config.limits.max_connections, 10_000);
         assert_eq!(config.http, Config::default().http);
         assert_eq!(config.prometheus.metrics, MetricsSetting::Default);
     }
