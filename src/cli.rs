@@ -97,6 +97,10 @@ pub struct Overrides {
     /// Run signaling without join tokens even on a non-loopback address (`auth.allow_open`).
     #[arg(long, env = "EJTIMAA_ALLOW_OPEN")]
     pub allow_open: bool,
+    /// Signaling connections from one client address
+    /// (`limits.max_connections_per_ip`).
+    #[arg(long, env = "EJTIMAA_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
 }
 
 impl Overrides {
@@ -115,6 +119,7 @@ impl Overrides {
             auth_secret,
             auth_secret_file,
             allow_open,
+            max_connections_per_ip,
         } = self;
         set(&mut config.http.listen, http_listen);
         set(&mut config.http.port, http_port);
@@ -144,6 +149,10 @@ impl Overrides {
         if *allow_open {
             config.auth.allow_open = true;
         }
+        set(
+            &mut config.limits.max_connections_per_ip,
+            max_connections_per_ip,
+        );
     }
 }
 
@@ -159,12 +168,22 @@ mod tests {
 
     #[test]
     fn overrides_replace_only_what_they_name() {
-        let cli =
-            Cli::try_parse_from(["ejtimaa", "--prometheus-port", "0", "--workers", "2"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "ejtimaa",
+            "--prometheus-port",
+            "0",
+            "--workers",
+            "2",
+            "--max-connections-per-ip",
+            "500",
+        ])
+        .unwrap();
         let mut config = Config::default();
         cli.overrides.apply(&mut config);
         assert_eq!(config.prometheus.port, 0);
         assert_eq!(config.mediasoup.num_workers, Some(2));
+        assert_eq!(config.limits.max_connections_per_ip, 500);
+        assert_eq!(config.limits.max_connections, 10_000);
         assert_eq!(config.http, Config::default().http);
         assert_eq!(config.prometheus.metrics, MetricsSetting::Default);
     }

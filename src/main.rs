@@ -79,23 +79,35 @@ fn print_token(
 }
 
 async fn run(config: Config, log: LogControl) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
     let server = Server::start_with(config, Some(log)).await?;
+    // Handled before the URLs are printed: a script may signal as soon as it reads them.
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     // Machine-readable lines for scripts and the simulator.
-    println!("ejtimaa: signaling http://{}", server.signaling_addr);
+    println!(
+        "ejtimaa: signaling {}://{}",
+        server.signaling_scheme, server.signaling_addr
+    );
     if let Some(addr) = server.exporter_addr {
-        println!("ejtimaa: exporter http://{addr}/metrics");
+        println!(
+            "ejtimaa: exporter {}://{addr}/metrics",
+            server.exporter_scheme
+        );
     }
-    shutdown_signal().await;
+    // Until SIGINT or SIGTERM; each SIGHUP meanwhile reloads the TLS
+    // certificates (a failure is logged, and the old ones stay).
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading TLS certificates");
+                let _ = server.reload_certificates();
+            }
+        }
+    }
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -6,10 +6,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use anyhow::Context;
-use ejtimaa_systems::export::{RdnsFigures, ScrapeFigures, WorkerCpu};
+use ejtimaa_systems::export::{Limit, RdnsFigures, ScrapeFigures, WorkerCpu};
 use ejtimaa_systems::{ExportOptions, ServerFigures};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower_http::cors::CorsLayer;
@@ -18,19 +16,24 @@ use crate::admin::{AdminContext, AdminServer, LogControl};
 use crate::config::Config;
 use crate::engine::{self, EngineHandle};
 use crate::exporter::{self, BearerSecret, ExporterOptions, FiguresHook, ScrapeHooks};
+use crate::listen::{Certificates, ListenLimits, Listener, Scheme};
 use crate::media::observe::AddressHook;
 use crate::media::registry::MediaRegistry;
 use crate::media::stats::StatsCollector;
 use crate::media::workers::WorkerPool;
 use crate::rdns::RdnsService;
-use crate::signaling::Signaling;
+use crate::signaling::{RefusalTally, Signaling};
 
 /// A running server.
 pub struct Server {
     /// Where socket.io signaling listens.
     pub signaling_addr: SocketAddr,
+    /// Whether signaling is served over TLS.
+    pub signaling_scheme: Scheme,
     /// The exporter's address, when enabled.
     pub exporter_addr: Option<SocketAddr>,
+    /// Whether the exporter is served over TLS.
+    pub exporter_scheme: Scheme,
     /// The engine, for in-process inspection (tests, admin).
     pub engine: EngineHandle,
     /// The worker pool.
@@ -40,42 +43,13 @@ pub struct Server {
     /// The stats collector (in the background, or before each render).
     pub stats: Arc<StatsCollector>,
     admin: Option<AdminServer>,
+    /// Every certificate the listeners serve, each once.
+    certificates: Vec<Arc<Certificates>>,
     stop_signaling: watch::Sender<bool>,
     stop_exporter: watch::Sender<bool>,
     signaling_tasks: JoinSet<()>,
     exporter_tasks: JoinSet<()>,
     engine_thread: Option<JoinHandle<()>>,
-}
-
-/// Serves `app` on `listener` until `stop` turns true.
-fn serve<L>(
-    tasks: &mut JoinSet<()>,
-    listener: L,
-    app: axum::Router,
-    stop: &watch::Sender<bool>,
-    what: &'static str,
-) where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
-    let mut stopped = stop.subscribe();
-    tasks.spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!("{what} server failed: {e}");
-        }
-    });
-}
-
-async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the {what} listener to {addr}"))
 }
 
 /// The server's own figures for each scrape: stats timeouts and cadence,
@@ -85,9 +59,11 @@ fn figures_hook(
     stats: &Arc<StatsCollector>,
     stats_interval: Duration,
     signaling: &Arc<Signaling>,
+    listeners: &Arc<RefusalTally>,
     workers: &Arc<WorkerPool>,
     dns: RdnsService,
 ) -> FiguresHook {
+    let listeners = Arc::clone(listeners);
     let (stats, signaling, workers) = (
         Arc::clone(stats),
         Arc::clone(signaling),
@@ -97,7 +73,14 @@ fn figures_hook(
         stats_timeouts: stats.timeouts(),
         signaling: signaling.method_counts(),
         signaling_latency: signaling.method_latencies(),
-        refusals: Some(signaling.limit_refusals()),
+        refusals: Some({
+            // Requests refused by signaling, connections by the listeners.
+            let mut refusals = signaling.limit_refusals();
+            for (sum, n) in refusals.0.iter_mut().zip(listeners.snapshot().0) {
+                *sum += n;
+            }
+            refusals
+        }),
         auth: Some(signaling.auth_figures()),
         process: crate::usage::process_figures(),
         // Zeros while reverse DNS is off: nothing looked up, nothing cached.
@@ -146,12 +129,13 @@ impl Server {
     /// `logLevel` change the log filter.
     pub async fn start_with(config: Config, log: Option<LogControl>) -> anyhow::Result<Server> {
         config.validate()?;
-        // Load the certificate first: a bad one should stop us before anything starts.
-        let tls = config
+        let p = &config.prometheus;
+        // Load the certificates first: a bad one should stop us before anything starts.
+        let signaling_tls = config
             .http
             .tls
             .as_ref()
-            .map(crate::tls::acceptor)
+            .map(Certificates::load)
             .transpose()?;
         // Read the secret (maybe from its file) before anything starts, too.
         let join_secret = config.auth.join_secret()?;
@@ -163,7 +147,18 @@ impl Server {
                 config.http.listen
             );
         }
-        let p = &config.prometheus;
+        let exporter_tls = match (&p.tls, p.reuse_http_tls) {
+            (Some(files), _) => Some(Certificates::load(files)?),
+            (None, true) => signaling_tls.clone(),
+            (None, false) => None,
+        };
+        let mut certificates: Vec<Arc<Certificates>> = Vec::new();
+        for c in signaling_tls.iter().chain(&exporter_tls) {
+            if !certificates.iter().any(|known| Arc::ptr_eq(known, c)) {
+                certificates.push(Arc::clone(c));
+            }
+        }
+        let listener_refusals = Arc::new(RefusalTally::default());
         let options = ExportOptions {
             deidentify: p.deidentify,
             numeric: p.numeric,
@@ -217,31 +212,37 @@ impl Server {
         let app = crate::app::router()
             .layer(layer)
             .layer(CorsLayer::permissive());
-        let listener = bind(
-            SocketAddr::new(config.http.listen, config.http.port),
+        let h = &config.http;
+        let listener = Listener::bind(
             "signaling",
+            SocketAddr::new(h.listen, h.port),
+            signaling_tls,
         )
         .await?;
-        let signaling_addr = listener.local_addr()?;
-        let stop = &stop_signaling;
-        let scheme = match tls {
-            Some(acceptor) => {
-                let listener = crate::tls::TlsListener::new(listener, acceptor)?;
-                serve(&mut signaling_tasks, listener, app, stop, "signaling");
-                "https"
-            }
-            None => {
-                serve(&mut signaling_tasks, listener, app, stop, "signaling");
-                "http"
-            }
+        let (signaling_addr, signaling_scheme) = (listener.local_addr(), listener.scheme());
+        let limits = ListenLimits {
+            header_timeout: Duration::from_millis(h.header_timeout_ms),
+            request_timeout: Duration::from_millis(h.request_timeout_ms),
+            max_connections: config.limits.max_connections,
+            max_connections_per_ip: config.limits.max_connections_per_ip,
+            counted_as: (Limit::Connections, Limit::ConnectionsPerIp),
         };
+        signaling_tasks.spawn(listener.serve(
+            app,
+            limits,
+            Arc::clone(&listener_refusals),
+            stop_signaling.subscribe(),
+        )?);
         tracing::info!(
-            "signaling listening on {scheme}://{signaling_addr}/socket.io/ (the app at /)"
+            "signaling listening on {signaling_scheme}://{signaling_addr}/socket.io/ (the app at /)"
         );
 
+        let mut exporter_scheme = Scheme::Http;
         let exporter_addr = if p.enabled {
-            let listener = bind(SocketAddr::new(p.listen, p.port), "exporter").await?;
-            let addr = listener.local_addr()?;
+            let listener =
+                Listener::bind("exporter", SocketAddr::new(p.listen, p.port), exporter_tls).await?;
+            let addr = listener.local_addr();
+            exporter_scheme = listener.scheme();
             let options = ExporterOptions {
                 secret: p.secret.as_deref().map(BearerSecret::new),
                 gzip_level: p.gzip_level,
@@ -256,6 +257,7 @@ impl Server {
                     &stats,
                     stats_interval,
                     &signaling,
+                    &listener_refusals,
                     &workers,
                     dns.clone(),
                 )),
@@ -265,14 +267,20 @@ impl Server {
                 exporter_tasks.spawn(Arc::clone(&stats).run_background(stats_interval, stop));
             }
             let app = exporter::router(engine.clone(), hooks, options);
-            serve(
-                &mut exporter_tasks,
-                listener,
+            let limits = ListenLimits {
+                header_timeout: Duration::from_millis(p.header_timeout_ms),
+                request_timeout: Duration::from_millis(p.request_timeout_ms),
+                max_connections: p.max_scrape_connections,
+                max_connections_per_ip: p.max_scrape_connections_per_ip,
+                counted_as: (Limit::ScrapeConnections, Limit::ScrapeConnectionsPerIp),
+            };
+            exporter_tasks.spawn(listener.serve(
                 app,
-                &stop_exporter,
-                "exporter",
-            );
-            tracing::info!("exporter listening on http://{addr}/metrics");
+                limits,
+                Arc::clone(&listener_refusals),
+                stop_exporter.subscribe(),
+            )?);
+            tracing::info!("exporter listening on {exporter_scheme}://{addr}/metrics");
             Some(addr)
         } else {
             None
@@ -292,8 +300,11 @@ impl Server {
 
         Ok(Server {
             admin,
+            certificates,
             signaling_addr,
+            signaling_scheme,
             exporter_addr,
+            exporter_scheme,
             engine,
             workers,
             signaling,
@@ -304,6 +315,27 @@ impl Server {
             exporter_tasks,
             engine_thread: Some(engine_thread),
         })
+    }
+
+    /// Reads every configured certificate and key again (SIGHUP): new TLS
+    /// handshakes use them, open connections keep theirs. A file that cannot
+    /// be used is logged and its old certificate stays; the error names it.
+    pub fn reload_certificates(&self) -> anyhow::Result<()> {
+        let mut failed = Vec::new();
+        for certificates in &self.certificates {
+            let path = certificates.cert_path().display();
+            match certificates.reload() {
+                Ok(()) => tracing::info!("reloaded the TLS certificate {path}"),
+                Err(e) => {
+                    tracing::error!("{e:#}; still serving the previous certificate of {path}");
+                    failed.push(format!("{e:#}"));
+                }
+            }
+        }
+        match failed.is_empty() {
+            true => Ok(()),
+            false => Err(anyhow::anyhow!(failed.join("; "))),
+        }
     }
 
     /// Stops in order: peers told and disconnected, rooms and workers closed,

@@ -110,6 +110,9 @@ async fn browsers_get_a_landing_page_at_the_root_only() {
 async fn a_burst_of_scrapes_shares_renders_and_the_excess_is_refused() {
     let mut config = test_config();
     config.prometheus.max_concurrent_scrapes = 4;
+    // The whole burst comes from one address; the caps on connections are
+    // tests/listeners.rs's to try.
+    config.prometheus.max_scrape_connections_per_ip = 64;
     let server = start(config).await;
     let addr = server.exporter_addr.expect("exporter on");
     let burst = 48;

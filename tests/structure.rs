@@ -14,11 +14,11 @@ const MAX_CODE_LINES: usize = 400;
 /// The server's top-level modules, lowest layer first: a module may use
 /// modules of its own or a lower layer, never a higher one.
 const LAYERS: &[&[&str]] = &[
-    &["config", "usage", "tls"],
+    &["config", "usage"],
     &["cli", "engine"],
     &["rdns", "media"],
     &["signaling"],
-    &["exporter", "admin", "app"],
+    &["exporter", "admin", "app", "listen"],
     &["connect", "server"],
 ];
 

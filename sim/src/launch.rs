@@ -53,6 +53,9 @@ pub fn launch(bin: &Path, auth_secret: Option<&str>) -> anyhow::Result<Launched>
             "0",
             "--log",
             "warn",
+            // Every simulated peer connects from this one host.
+            "--max-connections-per-ip",
+            "1000000",
         ])
         .arg("--admin-socket")
         .arg(&admin_socket)

@@ -168,9 +168,58 @@ impl Config {
                 self.http.listen
             )));
         }
+        if p.reuse_http_tls && p.tls.is_some() {
+            return Err(ConfigError::Invalid(
+                "prometheus.reuse_http_tls and [prometheus.tls] both name a certificate: keep one"
+                    .into(),
+            ));
+        }
+        if p.reuse_http_tls && self.http.tls.is_none() {
+            return Err(ConfigError::Invalid(
+                "prometheus.reuse_http_tls needs [http.tls]".into(),
+            ));
+        }
         const HOUR_MS: u64 = 3_600_000;
         let l = &self.limits;
-        let bounds: [(&str, u64, RangeInclusive<u64>); 12] = [
+        let h = &self.http;
+        let bounds: [(&str, u64, RangeInclusive<u64>); 20] = [
+            ("http.header_timeout_ms", h.header_timeout_ms, 100..=600_000),
+            // More than socket.io's 25 s ping interval, which a long-polling GET may wait.
+            (
+                "http.request_timeout_ms",
+                h.request_timeout_ms,
+                30_000..=HOUR_MS,
+            ),
+            (
+                "prometheus.header_timeout_ms",
+                p.header_timeout_ms,
+                100..=600_000,
+            ),
+            (
+                "prometheus.request_timeout_ms",
+                p.request_timeout_ms,
+                100..=HOUR_MS,
+            ),
+            (
+                "prometheus.max_scrape_connections",
+                p.max_scrape_connections as u64,
+                1..=100_000,
+            ),
+            (
+                "prometheus.max_scrape_connections_per_ip",
+                p.max_scrape_connections_per_ip as u64,
+                1..=100_000,
+            ),
+            (
+                "limits.max_connections",
+                l.max_connections as u64,
+                1..=1_000_000,
+            ),
+            (
+                "limits.max_connections_per_ip",
+                l.max_connections_per_ip as u64,
+                1..=1_000_000,
+            ),
             (
                 "prometheus.stats_interval_ms",
                 p.stats_interval_ms,
@@ -321,6 +370,21 @@ mod tests {
                 "[limits]\nmax_producers_per_peer = 0\n",
                 "max_producers_per_peer",
             ),
+            ("[http]\nheader_timeout_ms = 0\n", "header_timeout_ms"),
+            ("[http]\nrequest_timeout_ms = 20000\n", "request_timeout_ms"),
+            (
+                "[prometheus]\nrequest_timeout_ms = 18446744073709551615\n",
+                "request_timeout_ms",
+            ),
+            ("[limits]\nmax_connections = 0\n", "max_connections"),
+            (
+                "[limits]\nmax_connections_per_ip = 0\n",
+                "max_connections_per_ip",
+            ),
+            (
+                "[prometheus]\nmax_scrape_connections_per_ip = 0\n",
+                "max_scrape_connections_per_ip",
+            ),
         ] {
             let err = Config::from_toml(text).unwrap_err().to_string();
             assert!(err.contains(needle), "{text}: {err}");
@@ -380,6 +444,22 @@ mod tests {
             "{printed}"
         );
         assert!(!format!("{c:?}").contains("0123456789abcdef"));
+    }
+
+    #[test]
+    fn the_exporter_names_one_certificate_and_reuses_only_an_existing_one() {
+        let err = Config::from_toml("[prometheus]\nreuse_http_tls = true\n").unwrap_err();
+        assert!(err.to_string().contains("needs [http.tls]"), "{err}");
+        let both = "[http.tls]\ncert = \"c\"\nkey = \"k\"\n\
+                    [prometheus]\nreuse_http_tls = true\n\
+                    [prometheus.tls]\ncert = \"c\"\nkey = \"k\"\n";
+        let err = Config::from_toml(both).unwrap_err();
+        assert!(err.to_string().contains("keep one"), "{err}");
+        let c = Config::from_toml("[prometheus.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
+        assert_eq!(
+            c.prometheus.tls.unwrap().cert,
+            std::path::Path::new("c.pem")
+        );
     }
 
     #[test]

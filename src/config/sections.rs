@@ -15,6 +15,14 @@ pub struct HttpConfig {
     pub listen: IpAddr,
     /// Port to bind; 0 picks a free one (logged at start).
     pub port: u16,
+    /// How long a client has to complete the TLS handshake, and then to send
+    /// a request's headers (also how long an idle keep-alive connection stays
+    /// open), in ms.
+    pub header_timeout_ms: u64,
+    /// How long a request may take until its response starts (ms); then it is
+    /// answered 408 and the connection closed. socket.io long-polling GETs
+    /// wait up to its 25 s ping interval, so this is at least 30 s.
+    pub request_timeout_ms: u64,
     /// Serve HTTPS with these files; plain HTTP when absent.
     pub tls: Option<TlsConfig>,
 }
@@ -24,12 +32,15 @@ impl Default for HttpConfig {
         Self {
             listen: LOOPBACK,
             port: 4443,
+            header_timeout_ms: 10_000,
+            request_timeout_ms: 60_000,
             tls: None,
         }
     }
 }
 
-/// `[http.tls]`: PEM certificate chain and private key.
+/// `[http.tls]`, `[prometheus.tls]`: PEM certificate chain and private key,
+/// read again on SIGHUP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
@@ -178,6 +189,19 @@ pub struct PrometheusConfig {
     pub dns_ttl_secs: u64,
     /// How long a reverse DNS lookup may take (ms).
     pub dns_timeout_ms: u64,
+    /// Connections to the exporter open at once; more are refused.
+    pub max_scrape_connections: usize,
+    /// Connections to the exporter from one client address (IPv6: one /64).
+    pub max_scrape_connections_per_ip: usize,
+    /// Like `[http]`'s: TLS handshake, then request headers (ms).
+    pub header_timeout_ms: u64,
+    /// How long a scrape may take until its response starts (ms).
+    pub request_timeout_ms: u64,
+    /// Serve HTTPS with the signaling's certificate (`[http.tls]`).
+    pub reuse_http_tls: bool,
+    /// Serve HTTPS with these files; plain HTTP when absent (and
+    /// `reuse_http_tls` is false).
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for PrometheusConfig {
@@ -199,6 +223,12 @@ impl Default for PrometheusConfig {
             max_concurrent_scrapes: 16,
             dns_ttl_secs: 300,
             dns_timeout_ms: 1000,
+            max_scrape_connections: 64,
+            max_scrape_connections_per_ip: 16,
+            header_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            reuse_http_tls: false,
+            tls: None,
         }
     }
 }
@@ -293,6 +323,12 @@ pub struct LimitsConfig {
     pub max_transports_per_peer: usize,
     /// Producers one peer may hold.
     pub max_producers_per_peer: usize,
+    /// Connections to the signaling listener open at once (websockets
+    /// included); more are refused.
+    pub max_connections: usize,
+    /// Connections to the signaling listener from one client address (IPv6:
+    /// one /64).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for LimitsConfig {
@@ -303,6 +339,8 @@ impl Default for LimitsConfig {
             max_message_bytes: 64 * 1024,
             max_transports_per_peer: 4,
             max_producers_per_peer: 8,
+            max_connections: 10_000,
+            max_connections_per_ip: 50,
         }
     }
 }

@@ -42,7 +42,7 @@ use ejtimaa_token::JoinSecret;
 use method::{Method, MethodTally};
 use peer::{Peer, PeerState};
 use protocol::{Request, SignalingError};
-use refusals::RefusalTally;
+pub use refusals::RefusalTally;
 pub use room::{Room, Rooms};
 
 /// Longest room or peer id accepted in the handshake.

@@ -14,9 +14,14 @@ pub struct RefusalTally([AtomicU64; Limit::ALL.len()]);
 impl RefusalTally {
     /// Counts `error` if a limit refused it.
     pub fn record(&self, error: &SignalingError) {
-        if let Some(limit) = error.refused_by()
-            && let Some(i) = Limit::ALL.iter().position(|l| *l == limit)
-        {
+        if let Some(limit) = error.refused_by() {
+            self.count(limit);
+        }
+    }
+
+    /// Counts one refusal by `limit`.
+    pub fn count(&self, limit: Limit) {
+        if let Some(i) = Limit::ALL.iter().position(|l| *l == limit) {
             self.0[i].fetch_add(1, Ordering::Relaxed);
         }
     }

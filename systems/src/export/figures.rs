@@ -40,7 +40,8 @@ pub struct ServerFigures {
 }
 
 /// A configured limit on what clients may ask of the server; its label
-/// value is the name of its `[limits]` option.
+/// value is the name of its option (in `[limits]`, or `[prometheus]` for
+/// the exporter's connections).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Limit {
     /// `max_rooms`: rooms open at once.
@@ -53,19 +54,33 @@ pub enum Limit {
     ProducersPerPeer,
     /// `max_message_bytes`: the size of one request.
     MessageBytes,
+    /// `max_connections`: connections to the signaling listener.
+    Connections,
+    /// `max_connections_per_ip`: connections to the signaling listener
+    /// from one address.
+    ConnectionsPerIp,
+    /// `max_scrape_connections` (`[prometheus]`): connections to the exporter.
+    ScrapeConnections,
+    /// `max_scrape_connections_per_ip` (`[prometheus]`): connections to the
+    /// exporter from one address.
+    ScrapeConnectionsPerIp,
 }
 
 impl Limit {
     /// Every limit, in the order of the exported series.
-    pub const ALL: [Limit; 5] = [
+    pub const ALL: [Limit; 9] = [
+        Limit::Connections,
+        Limit::ConnectionsPerIp,
         Limit::MessageBytes,
         Limit::PeersPerRoom,
         Limit::ProducersPerPeer,
         Limit::Rooms,
+        Limit::ScrapeConnections,
+        Limit::ScrapeConnectionsPerIp,
         Limit::TransportsPerPeer,
     ];
 
-    /// The `[limits]` option's name, and the `limit` label value.
+    /// The option's name, and the `limit` label value.
     pub const fn as_str(self) -> &'static str {
         match self {
             Limit::Rooms => "max_rooms",
@@ -73,6 +88,10 @@ impl Limit {
             Limit::TransportsPerPeer => "max_transports_per_peer",
             Limit::ProducersPerPeer => "max_producers_per_peer",
             Limit::MessageBytes => "max_message_bytes",
+            Limit::Connections => "max_connections",
+            Limit::ConnectionsPerIp => "max_connections_per_ip",
+            Limit::ScrapeConnections => "max_scrape_connections",
+            Limit::ScrapeConnectionsPerIp => "max_scrape_connections_per_ip",
         }
     }
 }

@@ -11,7 +11,7 @@ pub(crate) fn render_refusals(out: &mut String, refusals: Option<&LimitRefusals>
     header(
         out,
         NAME,
-        "Requests and connections refused by a configured limit, by the [limits] option that refused them.",
+        "Requests and connections refused by a configured limit, by the option that refused them ([limits], or [prometheus] for the exporter's connections).",
         Kind::Counter,
     );
     let Some(refusals) = refusals else {
