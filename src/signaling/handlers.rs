@@ -1,5 +1,6 @@
-//! The request methods. Each decodes its data, checks that the objects it
-//! names are the peer's own, and answers a JSON value or a `SignalingError`.
+//! The request methods. Each takes its decoded, size-checked data (see
+//! `decode`), checks that the objects it names are the peer's own, and
+//! answers a JSON value or a `SignalingError`.
 
 use std::sync::Arc;
 
@@ -10,24 +11,22 @@ use serde_json::{Value, json};
 
 use super::Signaling;
 use super::consume::consume;
-use super::method::Method;
+use super::decode::Call;
 use super::peer::{Peer, Slot, TransportEntry};
-use super::protocol::{self as p, SignalingError, decode};
+use super::protocol::{self as p, SignalingError};
 use crate::media::{listen_info, observe};
 
 type Reply = Result<Value, SignalingError>;
 
 /// Runs one request of `peer`.
-pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data: Value) -> Reply {
-    let name = method.as_str();
-    match method {
-        Method::GetRouterRtpCapabilities => {
+pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, call: Call) -> Reply {
+    match call {
+        Call::GetRouterRtpCapabilities => {
             Ok(json!(ctx.room_of(peer)?.router()?.rtp_capabilities()))
         }
-        Method::Join => join(ctx, peer, decode(name, data)?).await,
-        Method::CreateWebRtcTransport => create_transport(ctx, peer, decode(name, data)?).await,
-        Method::ConnectWebRtcTransport => {
-            let req: p::ConnectWebRtcTransport = decode(name, data)?;
+        Call::Join(req) => join(ctx, peer, req).await,
+        Call::CreateWebRtcTransport(req) => create_transport(ctx, peer, req).await,
+        Call::ConnectWebRtcTransport(req) => {
             let transport = peer.transport(&req.transport_id)?;
             let remote = WebRtcTransportRemoteParameters {
                 dtls_parameters: req.dtls_parameters,
@@ -38,8 +37,7 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data
                 .map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        Method::RestartIce => {
-            let req: p::TransportRef = decode(name, data)?;
+        Call::RestartIce(req) => {
             let ice = peer
                 .transport(&req.transport_id)?
                 .restart_ice()
@@ -47,38 +45,34 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data
                 .map_err(SignalingError::media)?;
             Ok(json!(ice))
         }
-        Method::Produce => produce(ctx, peer, decode(name, data)?).await,
-        Method::CloseProducer => {
-            let req: p::ProducerRef = decode(name, data)?;
+        Call::Produce(req) => produce(ctx, peer, req).await,
+        Call::CloseProducer(req) => {
             let producer = peer.producer(&req.producer_id)?;
             peer.state.lock().producers.remove(&producer.id());
             drop(producer); // the last strong handle: closes it, and its consumers
             Ok(json!({}))
         }
-        Method::PauseProducer | Method::ResumeProducer => {
-            let req: p::ProducerRef = decode(name, data)?;
+        Call::PauseProducer(req) => {
             let producer = peer.producer(&req.producer_id)?;
-            let result = if method == Method::PauseProducer {
-                producer.pause().await
-            } else {
-                producer.resume().await
-            };
-            result.map_err(SignalingError::media)?;
+            producer.pause().await.map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        Method::PauseConsumer | Method::ResumeConsumer => {
-            let req: p::ConsumerRef = decode(name, data)?;
+        Call::ResumeProducer(req) => {
+            let producer = peer.producer(&req.producer_id)?;
+            producer.resume().await.map_err(SignalingError::media)?;
+            Ok(json!({}))
+        }
+        Call::PauseConsumer(req) => {
             let consumer = peer.consumer(&req.consumer_id)?;
-            let result = if method == Method::PauseConsumer {
-                consumer.pause().await
-            } else {
-                consumer.resume().await
-            };
-            result.map_err(SignalingError::media)?;
+            consumer.pause().await.map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        Method::SetConsumerPreferredLayers => {
-            let req: p::SetConsumerPreferredLayers = decode(name, data)?;
+        Call::ResumeConsumer(req) => {
+            let consumer = peer.consumer(&req.consumer_id)?;
+            consumer.resume().await.map_err(SignalingError::media)?;
+            Ok(json!({}))
+        }
+        Call::SetConsumerPreferredLayers(req) => {
             let consumer = peer.consumer(&req.consumer_id)?;
             let layers = ConsumerLayers {
                 spatial_layer: req.spatial_layer,
@@ -90,16 +84,14 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data
                 .map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        Method::RequestConsumerKeyFrame => {
-            let req: p::ConsumerRef = decode(name, data)?;
+        Call::RequestConsumerKeyFrame(req) => {
             peer.consumer(&req.consumer_id)?
                 .request_key_frame()
                 .await
                 .map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        Method::GetTransportStats => {
-            let req: p::TransportRef = decode(name, data)?;
+        Call::GetTransportStats(req) => {
             let stats = peer
                 .transport(&req.transport_id)?
                 .get_stats()
@@ -107,8 +99,7 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data
                 .map_err(SignalingError::media)?;
             Ok(json!(stats))
         }
-        Method::GetProducerStats => {
-            let req: p::ProducerRef = decode(name, data)?;
+        Call::GetProducerStats(req) => {
             let stats = peer
                 .producer(&req.producer_id)?
                 .get_stats()
@@ -116,8 +107,7 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data
                 .map_err(SignalingError::media)?;
             Ok(json!(stats))
         }
-        Method::GetConsumerStats => {
-            let req: p::ConsumerRef = decode(name, data)?;
+        Call::GetConsumerStats(req) => {
             let stats = peer
                 .consumer(&req.consumer_id)?
                 .get_stats()
@@ -125,8 +115,7 @@ pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data
                 .map_err(SignalingError::media)?;
             Ok(json!(stats))
         }
-        Method::ChangeDisplayName => {
-            let req: p::ChangeDisplayName = decode(name, data)?;
+        Call::ChangeDisplayName(req) => {
             peer.require_joined()?;
             let old = std::mem::replace(
                 &mut peer.state.lock().display_name,

@@ -37,7 +37,8 @@ pub struct ServerFigures {
 }
 
 /// A configured limit on what clients may ask of the server; its label
-/// value is the name of its `[limits]` option.
+/// value is the name of its `[limits]` option (`rates.*`: a method family's
+/// request rate, in the `[limits.rates]` table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Limit {
     /// `max_rooms`: rooms open at once.
@@ -50,16 +51,46 @@ pub enum Limit {
     ProducersPerPeer,
     /// `max_message_bytes`: the size of one request.
     MessageBytes,
+    /// `max_requests_in_flight`: one socket's requests not yet answered.
+    RequestsInFlight,
+    /// `max_string_bytes`: any one string (or object key) in a request.
+    StringBytes,
+    /// `max_app_data_bytes`: a producer's `appData`, as JSON.
+    AppDataBytes,
+    /// `max_device_bytes`: a peer's `device` description, as JSON.
+    DeviceBytes,
+    /// `rates.setup`: joining, transports and producers.
+    SetupRate,
+    /// `rates.control`: pausing, resuming and closing, preferred layers.
+    ControlRate,
+    /// `rates.stats`: the `get*Stats` requests.
+    StatsRate,
+    /// `rates.ice_restart`: `restartIce`.
+    IceRestartRate,
+    /// `rates.key_frame`: `requestConsumerKeyFrame`.
+    KeyFrameRate,
+    /// `rates.display_name`: `changeDisplayName`.
+    DisplayNameRate,
 }
 
 impl Limit {
-    /// Every limit, in the order of the exported series.
-    pub const ALL: [Limit; 5] = [
+    /// Every limit, in the order of the exported series (by label value).
+    pub const ALL: [Limit; 15] = [
+        Limit::AppDataBytes,
+        Limit::DeviceBytes,
         Limit::MessageBytes,
         Limit::PeersPerRoom,
         Limit::ProducersPerPeer,
+        Limit::RequestsInFlight,
         Limit::Rooms,
+        Limit::StringBytes,
         Limit::TransportsPerPeer,
+        Limit::ControlRate,
+        Limit::DisplayNameRate,
+        Limit::IceRestartRate,
+        Limit::KeyFrameRate,
+        Limit::SetupRate,
+        Limit::StatsRate,
     ];
 
     /// The `[limits]` option's name, and the `limit` label value.
@@ -70,6 +101,16 @@ impl Limit {
             Limit::TransportsPerPeer => "max_transports_per_peer",
             Limit::ProducersPerPeer => "max_producers_per_peer",
             Limit::MessageBytes => "max_message_bytes",
+            Limit::RequestsInFlight => "max_requests_in_flight",
+            Limit::StringBytes => "max_string_bytes",
+            Limit::AppDataBytes => "max_app_data_bytes",
+            Limit::DeviceBytes => "max_device_bytes",
+            Limit::SetupRate => "rates.setup",
+            Limit::ControlRate => "rates.control",
+            Limit::StatsRate => "rates.stats",
+            Limit::IceRestartRate => "rates.ice_restart",
+            Limit::KeyFrameRate => "rates.key_frame",
+            Limit::DisplayNameRate => "rates.display_name",
         }
     }
 }
