@@ -12,6 +12,8 @@ pub mod config;
 pub mod connect;
 pub mod engine;
 pub mod exporter;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod media;
 pub mod rdns;
 pub mod server;

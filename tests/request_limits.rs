@@ -38,8 +38,7 @@ async fn a_burst_past_the_requests_in_flight_is_refused() {
 
     // Each waits on the worker: sent at once, many are in flight together.
     let stats = json!({ "transportId": transport });
-    let answers =
-        join_all((0..200).map(|_| request(&a, "getTransportStats", stats.clone()))).await;
+    let answers = join_all((0..200).map(|_| request(&a, "getTransportStats", stats.clone()))).await;
     let answered = answers.iter().filter(|r| r.is_ok()).count();
     let refused: Vec<&String> = answers.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(answered >= 2, "{refused:?}");
@@ -91,7 +90,11 @@ async fn each_method_family_has_its_own_rate() {
         ("setup", "getRouterRtpCapabilities", json!({})),
         ("control", "pauseConsumer", json!({ "consumerId": nobody })),
         ("stats", "getConsumerStats", json!({ "consumerId": nobody })),
-        ("ice_restart", "restartIce", json!({ "transportId": nobody })),
+        (
+            "ice_restart",
+            "restartIce",
+            json!({ "transportId": nobody }),
+        ),
         (
             "key_frame",
             "requestConsumerKeyFrame",
@@ -170,9 +173,13 @@ async fn oversize_names_devices_and_app_data_are_refused() {
         .unwrap_err();
     assert!(err.contains("max_string_bytes"), "{err}");
     assert!(err.contains("`displayName`"), "{err}");
-    let err = request(&a, "join", json!({ "device": { "name": "n", "flag": long } }))
-        .await
-        .unwrap_err();
+    let err = request(
+        &a,
+        "join",
+        json!({ "device": { "name": "n", "flag": long } }),
+    )
+    .await
+    .unwrap_err();
     assert!(err.contains("max_string_bytes"), "{err}");
     assert!(err.contains("`device`"), "{err}");
     let many: serde_json::Map<String, Value> = (0..60)
