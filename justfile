@@ -46,6 +46,8 @@ fuzz TARGET="all" SECONDS="300":
     targets="{{TARGET}}"
     if [ "$targets" = all ]; then targets="signaling_request config admin_command"; fi
     cd fuzz
+    # The workspace's versions, plus libFuzzer's crates (no lockfile of its own in git).
+    cp ../Cargo.lock Cargo.lock
     for target in $targets; do
       mkdir -p "corpus/$target"
       # Stable toolchain: cargo-fuzz needs -Z flags, which RUSTC_BOOTSTRAP allows.
