@@ -91,15 +91,15 @@ async fn a_rename_flood_costs_no_one_a_notification() {
         let (flooder, flooding) = (flooder.clone(), Arc::clone(&flooding));
         tokio::spawn(async move {
             // Always VOLLEY renames awaiting their answer, until told to stop.
-            let renames = futures_util::stream::iter(0..)
+            futures_util::stream::iter(0..)
                 .take_while(|_| std::future::ready(flooding.load(Ordering::Relaxed)))
                 .map(|i| {
                     let data = json!({ "displayName": format!("{name}{i}") });
                     flooder.request_with_timeout("changeDisplayName", data, Duration::from_secs(2))
                 })
-                .buffer_unordered(VOLLEY);
-            let sent = renames.count().await;
-            sent
+                .buffer_unordered(VOLLEY)
+                .count()
+                .await
         })
     };
 

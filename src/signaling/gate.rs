@@ -114,10 +114,12 @@ mod tests {
 
     #[test]
     fn each_family_has_its_own_bucket() {
-        let mut rates = RatesConfig::default();
-        rates.display_name = Rate {
-            per_sec: 1.0,
-            burst: 2,
+        let rates = RatesConfig {
+            display_name: Rate {
+                per_sec: 1.0,
+                burst: 2,
+            },
+            ..RatesConfig::default()
         };
         let t0 = Instant::now();
         let gate = RequestGate::new(&rates, t0);
