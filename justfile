@@ -37,3 +37,20 @@ connect *ARGS:
 sim SCENARIO="default":
     cargo build --release --workspace --all-targets
     ${CARGO_TARGET_DIR:-target}/release/ejtimaa-sim sim/scenarios/{{SCENARIO}}.toml
+
+# libFuzzer on the input parsers (signaling_request, config, admin_command, or all) for SECONDS each; installs cargo-fuzz if missing
+fuzz TARGET="all" SECONDS="300":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    targets="{{TARGET}}"
+    if [ "$targets" = all ]; then targets="signaling_request config admin_command"; fi
+    cd fuzz
+    # The workspace's versions, plus libFuzzer's crates (no lockfile of its own in git).
+    cp ../Cargo.lock Cargo.lock
+    for target in $targets; do
+      mkdir -p "corpus/$target"
+      # Stable toolchain: cargo-fuzz needs -Z flags, which RUSTC_BOOTSTRAP allows.
+      RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none "$target" "corpus/$target" "seeds/$target" \
+        -- -max_total_time={{SECONDS}}
+    done

@@ -13,6 +13,8 @@ pub mod connect;
 pub mod engine;
 pub mod exporter;
 pub mod listen;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod media;
 pub mod rdns;
 pub mod server;

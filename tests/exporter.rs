@@ -177,7 +177,10 @@ async fn huge_names_and_user_agents_give_bounded_series() {
     use ejtimaa_systems::ExportOptions;
     use ejtimaa_systems::export::max_series_len;
 
-    let config = test_config();
+    let mut config = test_config();
+    // Names far over the default cap on a request's strings: the exporter
+    // must bound whatever a configuration lets through.
+    config.limits.max_string_bytes = 60_000;
     let options = ExportOptions {
         label_value_max: config.prometheus.label_value_max,
         ..ExportOptions::default()

@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["rdns", "media"],
     &["signaling"],
     &["exporter", "admin", "app", "listen"],
-    &["connect", "server"],
+    &["connect", "server", "fuzzing"],
 ];
 
 /// The crates' source roots, relative to the workspace.

@@ -45,8 +45,81 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Runs one command line; `Err` is the error text.
-pub async fn run(ctx: &Arc<AdminContext>, line: &str) -> Result<String, String> {
+/// A command of the admin socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `help`.
+    Help,
+    /// `usage`.
+    Usage,
+    /// `stats`.
+    Stats,
+    /// `rooms`.
+    Rooms,
+    /// `peers`.
+    Peers,
+    /// `dumpRooms`.
+    DumpRooms,
+    /// `dumpPeers`.
+    DumpPeers,
+    /// `dw`.
+    DumpWorker,
+    /// `dr`.
+    DumpRouter,
+    /// `dt`.
+    DumpTransport,
+    /// `st`.
+    TransportStats,
+    /// `dp`.
+    DumpProducer,
+    /// `sp`.
+    ProducerStats,
+    /// `dc`.
+    DumpConsumer,
+    /// `sc`.
+    ConsumerStats,
+    /// `logLevel`.
+    LogLevel,
+}
+
+impl Command {
+    /// The command called `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Command> {
+        Some(match name {
+            "help" => Command::Help,
+            "usage" => Command::Usage,
+            "stats" => Command::Stats,
+            "rooms" => Command::Rooms,
+            "peers" => Command::Peers,
+            "dumpRooms" => Command::DumpRooms,
+            "dumpPeers" => Command::DumpPeers,
+            "dw" => Command::DumpWorker,
+            "dr" => Command::DumpRouter,
+            "dt" => Command::DumpTransport,
+            "st" => Command::TransportStats,
+            "dp" => Command::DumpProducer,
+            "sp" => Command::ProducerStats,
+            "dc" => Command::DumpConsumer,
+            "sc" => Command::ConsumerStats,
+            "logLevel" => Command::LogLevel,
+            _ => return None,
+        })
+    }
+}
+
+/// One command line, parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandLine<'a> {
+    /// What to run.
+    pub command: Command,
+    /// Its argument, if given.
+    pub arg: Option<&'a str>,
+    /// `--json` was given (anywhere on the line).
+    pub json: bool,
+}
+
+/// Parses one command line: `None` for a blank one, `Err` the error text.
+pub fn parse(line: &str) -> Result<Option<CommandLine<'_>>, String> {
     let mut words: Vec<&str> = line.split_whitespace().collect();
     let json = match words.iter().position(|w| *w == "--json") {
         Some(i) => {
@@ -55,24 +128,41 @@ pub async fn run(ctx: &Arc<AdminContext>, line: &str) -> Result<String, String> 
         }
         None => false,
     };
-    let Some((&command, args)) = words.split_first() else {
+    let Some((&name, args)) = words.split_first() else {
+        return Ok(None);
+    };
+    let command = Command::from_name(name).ok_or_else(|| {
+        format!(
+            "unknown command `{}`; try `help`",
+            cell(&name.chars().take(40).collect::<String>())
+        )
+    })?;
+    if args.len() > 1 {
+        return Err(format!("`{name}` takes at most one argument"));
+    }
+    Ok(Some(CommandLine {
+        command,
+        arg: args.first().copied(),
+        json,
+    }))
+}
+
+/// Runs one command line; `Err` is the error text.
+pub async fn run(ctx: &Arc<AdminContext>, line: &str) -> Result<String, String> {
+    let Some(CommandLine { command, arg, json }) = parse(line)? else {
         return Ok(String::new());
     };
-    let arg = args.first().copied();
-    if args.len() > 1 {
-        return Err(format!("`{command}` takes at most one argument"));
-    }
     match command {
-        "help" => Ok(help()),
-        "usage" => usage_report(ctx, json),
-        "stats" => stats(ctx, json).await,
-        "rooms" => rooms(ctx, json).await,
-        "peers" => peers(ctx, json).await,
-        "dumpRooms" => pretty(&dump_rooms(ctx).await?),
-        "dumpPeers" => pretty(&dump_peers(ctx).await?),
-        "dw" => dump_worker(ctx, arg).await,
-        "dr" => dump_router(ctx, arg).await,
-        "dt" | "st" => {
+        Command::Help => Ok(help()),
+        Command::Usage => usage_report(ctx, json),
+        Command::Stats => stats(ctx, json).await,
+        Command::Rooms => rooms(ctx, json).await,
+        Command::Peers => peers(ctx, json).await,
+        Command::DumpRooms => pretty(&dump_rooms(ctx).await?),
+        Command::DumpPeers => pretty(&dump_peers(ctx).await?),
+        Command::DumpWorker => dump_worker(ctx, arg).await,
+        Command::DumpRouter => dump_router(ctx, arg).await,
+        Command::DumpTransport | Command::TransportStats => {
             let registry = ctx.signaling.registry();
             let t = pick(
                 arg,
@@ -80,13 +170,13 @@ pub async fn run(ctx: &Arc<AdminContext>, line: &str) -> Result<String, String> 
                 |id| registry.transport(&id),
                 || registry.newest_transport(),
             )?;
-            if command == "dt" {
+            if command == Command::DumpTransport {
                 pretty(&t.dump().await.map_err(err)?)
             } else {
                 pretty(&t.get_stats().await.map_err(err)?)
             }
         }
-        "dp" | "sp" => {
+        Command::DumpProducer | Command::ProducerStats => {
             let registry = ctx.signaling.registry();
             let p = pick(
                 arg,
@@ -94,13 +184,13 @@ pub async fn run(ctx: &Arc<AdminContext>, line: &str) -> Result<String, String> 
                 |id| registry.producer(&id),
                 || registry.newest_producer(),
             )?;
-            if command == "dp" {
+            if command == Command::DumpProducer {
                 pretty(&p.dump().await.map_err(err)?)
             } else {
                 pretty(&p.get_stats().await.map_err(err)?)
             }
         }
-        "dc" | "sc" => {
+        Command::DumpConsumer | Command::ConsumerStats => {
             let registry = ctx.signaling.registry();
             let c = pick(
                 arg,
@@ -108,13 +198,13 @@ pub async fn run(ctx: &Arc<AdminContext>, line: &str) -> Result<String, String> 
                 |id| registry.consumer(&id),
                 || registry.newest_consumer(),
             )?;
-            if command == "dc" {
+            if command == Command::DumpConsumer {
                 pretty(&c.dump().await.map_err(err)?)
             } else {
                 pretty(&c.get_stats().await.map_err(err)?)
             }
         }
-        "logLevel" => {
+        Command::LogLevel => {
             let level = arg.ok_or("usage: logLevel LEVEL (e.g. debug, info, ejtimaa=trace)")?;
             let control = ctx
                 .log
@@ -123,10 +213,6 @@ pub async fn run(ctx: &Arc<AdminContext>, line: &str) -> Result<String, String> 
             control(level)?;
             Ok(format!("log filter is now `{level}`\n"))
         }
-        other => Err(format!(
-            "unknown command `{}`; try `help`",
-            cell(&other.chars().take(40).collect::<String>())
-        )),
     }
 }
 
@@ -224,4 +310,37 @@ fn usage_report(ctx: &Arc<AdminContext>, json: bool) -> Result<String, String> {
         .collect();
     out.push_str(&render(&["worker", "tid", "routers", "cpu_s", "id"], &rows));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_command_parses_and_nothing_else_does() {
+        for (usage, _) in COMMANDS {
+            let name = usage.split_whitespace().next().unwrap();
+            let line = parse(name).unwrap().unwrap();
+            assert_eq!(Command::from_name(name), Some(line.command));
+        }
+        assert_eq!(parse("  \t ").unwrap(), None);
+        assert_eq!(parse("--json").unwrap(), None);
+        let err = parse("nope \u{1b}[2J").unwrap_err();
+        assert!(err.starts_with("unknown command `nope`"), "{err}");
+    }
+
+    #[test]
+    fn json_and_one_argument_anywhere() {
+        let line = parse("dt --json 1234").unwrap().unwrap();
+        assert_eq!(
+            line,
+            CommandLine {
+                command: Command::DumpTransport,
+                arg: Some("1234"),
+                json: true
+            }
+        );
+        let err = parse("dt a b").unwrap_err();
+        assert!(err.contains("at most one argument"), "{err}");
+    }
 }

@@ -12,7 +12,7 @@ use thiserror::Error;
 
 pub use sections::{
     AdminConfig, AuthConfig, CodecName, HttpConfig, LimitsConfig, MediasoupConfig, MetricsSetting,
-    PrometheusConfig, RoomsConfig, TlsConfig, WorkerLogLevel,
+    PrometheusConfig, Rate, RatesConfig, RoomsConfig, TlsConfig, WorkerLogLevel,
 };
 
 /// The whole configuration. Every section and option may be left out.
@@ -182,7 +182,7 @@ impl Config {
         const HOUR_MS: u64 = 3_600_000;
         let l = &self.limits;
         let h = &self.http;
-        let bounds: [(&str, u64, RangeInclusive<u64>); 20] = [
+        let bounds: [(&str, u64, RangeInclusive<u64>); 24] = [
             ("http.header_timeout_ms", h.header_timeout_ms, 100..=600_000),
             // More than socket.io's 25 s ping interval, which a long-polling GET may wait.
             (
@@ -268,6 +268,26 @@ impl Config {
                 l.max_producers_per_peer as u64,
                 1..=256,
             ),
+            (
+                "limits.max_requests_in_flight",
+                l.max_requests_in_flight as u64,
+                1..=4096,
+            ),
+            (
+                "limits.max_string_bytes",
+                l.max_string_bytes as u64,
+                MIN_STRING_BYTES as u64..=1024 * 1024,
+            ),
+            (
+                "limits.max_app_data_bytes",
+                l.max_app_data_bytes as u64,
+                2..=1024 * 1024,
+            ),
+            (
+                "limits.max_device_bytes",
+                l.max_device_bytes as u64,
+                2..=1024 * 1024,
+            ),
         ];
         for (name, value, range) in bounds {
             if !range.contains(&value) {
@@ -278,9 +298,42 @@ impl Config {
                 )));
             }
         }
+        let r = &l.rates;
+        for (name, rate) in [
+            ("setup", r.setup),
+            ("control", r.control),
+            ("stats", r.stats),
+            ("ice_restart", r.ice_restart),
+            ("key_frame", r.key_frame),
+            ("display_name", r.display_name),
+        ] {
+            // `contains` is false for NaN too.
+            if !RATE_PER_SEC.contains(&rate.per_sec) {
+                return Err(ConfigError::Invalid(format!(
+                    "limits.rates.{name}.per_sec is {}; it must be {} to {}",
+                    rate.per_sec,
+                    RATE_PER_SEC.start(),
+                    RATE_PER_SEC.end()
+                )));
+            }
+            if !(1..=1_000_000).contains(&rate.burst) {
+                return Err(ConfigError::Invalid(format!(
+                    "limits.rates.{name}.burst is {}; it must be 1 to 1000000",
+                    rate.burst
+                )));
+            }
+        }
         Ok(())
     }
 }
+
+/// The bounds of a `[limits.rates]` family's `per_sec`: from one request in
+/// about 17 minutes to more than any client needs.
+const RATE_PER_SEC: RangeInclusive<f64> = 0.001..=100_000.0;
+
+/// The smallest `limits.max_string_bytes`: a DTLS fingerprint (SHA-512, in
+/// hex with colons) fits, and so does every id.
+pub const MIN_STRING_BYTES: usize = 192;
 
 /// The smallest `prometheus.label_value_max`: a mediasoup id (a UUID) fits.
 pub const MIN_LABEL_VALUE_MAX: usize = 36;
@@ -384,6 +437,32 @@ mod tests {
             (
                 "[prometheus]\nmax_scrape_connections_per_ip = 0\n",
                 "max_scrape_connections_per_ip",
+            ),
+            (
+                "[limits]\nmax_requests_in_flight = 0\n",
+                "max_requests_in_flight",
+            ),
+            ("[limits]\nmax_string_bytes = 10\n", "max_string_bytes"),
+            ("[limits]\nmax_app_data_bytes = 0\n", "max_app_data_bytes"),
+            (
+                "[limits]\nmax_device_bytes = 18446744073709551615\n",
+                "max_device_bytes",
+            ),
+            (
+                "[limits.rates]\nsetup = { per_sec = 0.0, burst = 1 }\n",
+                "rates.setup.per_sec",
+            ),
+            (
+                "[limits.rates]\nstats = { per_sec = nan, burst = 1 }\n",
+                "rates.stats.per_sec",
+            ),
+            (
+                "[limits.rates]\nkey_frame = { per_sec = inf, burst = 1 }\n",
+                "rates.key_frame.per_sec",
+            ),
+            (
+                "[limits.rates]\ndisplay_name = { per_sec = 1, burst = 0 }\n",
+                "rates.display_name.burst",
             ),
         ] {
             let err = Config::from_toml(text).unwrap_err().to_string();

@@ -329,6 +329,17 @@ pub struct LimitsConfig {
     /// Connections to the signaling listener from one client address (IPv6:
     /// one /64).
     pub max_connections_per_ip: usize,
+    /// Requests one socket may have unanswered at once.
+    pub max_requests_in_flight: usize,
+    /// Longest string (or object key) anywhere in a request's data (bytes):
+    /// display names, device fields, ids, RTP parameters.
+    pub max_string_bytes: usize,
+    /// Largest `appData` of a producer, as JSON (bytes).
+    pub max_app_data_bytes: usize,
+    /// Largest `device` description of a peer, as JSON (bytes).
+    pub max_device_bytes: usize,
+    /// Request rates per socket, by method family.
+    pub rates: RatesConfig,
 }
 
 impl Default for LimitsConfig {
@@ -341,6 +352,56 @@ impl Default for LimitsConfig {
             max_producers_per_peer: 8,
             max_connections: 10_000,
             max_connections_per_ip: 50,
+            max_requests_in_flight: 64,
+            max_string_bytes: 256,
+            max_app_data_bytes: 1024,
+            max_device_bytes: 1024,
+            rates: RatesConfig::default(),
         }
     }
+}
+
+/// `[limits.rates]`: a token bucket per socket and method family; each
+/// family's defaults are well above what a browser client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RatesConfig {
+    /// `getRouterRtpCapabilities`, `join`, `createWebRtcTransport`,
+    /// `connectWebRtcTransport`, `produce` (a join sends about 8).
+    pub setup: Rate,
+    /// `closeProducer`, `pause*`, `resume*`, `setConsumerPreferredLayers`.
+    pub control: Rate,
+    /// `getTransportStats`, `getProducerStats`, `getConsumerStats` (the
+    /// app's stats panel asks for every stream of the call every 2 s).
+    pub stats: Rate,
+    /// `restartIce`.
+    pub ice_restart: Rate,
+    /// `requestConsumerKeyFrame`.
+    pub key_frame: Rate,
+    /// `changeDisplayName` (each one is sent to every other peer).
+    pub display_name: Rate,
+}
+
+impl Default for RatesConfig {
+    fn default() -> Self {
+        let rate = |per_sec, burst| Rate { per_sec, burst };
+        Self {
+            setup: rate(5.0, 30),
+            control: rate(50.0, 200),
+            stats: rate(200.0, 400),
+            ice_restart: rate(1.0, 4),
+            key_frame: rate(50.0, 200),
+            display_name: rate(2.0, 5),
+        }
+    }
+}
+
+/// A token bucket's refill rate and size.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// Requests per second, sustained.
+    pub per_sec: f64,
+    /// Requests at once after a quiet spell (the bucket's size).
+    pub burst: u32,
 }

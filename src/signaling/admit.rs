@@ -3,7 +3,7 @@
 //! and disconnect handlers registered.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ejtimaa_systems::WorldEvent;
 use ejtimaa_systems::export::Limit;
@@ -13,6 +13,7 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::socket::DisconnectReason;
 
 use super::auth::Credentials;
+use super::gate::RequestGate;
 use super::peer::{Peer, PeerState};
 use super::protocol::SignalingError;
 use super::{MAX_ID_LEN, Signaling, on_disconnect, on_request};
@@ -108,6 +109,7 @@ pub(super) async fn admit(
             room_opened: room.opened,
             socket: socket.clone(),
             state: Mutex::new(PeerState::default()),
+            requests: RequestGate::new(&ctx.config.limits.rates, Instant::now()),
         });
         let mut members = room.peers.lock();
         if room.is_closed() {

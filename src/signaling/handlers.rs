@@ -1,5 +1,6 @@
-//! The request methods. Each decodes its data, checks that the objects it
-//! names are the peer's own, and answers a JSON value or a `SignalingError`.
+//! The request methods. Each takes its decoded, size-checked data (see
+//! `decode`), checks that the objects it names are the peer's own, and
+//! answers a JSON value or a `SignalingError`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +13,10 @@ use serde_json::{Value, json};
 
 use super::Signaling;
 use super::consume::consume;
+use super::decode::Call;
 use super::method::Method;
 use super::peer::{Peer, Slot, TransportEntry};
-use super::protocol::{self as p, SignalingError, decode};
+use super::protocol::{self as p, SignalingError};
 use crate::media::{listen_info, observe};
 
 type Reply = Result<Value, SignalingError>;
@@ -25,8 +27,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs one request of `peer`, within [`REQUEST_TIMEOUT`]. What a request
 /// abandoned at the limit had reserved or created is dropped with it.
-pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data: Value) -> Reply {
-    bounded(method, REQUEST_TIMEOUT, run(ctx, peer, method, data)).await
+pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, call: Call) -> Reply {
+    let method = call.method();
+    bounded(method, REQUEST_TIMEOUT, run(ctx, peer, call)).await
 }
 
 async fn bounded(method: Method, limit: Duration, request: impl Future<Output = Reply>) -> Reply {
@@ -41,16 +44,14 @@ async fn bounded(method: Method, limit: Duration, request: impl Future<Output = 
         })
 }
 
-async fn run(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data: Value) -> Reply {
-    let name = method.as_str();
-    match method {
-        Method::GetRouterRtpCapabilities => {
+async fn run(ctx: &Arc<Signaling>, peer: &Arc<Peer>, call: Call) -> Reply {
+    match call {
+        Call::GetRouterRtpCapabilities => {
             Ok(json!(ctx.room_of(peer)?.router()?.rtp_capabilities()))
         }
-        Method::Join => join(ctx, peer, decode(name, data)?).await,
-        Method::CreateWebRtcTransport => create_transport(ctx, peer, decode(name, data)?).await,
-        Method::ConnectWebRtcTransport => {
-            let req: p::ConnectWebRtcTransport = decode(name, data)?;
+        Call::Join(req) => join(ctx, peer, req).await,
+        Call::CreateWebRtcTransport(req) => create_transport(ctx, peer, req).await,
+        Call::ConnectWebRtcTransport(req) => {
             let transport = peer.transport(&req.transport_id)?;
             let remote = WebRtcTransportRemoteParameters {
                 dtls_parameters: req.dtls_parameters,
@@ -61,8 +62,7 @@ async fn run(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data: Value
                 .map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        Method::RestartIce => {
-            let req: p::TransportRef = decode(name, data)?;
+        Call::RestartIce(req) => {
             let ice = peer
                 .transport(&req.transport_id)?
                 .restart_ice()
@@ -70,38 +70,34 @@ async fn run(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data: Value
                 .map_err(SignalingError::media)?;
             Ok(json!(ice))
         }
-        Method::Produce => produce(ctx, peer, decode(name, data)?).await,
-        Method::CloseProducer => {
-            let req: p::ProducerRef = decode(name, data)?;
+        Call::Produce(req) => produce(ctx, peer, req).await,
+        Call::CloseProducer(req) => {
             let producer = peer.producer(&req.producer_id)?;
             peer.state.lock().producers.remove(&producer.id());
             drop(producer); // the last strong handle: closes it, and its consumers
             Ok(json!({}))
         }
-        Method::PauseProducer | Method::ResumeProducer => {
-            let req: p::ProducerRef = decode(name, data)?;
+        Call::PauseProducer(req) => {
             let producer = peer.producer(&req.producer_id)?;
-            let result = if method == Method::PauseProducer {
-                producer.pause().await
-            } else {
-                producer.resume().await
-            };
-            result.map_err(SignalingError::media)?;
+            producer.pause().await.map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        Method::PauseConsumer | Method::ResumeConsumer => {
-            let req: p::ConsumerRef = decode(name, data)?;
+        Call::ResumeProducer(req) => {
+            let producer = peer.producer(&req.producer_id)?;
+            producer.resume().await.map_err(SignalingError::media)?;
+            Ok(json!({}))
+        }
+        Call::PauseConsumer(req) => {
             let consumer = peer.consumer(&req.consumer_id)?;
-            let result = if method == Method::PauseConsumer {
-                consumer.pause().await
-            } else {
-                consumer.resume().await
-            };
-            result.map_err(SignalingError::media)?;
+            consumer.pause().await.map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        Method::SetConsumerPreferredLayers => {
-            let req: p::SetConsumerPreferredLayers = decode(name, data)?;
+        Call::ResumeConsumer(req) => {
+            let consumer = peer.consumer(&req.consumer_id)?;
+            consumer.resume().await.map_err(SignalingError::media)?;
+            Ok(json!({}))
+        }
+        Call::SetConsumerPreferredLayers(req) => {
             let consumer = peer.consumer(&req.consumer_id)?;
             let layers = ConsumerLayers {
                 spatial_layer: req.spatial_layer,
@@ -113,16 +109,14 @@ async fn run(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data: Value
                 .map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        Method::RequestConsumerKeyFrame => {
-            let req: p::ConsumerRef = decode(name, data)?;
+        Call::RequestConsumerKeyFrame(req) => {
             peer.consumer(&req.consumer_id)?
                 .request_key_frame()
                 .await
                 .map_err(SignalingError::media)?;
             Ok(json!({}))
         }
-        Method::GetTransportStats => {
-            let req: p::TransportRef = decode(name, data)?;
+        Call::GetTransportStats(req) => {
             let stats = peer
                 .transport(&req.transport_id)?
                 .get_stats()
@@ -130,8 +124,7 @@ async fn run(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data: Value
                 .map_err(SignalingError::media)?;
             Ok(json!(stats))
         }
-        Method::GetProducerStats => {
-            let req: p::ProducerRef = decode(name, data)?;
+        Call::GetProducerStats(req) => {
             let stats = peer
                 .producer(&req.producer_id)?
                 .get_stats()
@@ -139,8 +132,7 @@ async fn run(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data: Value
                 .map_err(SignalingError::media)?;
             Ok(json!(stats))
         }
-        Method::GetConsumerStats => {
-            let req: p::ConsumerRef = decode(name, data)?;
+        Call::GetConsumerStats(req) => {
             let stats = peer
                 .consumer(&req.consumer_id)?
                 .get_stats()
@@ -148,8 +140,7 @@ async fn run(ctx: &Arc<Signaling>, peer: &Arc<Peer>, method: Method, data: Value
                 .map_err(SignalingError::media)?;
             Ok(json!(stats))
         }
-        Method::ChangeDisplayName => {
-            let req: p::ChangeDisplayName = decode(name, data)?;
+        Call::ChangeDisplayName(req) => {
             peer.require_joined()?;
             let old = std::mem::replace(
                 &mut peer.state.lock().display_name,

@@ -1,11 +1,11 @@
-//! [`Method`]: the request methods a client may send, and [`MethodTally`], how
-//! many of each arrived and failed and how long they took (the
-//! `Ejtimaa_signaling_*` families).
+//! [`Method`]: the request methods a client may send, grouped in [`Family`]s
+//! that share a rate limit, and [`MethodTally`], how many of each arrived and
+//! failed and how long they took (the `Ejtimaa_signaling_*` families).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use ejtimaa_systems::export::{LATENCY_BOUNDS, MethodCounts, MethodLatency};
+use ejtimaa_systems::export::{LATENCY_BOUNDS, Limit, MethodCounts, MethodLatency};
 
 macro_rules! methods {
     ($($variant:ident => $name:literal,)*) => {
@@ -58,6 +58,73 @@ methods! {
     GetProducerStats => "getProducerStats",
     GetConsumerStats => "getConsumerStats",
     ChangeDisplayName => "changeDisplayName",
+}
+
+impl Method {
+    /// The family whose rate limit the method counts against.
+    pub const fn family(self) -> Family {
+        match self {
+            Method::GetRouterRtpCapabilities
+            | Method::Join
+            | Method::CreateWebRtcTransport
+            | Method::ConnectWebRtcTransport
+            | Method::Produce => Family::Setup,
+            Method::CloseProducer
+            | Method::PauseProducer
+            | Method::ResumeProducer
+            | Method::PauseConsumer
+            | Method::ResumeConsumer
+            | Method::SetConsumerPreferredLayers => Family::Control,
+            Method::GetTransportStats | Method::GetProducerStats | Method::GetConsumerStats => {
+                Family::Stats
+            }
+            Method::RestartIce => Family::IceRestart,
+            Method::RequestConsumerKeyFrame => Family::KeyFrame,
+            Method::ChangeDisplayName => Family::DisplayName,
+        }
+    }
+}
+
+/// Methods that share one token bucket per socket (`[limits.rates]`): what
+/// they cost the server is alike, and so is how often a client needs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// Joining, creating and connecting transports, producing.
+    Setup,
+    /// Pausing, resuming and closing producers and consumers, preferred layers.
+    Control,
+    /// `getTransportStats`, `getProducerStats`, `getConsumerStats`.
+    Stats,
+    /// `restartIce`.
+    IceRestart,
+    /// `requestConsumerKeyFrame`.
+    KeyFrame,
+    /// `changeDisplayName`, which every other peer of the room hears of.
+    DisplayName,
+}
+
+impl Family {
+    /// Every family; a family's index here is `family as usize`.
+    pub const ALL: [Family; 6] = [
+        Family::Setup,
+        Family::Control,
+        Family::Stats,
+        Family::IceRestart,
+        Family::KeyFrame,
+        Family::DisplayName,
+    ];
+
+    /// The limit that refuses the family's requests over its rate.
+    pub const fn limit(self) -> Limit {
+        match self {
+            Family::Setup => Limit::SetupRate,
+            Family::Control => Limit::ControlRate,
+            Family::Stats => Limit::StatsRate,
+            Family::IceRestart => Limit::IceRestartRate,
+            Family::KeyFrame => Limit::KeyFrameRate,
+            Family::DisplayName => Limit::DisplayNameRate,
+        }
+    }
 }
 
 /// The `method` label of requests that name no known method, or that could
@@ -164,6 +231,15 @@ mod tests {
         }
         assert_eq!(Method::from_name(UNKNOWN), None);
         assert_eq!(Method::from_name("Join"), None);
+    }
+
+    #[test]
+    fn families_index_in_order_and_each_has_a_method_and_a_rate_limit() {
+        for (i, family) in Family::ALL.iter().enumerate() {
+            assert_eq!(*family as usize, i);
+            assert!(Method::ALL.iter().any(|m| m.family() == *family));
+            assert!(family.limit().as_str().starts_with("rates."));
+        }
     }
 
     #[test]

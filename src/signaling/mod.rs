@@ -8,7 +8,10 @@
 
 mod admit;
 mod auth;
+mod bucket;
 mod consume;
+pub mod decode;
+mod gate;
 mod handlers;
 pub mod method;
 mod opening;
@@ -37,11 +40,12 @@ use crate::media::observe::AddressHook;
 use crate::media::registry::MediaRegistry;
 use crate::media::workers::{PoolWorker, WorkerPool};
 use auth::TokenGate;
+use decode::Call;
 use ejtimaa_systems::export::AuthFigures;
 use ejtimaa_token::JoinSecret;
 use method::{Method, MethodTally};
 use peer::{Peer, PeerState};
-use protocol::{Request, SignalingError};
+use protocol::SignalingError;
 pub use refusals::RefusalTally;
 pub use room::{Room, Rooms};
 
@@ -256,8 +260,28 @@ async fn on_request(
     ack: AckSender,
 ) {
     let arrived = Instant::now();
+    let Some(peer) = socket.extensions.get::<Arc<Peer>>() else {
+        let method = request.as_ref().ok().and_then(method_named);
+        ctx.tally.record(method, false, arrived.elapsed());
+        answer(&socket, ack, Err(SignalingError::Closed));
+        return;
+    };
+    // Held until the ack is sent: until then the request is in flight.
+    let in_flight = match peer
+        .requests
+        .enter(ctx.config.limits.max_requests_in_flight)
+    {
+        Ok(in_flight) => in_flight,
+        Err(refused) => {
+            let method = request.as_ref().ok().and_then(method_named);
+            ctx.tally.record(method, false, arrived.elapsed());
+            ctx.refusals.record(&refused);
+            answer(&socket, ack, Err(refused));
+            return;
+        }
+    };
     let reply = match request {
-        Ok(value) => dispatch(&ctx, &socket, value, arrived).await,
+        Ok(value) => dispatch(&ctx, &peer, value, arrived).await,
         Err(e) => {
             ctx.tally.record(None, false, arrived.elapsed());
             Err(SignalingError::InvalidData {
@@ -266,6 +290,12 @@ async fn on_request(
             })
         }
     };
+    answer(&socket, ack, reply);
+    drop(in_flight);
+}
+
+/// Sends a request's ack: `(null, response)` or `(error)`.
+fn answer(socket: &SocketRef, ack: AckSender, reply: Result<Value, SignalingError>) {
     let sent = match reply {
         Ok(response) => ack.send(&(Value::Null, response)),
         Err(error) => {
@@ -278,24 +308,26 @@ async fn on_request(
     }
 }
 
+/// The known method a raw request names, if any, without decoding it.
+fn method_named(value: &Value) -> Option<Method> {
+    value.get("method")?.as_str().and_then(Method::from_name)
+}
+
 /// Decodes and runs one request; counts it and its time since `arrived`
 /// under its method (`None` when the request names no known method or cannot
 /// be read).
 async fn dispatch(
     ctx: &Arc<Signaling>,
-    socket: &SocketRef,
+    peer: &Arc<Peer>,
     value: Value,
     arrived: Instant,
 ) -> Result<Value, SignalingError> {
-    let (method, reply) = match decode_request(ctx, value) {
-        Ok((method, data)) => {
-            let reply = match socket.extensions.get::<Arc<Peer>>() {
-                Some(peer) => handlers::handle(ctx, &peer, method, data).await,
-                None => Err(SignalingError::Closed),
-            };
-            (Some(method), reply)
+    let (method, reply) = match decode_request(ctx, peer, value, arrived) {
+        Ok(call) => {
+            let method = call.method();
+            (Some(method), handlers::handle(ctx, peer, call).await)
         }
-        Err(e) => (None, Err(e)),
+        Err((method, e)) => (method, Err(e)),
     };
     ctx.tally.record(method, reply.is_ok(), arrived.elapsed());
     if let Err(e) = &reply {
@@ -304,20 +336,22 @@ async fn dispatch(
     reply
 }
 
-fn decode_request(ctx: &Signaling, value: Value) -> Result<(Method, Value), SignalingError> {
-    let limit = ctx.config.limits.max_message_bytes;
-    let size = serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len());
-    if size > limit {
-        return Err(SignalingError::TooLarge { size, limit });
-    }
-    let request: Request =
-        serde_json::from_value(value).map_err(|e| SignalingError::InvalidData {
-            method: "request",
-            reason: e.to_string(),
-        })?;
-    let method = Method::from_name(&request.method)
-        .ok_or_else(|| SignalingError::UnknownMethod(request.method.chars().take(64).collect()))?;
-    Ok((method, request.data))
+/// Reads a request, lets it through its method family's rate at `now`,
+/// then decodes and size-checks its data; an error comes with the method
+/// when it is known.
+fn decode_request(
+    ctx: &Signaling,
+    peer: &Peer,
+    value: Value,
+    now: Instant,
+) -> Result<Call, (Option<Method>, SignalingError)> {
+    let limits = &ctx.config.limits;
+    let (method, data) = decode::envelope(value, limits).map_err(|e| (None, e))?;
+    // Before the data is decoded: a flood costs as little as possible.
+    peer.requests
+        .admit(method, &limits.rates, now)
+        .map_err(|e| (Some(method), e))?;
+    decode::call(method, data, limits).map_err(|e| (Some(method), e))
 }
 
 fn on_disconnect(socket: SocketRef, ctx: Arc<Signaling>, reason: DisconnectReason) {

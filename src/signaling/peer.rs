@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use socketioxide::extract::SocketRef;
 
+use super::gate::RequestGate;
 use super::protocol::{Message, SignalingError};
 use crate::media::observe::ConsumerClose;
 
@@ -134,6 +135,8 @@ pub struct Peer {
     pub socket: SocketRef,
     /// Its objects.
     pub state: Mutex<PeerState>,
+    /// Its socket's requests in flight and rates.
+    pub requests: RequestGate,
 }
 
 impl Peer {

@@ -66,7 +66,7 @@ pub enum SignalingError {
         id: String,
     },
     /// A configured limit was reached.
-    #[error("limit reached: {detail}")]
+    #[error("limit reached ({}): {detail}", .limit.as_str())]
     Limit {
         /// Which one.
         limit: Limit,

@@ -40,8 +40,9 @@ pub struct ServerFigures {
 }
 
 /// A configured limit on what clients may ask of the server; its label
-/// value is the name of its option (in `[limits]`, or `[prometheus]` for
-/// the exporter's connections).
+/// value is the name of its option: in `[limits]` (`rates.*`: a method
+/// family's request rate, in the `[limits.rates]` table), or in
+/// `[prometheus]` for the exporter's connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Limit {
     /// `max_rooms`: rooms open at once.
@@ -64,20 +65,50 @@ pub enum Limit {
     /// `max_scrape_connections_per_ip` (`[prometheus]`): connections to the
     /// exporter from one address.
     ScrapeConnectionsPerIp,
+    /// `max_requests_in_flight`: one socket's requests not yet answered.
+    RequestsInFlight,
+    /// `max_string_bytes`: any one string (or object key) in a request.
+    StringBytes,
+    /// `max_app_data_bytes`: a producer's `appData`, as JSON.
+    AppDataBytes,
+    /// `max_device_bytes`: a peer's `device` description, as JSON.
+    DeviceBytes,
+    /// `rates.setup`: joining, transports and producers.
+    SetupRate,
+    /// `rates.control`: pausing, resuming and closing, preferred layers.
+    ControlRate,
+    /// `rates.stats`: the `get*Stats` requests.
+    StatsRate,
+    /// `rates.ice_restart`: `restartIce`.
+    IceRestartRate,
+    /// `rates.key_frame`: `requestConsumerKeyFrame`.
+    KeyFrameRate,
+    /// `rates.display_name`: `changeDisplayName`.
+    DisplayNameRate,
 }
 
 impl Limit {
-    /// Every limit, in the order of the exported series.
-    pub const ALL: [Limit; 9] = [
+    /// Every limit, in the order of the exported series (by label value).
+    pub const ALL: [Limit; 19] = [
+        Limit::AppDataBytes,
         Limit::Connections,
         Limit::ConnectionsPerIp,
+        Limit::DeviceBytes,
         Limit::MessageBytes,
         Limit::PeersPerRoom,
         Limit::ProducersPerPeer,
+        Limit::RequestsInFlight,
         Limit::Rooms,
         Limit::ScrapeConnections,
         Limit::ScrapeConnectionsPerIp,
+        Limit::StringBytes,
         Limit::TransportsPerPeer,
+        Limit::ControlRate,
+        Limit::DisplayNameRate,
+        Limit::IceRestartRate,
+        Limit::KeyFrameRate,
+        Limit::SetupRate,
+        Limit::StatsRate,
     ];
 
     /// The option's name, and the `limit` label value.
@@ -92,6 +123,16 @@ impl Limit {
             Limit::ConnectionsPerIp => "max_connections_per_ip",
             Limit::ScrapeConnections => "max_scrape_connections",
             Limit::ScrapeConnectionsPerIp => "max_scrape_connections_per_ip",
+            Limit::RequestsInFlight => "max_requests_in_flight",
+            Limit::StringBytes => "max_string_bytes",
+            Limit::AppDataBytes => "max_app_data_bytes",
+            Limit::DeviceBytes => "max_device_bytes",
+            Limit::SetupRate => "rates.setup",
+            Limit::ControlRate => "rates.control",
+            Limit::StatsRate => "rates.stats",
+            Limit::IceRestartRate => "rates.ice_restart",
+            Limit::KeyFrameRate => "rates.key_frame",
+            Limit::DisplayNameRate => "rates.display_name",
         }
     }
 }

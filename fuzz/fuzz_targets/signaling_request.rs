@@ -1,0 +1,6 @@
+//! `ejtimaa::fuzzing::signaling_bytes` on libFuzzer's inputs.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    ejtimaa::fuzzing::signaling_bytes(data);
+});
