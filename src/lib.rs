@@ -12,9 +12,9 @@ pub mod config;
 pub mod connect;
 pub mod engine;
 pub mod exporter;
-pub mod listen;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod listen;
 pub mod media;
 pub mod rdns;
 pub mod server;

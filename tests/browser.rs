@@ -307,12 +307,18 @@ async fn two_pages_hold_a_call_and_the_exporter_follows() {
 
 /// Waits until `page`'s error region says something containing `needle`.
 async fn shows_error(browser: &Browser, page: &Page, needle: &str) -> Value {
+    page_says(browser, page, "error", needle).await
+}
+
+/// Waits until `page`'s `region` (`status` or `error`) says something
+/// containing `needle`; returns all its messages.
+async fn page_says(browser: &Browser, page: &Page, region: &str, needle: &str) -> Value {
     wait_for(
-        &format!("the message `{needle}`"),
+        &format!("the {region} `{needle}`"),
         Duration::from_secs(20),
         async || {
             let messages = browser.eval(page, MESSAGES).await;
-            messages["error"]
+            messages[region]
                 .as_str()?
                 .contains(needle)
                 .then_some(messages)
@@ -404,22 +410,6 @@ async fn a_full_room_a_refused_camera_and_a_server_gone_give_clear_messages() {
         .unwrap_or_else(|_| panic!("the scenario took longer than {SCENARIO_DEADLINE:?}"));
 }
 
-/// Waits until `page`'s status line contains `needle`.
-async fn shows_status(browser: &Browser, page: &Page, needle: &str) -> Value {
-    wait_for(
-        &format!("the status `{needle}`"),
-        Duration::from_secs(20),
-        async || {
-            let messages = browser.eval(page, MESSAGES).await;
-            messages["status"]
-                .as_str()?
-                .contains(needle)
-                .then_some(messages)
-        },
-    )
-    .await
-}
-
 async fn invitations_scenario(server: &ejtimaa::server::Server, browser: &Browser, secret: &str) {
     let base = format!("http://{}", server.signaling_addr);
     let secret = ejtimaa_token::JoinSecret::new(secret.as_bytes().to_vec()).unwrap();
@@ -442,8 +432,13 @@ async fn invitations_scenario(server: &ejtimaa::server::Server, browser: &Browse
         .open(&format!("{base}/?token={}&name=Ben", invite("ben")), None)
         .await;
     for page in [&ann, &ben] {
-        let messages =
-            shows_status(browser, page, "In room invited with 1 other participant").await;
+        let messages = page_says(
+            browser,
+            page,
+            "status",
+            "In room invited with 1 other participant",
+        )
+        .await;
         println!("invited: {messages}");
     }
     // Without a token, the server says why it refuses.
