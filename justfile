@@ -21,6 +21,10 @@ test-prometheus:
 test-browser:
     cargo test --workspace --release --test browser
 
+# churn rounds against one server for SECONDS, then rooms, peers, transports, mediasoup objects, World entities and open sockets must all be back to zero and memory flat
+soak SECONDS="180":
+    EJTIMAA_SOAK_SECS={{SECONDS}} cargo test --workspace --release --test soak -- --nocapture
+
 # only the pure core's tests (fast: no mediasoup build)
 test-core:
     cargo test -p ejtimaa-systems --release

@@ -35,6 +35,8 @@ fn outcome(answers: &[Result<serde_json::Value, String>]) -> (usize, Vec<&str>) 
 async fn a_burst_of_transports_gets_no_more_than_the_limit() {
     let mut config = test_config();
     config.limits.max_transports_per_peer = 4;
+    // This peer never joins: only the per-peer limit is under test here.
+    config.limits.max_transports_before_join = 4;
     let server = start(config).await;
     let (a, _a_in) = connect(&server, "burst", "a").await;
 
@@ -266,5 +268,75 @@ async fn a_burst_of_new_rooms_gets_no_more_than_the_limit() {
         Some((BURST - 2) as f64),
         "{text}"
     );
+    server.shutdown().await;
+}
+
+/// Before `join` a peer gets only the transports the usual client order
+/// needs (2 by default), however many it asks for at once; after `join`,
+/// up to its limit. With 0, it must join first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unjoined_peer_gets_only_the_transports_it_needs_to_join() {
+    let server = start(test_config()).await;
+    let (client, _in) = connect(&server, "early", "early").await;
+    let answers = join_all((0..BURST).map(|_| {
+        request(
+            &client,
+            "createWebRtcTransport",
+            json!({ "producing": true, "consuming": false }),
+        )
+    }))
+    .await;
+    let (created, errors) = outcome(&answers);
+    assert_eq!(created, 2, "{errors:?}");
+    assert!(
+        errors.iter().all(|e| e.contains("before `join`")),
+        "{errors:?}"
+    );
+    let caps = request(&client, "getRouterRtpCapabilities", json!({}))
+        .await
+        .unwrap();
+    request(
+        &client,
+        "join",
+        json!({ "displayName": "Early", "device": {"name": "test"}, "rtpCapabilities": caps }),
+    )
+    .await
+    .expect("joined");
+    create_transport(&client, false).await;
+    let text = scrape(&server).await;
+    assert_eq!(
+        sample(
+            &text,
+            "Ejtimaa_limit_refusals_total{limit=\"max_transports_before_join\"}"
+        ),
+        Some((BURST - 2) as f64),
+        "{text}"
+    );
+    server.shutdown().await;
+
+    let mut config = test_config();
+    config.limits.max_transports_before_join = 0;
+    let server = start(config).await;
+    let (client, _in) = connect(&server, "strict", "strict").await;
+    let err = request(
+        &client,
+        "createWebRtcTransport",
+        json!({ "producing": true }),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("join first"), "{err}");
+    let caps = request(&client, "getRouterRtpCapabilities", json!({}))
+        .await
+        .unwrap();
+    request(
+        &client,
+        "join",
+        json!({ "displayName": "Strict", "device": {"name": "test"}, "rtpCapabilities": caps }),
+    )
+    .await
+    .expect("joined");
+    create_transport(&client, true).await;
+    create_transport(&client, false).await;
     server.shutdown().await;
 }

@@ -182,7 +182,7 @@ impl Config {
         const HOUR_MS: u64 = 3_600_000;
         let l = &self.limits;
         let h = &self.http;
-        let bounds: [(&str, u64, RangeInclusive<u64>); 24] = [
+        let bounds: [(&str, u64, RangeInclusive<u64>); 25] = [
             ("http.header_timeout_ms", h.header_timeout_ms, 100..=600_000),
             // More than socket.io's 25 s ping interval, which a long-polling GET may wait.
             (
@@ -267,6 +267,11 @@ impl Config {
                 "limits.max_producers_per_peer",
                 l.max_producers_per_peer as u64,
                 1..=256,
+            ),
+            (
+                "limits.max_transports_before_join",
+                l.max_transports_before_join as u64,
+                0..=64,
             ),
             (
                 "limits.max_requests_in_flight",

@@ -321,6 +321,10 @@ pub struct LimitsConfig {
     pub max_message_bytes: usize,
     /// Transports one peer may hold.
     pub max_transports_per_peer: usize,
+    /// Of those, how many it may create before `join` (the usual client
+    /// creates its sending and receiving transports, then joins); 0 makes
+    /// clients join first.
+    pub max_transports_before_join: usize,
     /// Producers one peer may hold.
     pub max_producers_per_peer: usize,
     /// Connections to the signaling listener open at once (websockets
@@ -349,6 +353,7 @@ impl Default for LimitsConfig {
             max_rooms: 1000,
             max_message_bytes: 64 * 1024,
             max_transports_per_peer: 4,
+            max_transports_before_join: 2,
             max_producers_per_peer: 8,
             max_connections: 10_000,
             max_connections_per_ip: 50,

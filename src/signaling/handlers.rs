@@ -216,7 +216,11 @@ async fn create_transport(
     peer: &Arc<Peer>,
     req: p::CreateWebRtcTransport,
 ) -> Reply {
-    let _place = peer.reserve(Slot::Transport, ctx.config.limits.max_transports_per_peer)?;
+    let limits = &ctx.config.limits;
+    let _place = peer.reserve_transport(
+        limits.max_transports_per_peer,
+        limits.max_transports_before_join,
+    )?;
     let room = ctx.room_of(peer)?;
     let mut options = match &room.worker.webrtc_server {
         Some(server) => WebRtcTransportOptions::new_with_server(server.clone()),

@@ -174,14 +174,44 @@ impl Peer {
     /// Takes a place for one more object of `slot`, or refuses when the
     /// objects it holds and those being made already reach `max`.
     pub fn reserve(&self, slot: Slot, max: usize) -> Result<Reservation<'_>, SignalingError> {
+        self.reserve_within(slot, max, usize::MAX)
+    }
+
+    /// Takes a place for one more transport: at most `max`, and at most
+    /// `before_join` until the peer has joined (checked under the same lock
+    /// as `join` sets it).
+    pub fn reserve_transport(
+        &self,
+        max: usize,
+        before_join: usize,
+    ) -> Result<Reservation<'_>, SignalingError> {
+        self.reserve_within(Slot::Transport, max, before_join)
+    }
+
+    fn reserve_within(
+        &self,
+        slot: Slot,
+        max: usize,
+        before_join: usize,
+    ) -> Result<Reservation<'_>, SignalingError> {
         let mut s = self.state.lock();
         if s.closed {
             return Err(SignalingError::Closed);
         }
-        if s.held(slot) + *s.pending(slot) >= max {
+        let taken = s.held(slot) + *s.pending(slot);
+        if taken >= max {
             return Err(SignalingError::limit(
                 slot.limit(),
                 format!("at most {max} {} per peer", slot.plural()),
+            ));
+        }
+        if !s.joined && taken >= before_join {
+            return Err(SignalingError::limit(
+                Limit::TransportsBeforeJoin,
+                format!(
+                    "at most {before_join} {} before `join`: join first",
+                    slot.plural()
+                ),
             ));
         }
         *s.pending(slot) += 1;

@@ -53,6 +53,9 @@ pub enum Limit {
     TransportsPerPeer,
     /// `max_producers_per_peer`.
     ProducersPerPeer,
+    /// `max_transports_before_join`: transports a peer may create before
+    /// it has joined.
+    TransportsBeforeJoin,
     /// `max_message_bytes`: the size of one request.
     MessageBytes,
     /// `max_connections`: connections to the signaling listener.
@@ -89,7 +92,7 @@ pub enum Limit {
 
 impl Limit {
     /// Every limit, in the order of the exported series (by label value).
-    pub const ALL: [Limit; 19] = [
+    pub const ALL: [Limit; 20] = [
         Limit::AppDataBytes,
         Limit::Connections,
         Limit::ConnectionsPerIp,
@@ -102,6 +105,7 @@ impl Limit {
         Limit::ScrapeConnections,
         Limit::ScrapeConnectionsPerIp,
         Limit::StringBytes,
+        Limit::TransportsBeforeJoin,
         Limit::TransportsPerPeer,
         Limit::ControlRate,
         Limit::DisplayNameRate,
@@ -118,6 +122,7 @@ impl Limit {
             Limit::PeersPerRoom => "max_peers_per_room",
             Limit::TransportsPerPeer => "max_transports_per_peer",
             Limit::ProducersPerPeer => "max_producers_per_peer",
+            Limit::TransportsBeforeJoin => "max_transports_before_join",
             Limit::MessageBytes => "max_message_bytes",
             Limit::Connections => "max_connections",
             Limit::ConnectionsPerIp => "max_connections_per_ip",
