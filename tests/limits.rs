@@ -292,16 +292,7 @@ async fn an_unjoined_peer_gets_only_the_transports_it_needs_to_join() {
         errors.iter().all(|e| e.contains("before `join`")),
         "{errors:?}"
     );
-    let caps = request(&client, "getRouterRtpCapabilities", json!({}))
-        .await
-        .unwrap();
-    request(
-        &client,
-        "join",
-        json!({ "displayName": "Early", "device": {"name": "test"}, "rtpCapabilities": caps }),
-    )
-    .await
-    .expect("joined");
+    join_without_transports(&client, "Early").await;
     create_transport(&client, false).await;
     let text = scrape(&server).await;
     assert_eq!(
@@ -326,16 +317,7 @@ async fn an_unjoined_peer_gets_only_the_transports_it_needs_to_join() {
     .await
     .unwrap_err();
     assert!(err.contains("join first"), "{err}");
-    let caps = request(&client, "getRouterRtpCapabilities", json!({}))
-        .await
-        .unwrap();
-    request(
-        &client,
-        "join",
-        json!({ "displayName": "Strict", "device": {"name": "test"}, "rtpCapabilities": caps }),
-    )
-    .await
-    .expect("joined");
+    join_without_transports(&client, "Strict").await;
     create_transport(&client, true).await;
     create_transport(&client, false).await;
     server.shutdown().await;

@@ -207,13 +207,20 @@ pub async fn create_transport(client: &Client, producing: bool) -> String {
     t["id"].as_str().expect("transport id").to_string()
 }
 
-/// Connects, creates both transports and joins; returns (send, receive) transport ids.
+/// Creates both transports and joins, in the usual client's order;
+/// returns (send, receive) transport ids.
 pub async fn join(client: &Client, name: &str) -> (String, String) {
+    let send = create_transport(client, true).await;
+    let recv = create_transport(client, false).await;
+    join_without_transports(client, name).await;
+    (send, recv)
+}
+
+/// Joins with the router's capabilities, creating no transport.
+pub async fn join_without_transports(client: &Client, name: &str) {
     let caps = request(client, "getRouterRtpCapabilities", json!({}))
         .await
         .expect("capabilities");
-    let send = create_transport(client, true).await;
-    let recv = create_transport(client, false).await;
     request(
         client,
         "join",
@@ -221,7 +228,6 @@ pub async fn join(client: &Client, name: &str) -> (String, String) {
     )
     .await
     .expect("joined");
-    (send, recv)
 }
 
 /// Polls `check` every 100 ms until it gives a value; fails the test once
