@@ -182,7 +182,7 @@ impl Config {
         const HOUR_MS: u64 = 3_600_000;
         let l = &self.limits;
         let h = &self.http;
-        let bounds: [(&str, u64, RangeInclusive<u64>); 25] = [
+        let bounds: [(&str, u64, RangeInclusive<u64>); 26] = [
             ("http.header_timeout_ms", h.header_timeout_ms, 100..=600_000),
             // More than socket.io's 25 s ping interval, which a long-polling GET may wait.
             (
@@ -272,6 +272,11 @@ impl Config {
                 "limits.max_transports_before_join",
                 l.max_transports_before_join as u64,
                 0..=64,
+            ),
+            (
+                "limits.request_timeout_ms",
+                l.request_timeout_ms,
+                1000..=120_000,
             ),
             (
                 "limits.max_requests_in_flight",
@@ -420,6 +425,11 @@ mod tests {
                 "empty_grace_ms",
             ),
             ("[limits]\nmax_message_bytes = 10\n", "max_message_bytes"),
+            ("[limits]\nrequest_timeout_ms = 0\n", "request_timeout_ms"),
+            (
+                "[limits]\nmax_transports_before_join = 65\n",
+                "max_transports_before_join",
+            ),
             (
                 "[limits]\nmax_transports_per_peer = 0\n",
                 "max_transports_per_peer",

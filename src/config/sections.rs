@@ -321,6 +321,9 @@ pub struct LimitsConfig {
     pub max_message_bytes: usize,
     /// Transports one peer may hold.
     pub max_transports_per_peer: usize,
+    /// How long one request may take (ms), mediasoup's answers included;
+    /// also bounds opening a room and creating an offered consumer.
+    pub request_timeout_ms: u64,
     /// Of those, how many it may create before `join` (the usual client
     /// creates its sending and receiving transports, then joins); 0 makes
     /// clients join first.
@@ -346,6 +349,13 @@ pub struct LimitsConfig {
     pub rates: RatesConfig,
 }
 
+impl LimitsConfig {
+    /// `request_timeout_ms` as a duration.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
@@ -354,6 +364,7 @@ impl Default for LimitsConfig {
             max_message_bytes: 64 * 1024,
             max_transports_per_peer: 4,
             max_transports_before_join: 2,
+            request_timeout_ms: 10_000,
             max_producers_per_peer: 8,
             max_connections: 10_000,
             max_connections_per_ip: 50,

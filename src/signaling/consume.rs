@@ -87,9 +87,8 @@ pub async fn consume(
     options.paused = true;
     // Bounded like a client's requests: a worker that stops answering
     // must not keep this task (and the producer) forever.
-    let consumer = match tokio::time::timeout(NEW_CONSUMER_TIMEOUT, transport.consume(options))
-        .await
-    {
+    let media_timeout = ctx.config.limits.request_timeout();
+    let consumer = match tokio::time::timeout(media_timeout, transport.consume(options)).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             tracing::warn!(peer = %consumer_peer.id, producer = %producer.id(), "consume failed: {e}");
@@ -151,7 +150,7 @@ pub async fn consume(
     let answer = pending.await;
     match answer {
         Ok(AckArgs(args)) if args.first().is_none_or(Value::is_null) => {
-            match tokio::time::timeout(NEW_CONSUMER_TIMEOUT, consumer.resume()).await {
+            match tokio::time::timeout(media_timeout, consumer.resume()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::debug!(consumer = %consumer.id(), "resume failed: {e}"),
                 Err(_) => tracing::warn!(consumer = %consumer.id(), "resume timed out"),

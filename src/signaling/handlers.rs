@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ejtimaa_systems::WorldEvent;
+use ejtimaa_systems::export::Limit;
 use futures_util::future::join_all;
 use mediasoup::prelude::*;
 use mediasoup::producer::WeakProducer;
@@ -21,15 +22,14 @@ use crate::media::{listen_info, observe};
 
 type Reply = Result<Value, SignalingError>;
 
-/// How long one request may take, mediasoup's answers included: a worker
-/// that stops answering costs its clients an error, not a hung request.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Runs one request of `peer`, within [`REQUEST_TIMEOUT`]. What a request
-/// abandoned at the limit had reserved or created is dropped with it.
+/// Runs one request of `peer`, within `limits.request_timeout_ms`,
+/// mediasoup's answers included: a worker that stops answering costs its
+/// clients an error, not a hung request. What a request abandoned at the
+/// limit had reserved or created is dropped with it.
 pub async fn handle(ctx: &Arc<Signaling>, peer: &Arc<Peer>, call: Call) -> Reply {
     let method = call.method();
-    bounded(method, REQUEST_TIMEOUT, run(ctx, peer, call)).await
+    let limit = ctx.config.limits.request_timeout();
+    bounded(method, limit, run(ctx, peer, call)).await
 }
 
 async fn bounded(method: Method, limit: Duration, request: impl Future<Output = Reply>) -> Reply {
@@ -37,10 +37,13 @@ async fn bounded(method: Method, limit: Duration, request: impl Future<Output = 
         .await
         .unwrap_or_else(|_| {
             tracing::warn!(method = method.as_str(), "request timed out");
-            Err(SignalingError::Media(format!(
-                "`{}` took over {limit:?}: the media worker did not answer",
-                method.as_str(),
-            )))
+            Err(SignalingError::limit(
+                Limit::RequestTimeout,
+                format!(
+                    "`{}` took over {limit:?}: the media worker did not answer",
+                    method.as_str()
+                ),
+            ))
         })
 }
 
@@ -342,15 +345,17 @@ mod tests {
         let limit = Duration::from_millis(50);
         let err = bounded(Method::CreateWebRtcTransport, limit, never)
             .await
-            .unwrap_err()
-            .to_string();
+            .unwrap_err();
         assert!(
-            err.contains("createWebRtcTransport") && err.contains("50ms"),
+            err.to_string().contains("createWebRtcTransport") && err.to_string().contains("50ms"),
             "{err}"
         );
+        assert_eq!(err.refused_by(), Some(Limit::RequestTimeout));
         let quick = async { Ok(json!(1)) };
         assert_eq!(
-            bounded(Method::Join, REQUEST_TIMEOUT, quick).await.unwrap(),
+            bounded(Method::Join, Duration::from_secs(10), quick)
+                .await
+                .unwrap(),
             json!(1)
         );
     }

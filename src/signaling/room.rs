@@ -59,9 +59,6 @@ impl Room {
     }
 }
 
-/// How long a worker may take to create a room's router.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// All open rooms.
 pub struct Rooms {
     rooms: Mutex<HashMap<String, Arc<Room>>>,
@@ -76,6 +73,8 @@ pub struct Rooms {
     codecs: Vec<RtpCodecCapability>,
     max_rooms: usize,
     grace: Duration,
+    /// How long a worker may take to create a room's router.
+    open_timeout: Duration,
 }
 
 impl Rooms {
@@ -95,6 +94,7 @@ impl Rooms {
             codecs: media_codecs(&config.mediasoup.codecs),
             max_rooms: config.limits.max_rooms,
             grace: Duration::from_millis(config.rooms.empty_grace_ms),
+            open_timeout: config.limits.request_timeout(),
         })
     }
 
@@ -115,7 +115,7 @@ impl Rooms {
         let creating = worker
             .worker
             .create_router(RouterOptions::new(self.codecs.clone()));
-        let router = tokio::time::timeout(OPEN_TIMEOUT, creating)
+        let router = tokio::time::timeout(self.open_timeout, creating)
             .await
             .map_err(|_| {
                 tracing::warn!(
@@ -123,10 +123,13 @@ impl Rooms {
                     worker = worker.index,
                     "router creation timed out"
                 );
-                SignalingError::Media(format!(
-                    "the media worker did not open the room within {} s",
-                    OPEN_TIMEOUT.as_secs()
-                ))
+                SignalingError::limit(
+                    Limit::RequestTimeout,
+                    format!(
+                        "the media worker did not open the room within {:?}",
+                        self.open_timeout
+                    ),
+                )
             })?
             .map_err(SignalingError::media)?;
         worker.routers.fetch_add(1, Ordering::Relaxed);

@@ -70,6 +70,9 @@ pub enum Limit {
     ScrapeConnectionsPerIp,
     /// `max_requests_in_flight`: one socket's requests not yet answered.
     RequestsInFlight,
+    /// `request_timeout_ms`: a request (or a room's opening) the media
+    /// worker did not answer in time.
+    RequestTimeout,
     /// `max_string_bytes`: any one string (or object key) in a request.
     StringBytes,
     /// `max_app_data_bytes`: a producer's `appData`, as JSON.
@@ -92,7 +95,7 @@ pub enum Limit {
 
 impl Limit {
     /// Every limit, in the order of the exported series (by label value).
-    pub const ALL: [Limit; 20] = [
+    pub const ALL: [Limit; 21] = [
         Limit::AppDataBytes,
         Limit::Connections,
         Limit::ConnectionsPerIp,
@@ -113,6 +116,7 @@ impl Limit {
         Limit::KeyFrameRate,
         Limit::SetupRate,
         Limit::StatsRate,
+        Limit::RequestTimeout,
     ];
 
     /// The option's name, and the `limit` label value.
@@ -129,6 +133,7 @@ impl Limit {
             Limit::ScrapeConnections => "max_scrape_connections",
             Limit::ScrapeConnectionsPerIp => "max_scrape_connections_per_ip",
             Limit::RequestsInFlight => "max_requests_in_flight",
+            Limit::RequestTimeout => "request_timeout_ms",
             Limit::StringBytes => "max_string_bytes",
             Limit::AppDataBytes => "max_app_data_bytes",
             Limit::DeviceBytes => "max_device_bytes",
