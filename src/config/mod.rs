@@ -182,7 +182,7 @@ impl Config {
         const HOUR_MS: u64 = 3_600_000;
         let l = &self.limits;
         let h = &self.http;
-        let bounds: [(&str, u64, RangeInclusive<u64>); 26] = [
+        let bounds: [(&str, u64, RangeInclusive<u64>); 27] = [
             ("http.header_timeout_ms", h.header_timeout_ms, 100..=600_000),
             // More than socket.io's 25 s ping interval, which a long-polling GET may wait.
             (
@@ -282,6 +282,11 @@ impl Config {
                 "limits.max_requests_in_flight",
                 l.max_requests_in_flight as u64,
                 1..=4096,
+            ),
+            (
+                "limits.max_queued_messages",
+                l.max_queued_messages as u64,
+                16..=65_536,
             ),
             (
                 "limits.max_string_bytes",

@@ -338,6 +338,10 @@ pub struct LimitsConfig {
     pub max_connections_per_ip: usize,
     /// Requests one socket may have unanswered at once.
     pub max_requests_in_flight: usize,
+    /// Messages (answers, notifications, offers) waiting to be sent to one
+    /// socket; a client that lets more pile up is not reading and is
+    /// disconnected, since what it would miss cannot be replayed.
+    pub max_queued_messages: usize,
     /// Longest string (or object key) anywhere in a request's data (bytes):
     /// display names, device fields, ids, RTP parameters.
     pub max_string_bytes: usize,
@@ -369,6 +373,7 @@ impl Default for LimitsConfig {
             max_connections: 10_000,
             max_connections_per_ip: 50,
             max_requests_in_flight: 64,
+            max_queued_messages: 1024,
             max_string_bytes: 256,
             max_app_data_bytes: 1024,
             max_device_bytes: 1024,

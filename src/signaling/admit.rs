@@ -14,6 +14,7 @@ use socketioxide::socket::DisconnectReason;
 
 use super::auth::Credentials;
 use super::gate::RequestGate;
+use super::overflow::OverflowWatch;
 use super::peer::{Peer, PeerState};
 use super::protocol::SignalingError;
 use super::{MAX_ID_LEN, Signaling, on_disconnect, on_request};
@@ -110,6 +111,7 @@ pub(super) async fn admit(
             socket: socket.clone(),
             state: Mutex::new(PeerState::default()),
             requests: RequestGate::new(&ctx.config.limits.rates, Instant::now()),
+            outgoing: OverflowWatch::new(ctx.overflows.clone()),
         });
         let mut members = room.peers.lock();
         if room.is_closed() {

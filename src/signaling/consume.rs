@@ -16,20 +16,6 @@ use crate::media::observe::{self, ConsumerClose};
 /// How long a client has to accept a `newConsumer` request.
 const NEW_CONSUMER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How often an offer whose send failed (the peer's outgoing buffer full)
-/// is tried again, and the first wait, doubled after each try.
-const OFFER_ATTEMPTS: u32 = 6;
-const FIRST_RETRY: Duration = Duration::from_millis(50);
-
-/// The wait before try `attempt` (0-based) of an offer: none before the
-/// first, then doubling from [`FIRST_RETRY`] (50 ms to 800 ms: 1.55 s in all).
-fn retry_delay(attempt: u32) -> Duration {
-    match attempt {
-        0 => Duration::ZERO,
-        n => FIRST_RETRY * 2u32.pow(n - 1),
-    }
-}
-
 /// Every ack argument, however many the client sends (`cb()`, `cb(null)`,
 /// `cb(null, {...})`, `cb(err)`).
 #[derive(Debug, Deserialize)]
@@ -134,7 +120,7 @@ pub async fn consume(
         method: "newConsumer",
         data,
     };
-    let Some(pending) = send_offer(consumer_peer, &message).await else {
+    let Some(pending) = send_offer(consumer_peer, &message) else {
         // Never offered: the client does not know of it, so it goes, and the
         // producer may be offered again.
         tracing::warn!(peer = %consumer_peer.id, consumer = %consumer.id(), "newConsumer could not be sent; consumer closed");
@@ -166,32 +152,27 @@ pub async fn consume(
     }
 }
 
-/// Sends a `newConsumer` offer, trying again while the peer's outgoing
-/// buffer is full; `None` when it could not be sent (or the peer closed).
-async fn send_offer(
+/// Sends a `newConsumer` offer; `None` when it could not be queued: the
+/// peer is gone, or its outgoing queue is full and it is being evicted.
+fn send_offer(
     peer: &Peer,
     message: &Message<'_, Value>,
 ) -> Option<socketioxide::ack::AckStream<AckArgs>> {
-    for attempt in 0..OFFER_ATTEMPTS {
-        tokio::time::sleep(retry_delay(attempt)).await;
-        if peer.state.lock().closed {
-            return None;
-        }
-        match peer
-            .socket
-            .timeout(NEW_CONSUMER_TIMEOUT)
-            .emit_with_ack::<_, AckArgs>("request", message)
-        {
-            Ok(pending) => return Some(pending),
-            Err(e) => {
-                tracing::debug!(peer = %peer.id, attempt, "newConsumer not sent: {e}");
-                if !peer.socket.connected() {
-                    return None;
-                }
-            }
+    if peer.state.lock().closed {
+        return None;
+    }
+    match peer
+        .socket
+        .timeout(NEW_CONSUMER_TIMEOUT)
+        .emit_with_ack::<_, AckArgs>("request", message)
+    {
+        Ok(pending) => Some(pending),
+        Err(e) => {
+            peer.outgoing.undelivered(&peer.socket, &e);
+            tracing::debug!(peer = %peer.id, "newConsumer not sent: {e}");
+            None
         }
     }
-    None
 }
 
 /// Tells the consuming peer what happens to its consumer.
@@ -238,22 +219,4 @@ fn follow(peer: &Arc<Peer>, consumer: &Consumer, close: Arc<ConsumerClose>) {
             }
         })
         .detach();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failed_offer_is_retried_at_once_then_with_doubling_waits() {
-        let delays: Vec<Duration> = (0..OFFER_ATTEMPTS).map(retry_delay).collect();
-        assert_eq!(delays[0], Duration::ZERO);
-        assert_eq!(delays[1], FIRST_RETRY);
-        assert!(
-            delays.windows(2).skip(1).all(|w| w[1] == w[0] * 2),
-            "{delays:?}"
-        );
-        // Well within the time a client has to answer an offer.
-        assert!(delays.iter().sum::<Duration>() < NEW_CONSUMER_TIMEOUT);
-    }
 }

@@ -15,6 +15,7 @@ mod gate;
 mod handlers;
 pub mod method;
 mod opening;
+mod overflow;
 mod peer;
 pub mod protocol;
 mod refusals;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ejtimaa_systems::WorldEvent;
-use ejtimaa_systems::export::LimitRefusals;
+use ejtimaa_systems::export::{Limit, LimitRefusals};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
@@ -44,6 +45,7 @@ use decode::Call;
 use ejtimaa_systems::export::AuthFigures;
 use ejtimaa_token::JoinSecret;
 use method::{Method, MethodTally};
+use overflow::{OverflowQueue, Overflows};
 use peer::{Peer, PeerState};
 use protocol::SignalingError;
 pub use refusals::RefusalTally;
@@ -68,6 +70,8 @@ pub struct Signaling {
     refusals: RefusalTally,
     /// The join-token check.
     gate: TokenGate,
+    /// Where sockets whose outgoing queue overflowed are sent for eviction.
+    overflows: Overflows,
 }
 
 impl Signaling {
@@ -81,7 +85,8 @@ impl Signaling {
         address_hook: Option<AddressHook>,
         secret: Option<JoinSecret>,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        let (overflows, queue) = Overflows::new();
+        let signaling = Arc::new(Self {
             config: config.clone(),
             rooms: Rooms::new(pool, engine.clone(), config),
             engine,
@@ -91,7 +96,10 @@ impl Signaling {
             tally: MethodTally::default(),
             refusals: RefusalTally::default(),
             gate: TokenGate::new(secret),
-        })
+            overflows,
+        });
+        tokio::spawn(evict_overflowed(Arc::downgrade(&signaling), queue));
+        signaling
     }
 
     /// The socket.io layer to mount on the HTTP router.
@@ -104,6 +112,7 @@ impl Signaling {
             .max_payload(hard_limit as u64)
             .ws_max_message_size(hard_limit)
             .ack_timeout(Duration::from_secs(10))
+            .max_buffer_size(self.config.limits.max_queued_messages)
             .build_layer();
         let ctx = Arc::clone(self);
         let middleware = move |socket: SocketRef, TryData(auth): TryData<Value>| {
@@ -251,6 +260,41 @@ impl Signaling {
     }
 }
 
+/// Evicts each socket whose outgoing queue overflowed, until the signaling
+/// is gone.
+async fn evict_overflowed(signaling: std::sync::Weak<Signaling>, mut queue: OverflowQueue) {
+    while let Some(socket) = queue.recv().await {
+        let Some(ctx) = signaling.upgrade() else {
+            return;
+        };
+        ctx.evict(socket);
+    }
+}
+
+impl Signaling {
+    /// Takes a peer that stopped reading out of its room: counted, logged,
+    /// its objects closed, the others told. Its socket no longer names the
+    /// peer (requests still arriving get `closed`); the connection closes
+    /// now if a disconnect packet fits in its queue, else at its next
+    /// heartbeat, which finds the queue full.
+    fn evict(&self, socket: SocketRef) {
+        let Some(peer) = socket.extensions.remove::<Arc<Peer>>() else {
+            return;
+        };
+        self.refusals.count(Limit::QueuedMessages);
+        tracing::warn!(
+            peer = %peer.id,
+            room = %peer.room_id,
+            limit = self.config.limits.max_queued_messages,
+            "peer evicted: it is not reading its socket (outgoing queue full)"
+        );
+        self.close_peer(&peer);
+        if socket.disconnect().is_err() {
+            tracing::debug!(peer = %peer.id, "its connection closes at its next heartbeat");
+        }
+    }
+}
+
 async fn on_connect(_socket: SocketRef) {}
 
 async fn on_request(
@@ -304,6 +348,9 @@ fn answer(socket: &SocketRef, ack: AckSender, reply: Result<Value, SignalingErro
         }
     };
     if let Err(e) = sent {
+        if let Some(peer) = socket.extensions.get::<Arc<Peer>>() {
+            peer.outgoing.undelivered(socket, &e);
+        }
         tracing::debug!(sid = %socket.id, "ack not sent: {e}");
     }
 }

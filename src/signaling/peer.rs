@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use socketioxide::extract::SocketRef;
 
 use super::gate::RequestGate;
+use super::overflow::OverflowWatch;
 use super::protocol::{Message, SignalingError};
 use crate::media::observe::ConsumerClose;
 
@@ -137,12 +138,16 @@ pub struct Peer {
     pub state: Mutex<PeerState>,
     /// Its socket's requests in flight and rates.
     pub requests: RequestGate,
+    /// Its outgoing queue's overflow, which has it evicted.
+    pub outgoing: OverflowWatch,
 }
 
 impl Peer {
-    /// Sends a `notification`; a peer that is gone simply misses it.
+    /// Sends a `notification`; a peer that is gone simply misses it, and
+    /// one whose outgoing queue is full is evicted.
     pub fn notify<T: Serialize>(&self, method: &str, data: T) {
         if let Err(e) = self.socket.emit("notification", &Message { method, data }) {
+            self.outgoing.undelivered(&self.socket, &e);
             tracing::debug!(peer = %self.id, method, "notification not sent: {e}");
         }
     }

@@ -94,13 +94,28 @@ pub async fn http_get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String, Vec<u8>) {
+    http_request(addr, "GET", path, headers, b"").await
+}
+
+/// Sends one HTTP/1.1 request (its own connection): (status, headers, body).
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
+    if !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     req.push_str("\r\n");
     stream.write_all(req.as_bytes()).await.expect("send");
+    stream.write_all(body).await.expect("send body");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.expect("read");
     let split = raw

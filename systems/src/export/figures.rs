@@ -70,6 +70,9 @@ pub enum Limit {
     ScrapeConnectionsPerIp,
     /// `max_requests_in_flight`: one socket's requests not yet answered.
     RequestsInFlight,
+    /// `max_queued_messages`: messages waiting to go out to one socket; a
+    /// client over it is not reading and is disconnected.
+    QueuedMessages,
     /// `request_timeout_ms`: a request (or a room's opening) the media
     /// worker did not answer in time.
     RequestTimeout,
@@ -95,7 +98,7 @@ pub enum Limit {
 
 impl Limit {
     /// Every limit, in the order of the exported series (by label value).
-    pub const ALL: [Limit; 21] = [
+    pub const ALL: [Limit; 22] = [
         Limit::AppDataBytes,
         Limit::Connections,
         Limit::ConnectionsPerIp,
@@ -103,6 +106,7 @@ impl Limit {
         Limit::MessageBytes,
         Limit::PeersPerRoom,
         Limit::ProducersPerPeer,
+        Limit::QueuedMessages,
         Limit::RequestsInFlight,
         Limit::Rooms,
         Limit::ScrapeConnections,
@@ -133,6 +137,7 @@ impl Limit {
             Limit::ScrapeConnections => "max_scrape_connections",
             Limit::ScrapeConnectionsPerIp => "max_scrape_connections_per_ip",
             Limit::RequestsInFlight => "max_requests_in_flight",
+            Limit::QueuedMessages => "max_queued_messages",
             Limit::RequestTimeout => "request_timeout_ms",
             Limit::StringBytes => "max_string_bytes",
             Limit::AppDataBytes => "max_app_data_bytes",
