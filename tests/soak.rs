@@ -27,6 +27,8 @@ const FD_SLACK: u64 = 8;
 #[derive(Debug, PartialEq, Eq)]
 struct Leftovers {
     signaling_peers: usize,
+    /// Peer objects still alive anywhere (a reference cycle keeps them).
+    peer_objects: usize,
     rooms: usize,
     registry: (usize, usize, usize),
     world: (usize, usize, usize, usize, usize),
@@ -48,6 +50,7 @@ async fn leftovers(server: &Server) -> Leftovers {
         .expect("engine up");
     Leftovers {
         signaling_peers: server.signaling.peer_count(),
+        peer_objects: server.signaling.peer_objects(),
         rooms: server.signaling.rooms.all().len(),
         registry: (
             registry.transports().len(),

@@ -15,7 +15,7 @@ use socketioxide::socket::DisconnectReason;
 use super::auth::Credentials;
 use super::gate::RequestGate;
 use super::overflow::OverflowWatch;
-use super::peer::{Peer, PeerState};
+use super::peer::{Peer, PeerState, SocketPeer};
 use super::protocol::SignalingError;
 use super::{MAX_ID_LEN, Signaling, on_disconnect, on_request};
 
@@ -112,6 +112,7 @@ pub(super) async fn admit(
             state: Mutex::new(PeerState::default()),
             requests: RequestGate::new(&ctx.config.limits.rates, Instant::now()),
             outgoing: OverflowWatch::new(ctx.overflows.clone()),
+            live: ctx.live_peers.mark(),
         });
         let mut members = room.peers.lock();
         if room.is_closed() {
@@ -148,7 +149,7 @@ pub(super) async fn admit(
         display_name: String::new(),
         user_agent: peer.user_agent.clone(),
     });
-    socket.extensions.insert(Arc::clone(&peer));
+    SocketPeer::attach(&peer);
     let c = Arc::clone(&ctx);
     socket.on(
         "request",

@@ -46,7 +46,7 @@ use ejtimaa_systems::export::AuthFigures;
 use ejtimaa_token::JoinSecret;
 use method::{Method, MethodTally};
 use overflow::{OverflowQueue, Overflows};
-use peer::{Peer, PeerState};
+use peer::{LiveCount, Peer, PeerState, SocketPeer};
 use protocol::SignalingError;
 pub use refusals::RefusalTally;
 pub use room::{Room, Rooms};
@@ -72,6 +72,8 @@ pub struct Signaling {
     gate: TokenGate,
     /// Where sockets whose outgoing queue overflowed are sent for eviction.
     overflows: Overflows,
+    /// Peer objects alive.
+    live_peers: LiveCount,
 }
 
 impl Signaling {
@@ -97,6 +99,7 @@ impl Signaling {
             refusals: RefusalTally::default(),
             gate: TokenGate::new(secret),
             overflows,
+            live_peers: LiveCount::default(),
         });
         tokio::spawn(evict_overflowed(Arc::downgrade(&signaling), queue));
         signaling
@@ -157,6 +160,12 @@ impl Signaling {
     /// Connected peers.
     pub fn peer_count(&self) -> usize {
         self.peers.lock().len()
+    }
+
+    /// Peer objects alive, connected or not: once every peer has gone, more
+    /// than zero is a leak (something still holds a peer, and its socket).
+    pub fn peer_objects(&self) -> usize {
+        self.live_peers.count()
     }
 
     /// Disconnects every peer in rooms on a dead worker and closes the rooms.
@@ -278,7 +287,7 @@ impl Signaling {
     /// now if a disconnect packet fits in its queue, else at its next
     /// heartbeat, which finds the queue full.
     fn evict(&self, socket: SocketRef) {
-        let Some(peer) = socket.extensions.remove::<Arc<Peer>>() else {
+        let Some(peer) = SocketPeer::detach(&socket) else {
             return;
         };
         self.refusals.count(Limit::QueuedMessages);
@@ -304,7 +313,7 @@ async fn on_request(
     ack: AckSender,
 ) {
     let arrived = Instant::now();
-    let Some(peer) = socket.extensions.get::<Arc<Peer>>() else {
+    let Some(peer) = SocketPeer::of(&socket) else {
         let method = request.as_ref().ok().and_then(method_named);
         ctx.tally.record(method, false, arrived.elapsed());
         answer(&socket, ack, Err(SignalingError::Closed));
@@ -348,7 +357,7 @@ fn answer(socket: &SocketRef, ack: AckSender, reply: Result<Value, SignalingErro
         }
     };
     if let Err(e) = sent {
-        if let Some(peer) = socket.extensions.get::<Arc<Peer>>() {
+        if let Some(peer) = SocketPeer::of(socket) {
             peer.outgoing.undelivered(socket, &e);
         }
         tracing::debug!(sid = %socket.id, "ack not sent: {e}");
@@ -402,7 +411,7 @@ fn decode_request(
 }
 
 fn on_disconnect(socket: SocketRef, ctx: Arc<Signaling>, reason: DisconnectReason) {
-    if let Some(peer) = socket.extensions.get::<Arc<Peer>>() {
+    if let Some(peer) = SocketPeer::detach(&socket) {
         tracing::debug!(peer = %peer.id, ?reason, "socket disconnected");
         ctx.close_peer(&peer);
     }

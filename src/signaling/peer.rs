@@ -4,7 +4,8 @@
 //! consumers: dropping them closes the objects in mediasoup.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use ejtimaa_systems::export::Limit;
 use mediasoup::prelude::*;
@@ -140,6 +141,61 @@ pub struct Peer {
     pub requests: RequestGate,
     /// Its outgoing queue's overflow, which has it evicted.
     pub outgoing: OverflowWatch,
+    /// Counts it among the live peer objects while it exists.
+    pub live: Alive,
+}
+
+/// The peer a socket belongs to, kept in the socket's extensions. Weak,
+/// because the peer holds its socket: a strong handle both ways would keep
+/// both alive after the peer has gone. The room and the signaling's peer
+/// table hold the peer while it is connected.
+#[derive(Clone)]
+pub struct SocketPeer(Weak<Peer>);
+
+impl SocketPeer {
+    /// Names `peer` as the owner of its socket.
+    pub fn attach(peer: &Arc<Peer>) {
+        peer.socket
+            .extensions
+            .insert(SocketPeer(Arc::downgrade(peer)));
+    }
+
+    /// The live peer of `socket`, if any.
+    pub fn of(socket: &SocketRef) -> Option<Arc<Peer>> {
+        socket.extensions.get::<SocketPeer>()?.0.upgrade()
+    }
+
+    /// Unties `socket` from its peer, which it then no longer names;
+    /// the peer if it was still alive.
+    pub fn detach(socket: &SocketRef) -> Option<Arc<Peer>> {
+        socket.extensions.remove::<SocketPeer>()?.0.upgrade()
+    }
+}
+
+/// How many objects hold an [`Alive`] of this count; shared by clones.
+#[derive(Clone, Default)]
+pub struct LiveCount(Arc<AtomicUsize>);
+
+impl LiveCount {
+    /// Marks one more live object, until the mark drops.
+    pub fn mark(&self) -> Alive {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Alive(self.clone())
+    }
+
+    /// The live objects.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// One live object of a [`LiveCount`].
+pub struct Alive(LiveCount);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        (self.0).0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Peer {
