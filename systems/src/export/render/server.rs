@@ -16,6 +16,9 @@ use crate::export::figures::{LATENCY_BOUNDS, ServerFigures, WorkerCpu};
 use crate::export::options::ExportOptions;
 use crate::world::{Consumer, EventCounts, PeerTotals, Producer, Room, Router, Transport, Worker};
 
+/// A room (its first router) or a room's further router.
+type RouterFilter = Or<(With<Room>, With<Router>)>;
+
 /// The World's parts the server-wide families read.
 #[derive(SystemParam)]
 pub struct ServerSources<'w, 's> {
@@ -26,7 +29,7 @@ pub struct ServerSources<'w, 's> {
     workers: Query<'w, 's, (&'static Worker, Option<&'static Children>)>,
     /// What counts as a router on a worker: a room (its first router) or a
     /// room's further router; a worker's other children are pipe transports.
-    routers: Query<'w, 's, (), Or<(With<Room>, With<Router>)>>,
+    routers: Query<'w, 's, (), RouterFilter>,
     transports: Query<'w, 's, &'static Transport>,
     producers: Query<'w, 's, &'static Producer>,
     consumers: Query<'w, 's, &'static Consumer>,
