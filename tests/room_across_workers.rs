@@ -10,6 +10,8 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use serde_json::json;
+
 use ejtimaa::server::Server;
 use ejtimaa_sim::runner::{RunOptions, run};
 use ejtimaa_sim::scenario::Scenario;
@@ -194,5 +196,76 @@ async fn a_big_room_spreads_over_two_workers_and_pipes_its_media() {
     let registry = server.signaling.registry();
     assert_eq!(registry.transports().len(), 0);
     assert_eq!(registry.weak_producers(|_| true).len(), 0);
+    server.shutdown().await;
+}
+
+/// A producer piped to another worker: its consumer there hears of its
+/// pause, resume and close, and the piped copy closes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_piped_producer_pauses_resumes_and_closes_across_workers() {
+    let mut config = test_config();
+    config.mediasoup.num_workers = Some(2);
+    // One consumer loads a router: the third peer goes to the other worker.
+    config.rooms.consumers_per_router = 1;
+    let server = start(config).await;
+
+    let (alice, _alice_in) = connect(&server, "piped", "alice").await;
+    let (send, _) = join(&alice, "Alice").await;
+    let produced = request(
+        &alice,
+        "produce",
+        json!({ "transportId": send, "kind": "audio", "rtpParameters": opus_parameters(4242) }),
+    )
+    .await
+    .expect("produced");
+    let producer = produced["id"].as_str().expect("producer id").to_string();
+    let (bob, mut bob_in) = connect(&server, "piped", "bob").await;
+    join(&bob, "Bob").await;
+    expect_message(&mut bob_in, "newConsumer").await;
+
+    let (carol, mut carol_in) = connect(&server, "piped", "carol").await;
+    join(&carol, "Carol").await;
+    let offer = expect_message(&mut carol_in, "newConsumer").await;
+    assert_eq!(offer["producerId"], producer.as_str());
+    let room = server.signaling.rooms.get("piped").expect("room open");
+    let routers = room.routers.all();
+    assert_eq!(routers.len(), 2, "the room spread to the second worker");
+    assert!(!std::ptr::eq(
+        std::sync::Arc::as_ptr(&routers[0].worker),
+        std::sync::Arc::as_ptr(&routers[1].worker)
+    ));
+    // The piped copy keeps the original's id on the second router.
+    let second = routers[1].router.dump().await.expect("dump");
+    assert!(
+        second
+            .map_producer_id_consumer_ids
+            .keys()
+            .any(|p| p.to_string() == producer),
+        "{second:?}"
+    );
+
+    request(&alice, "pauseProducer", json!({ "producerId": producer }))
+        .await
+        .expect("paused");
+    expect_message(&mut carol_in, "consumerPaused").await;
+    request(&alice, "resumeProducer", json!({ "producerId": producer }))
+        .await
+        .expect("resumed");
+    expect_message(&mut carol_in, "consumerResumed").await;
+    request(&alice, "closeProducer", json!({ "producerId": producer }))
+        .await
+        .expect("closed");
+    expect_message(&mut carol_in, "consumerClosed").await;
+    wait_for(
+        "the piped copy to close",
+        Duration::from_secs(5),
+        async || {
+            let dump = routers[1].router.dump().await.ok()?;
+            dump.map_producer_id_consumer_ids.is_empty().then_some(())
+        },
+    )
+    .await;
+    assert!(room.routers.pipes.is_empty(), "the piping is forgotten");
+    drop((routers, room, alice, bob, carol));
     server.shutdown().await;
 }

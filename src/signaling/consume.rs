@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use mediasoup::prelude::*;
 use mediasoup::producer::WeakProducer;
+use mediasoup::router::PipeProducerToRouterError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -188,6 +189,11 @@ async fn pipe_to_consumer(
         .ensure(producer, &from.router, &to.router);
     match tokio::time::timeout(ctx.config.limits.request_timeout(), piping).await {
         Ok(Ok(())) => Some(to),
+        // Its producer closing meanwhile is normal churn, not a failure.
+        Ok(Err(e @ PipeProducerToRouterError::ProducerNotFound(_))) => {
+            tracing::debug!(producer = %producer.id(), "not piped: {e}");
+            None
+        }
         Ok(Err(e)) => {
             tracing::warn!(producer = %producer.id(), "piping to another worker failed: {e}");
             None

@@ -49,6 +49,7 @@ use peer::{Peer, PeerState};
 use protocol::SignalingError;
 pub use refusals::RefusalTally;
 pub use room::{Room, Rooms};
+pub use spread::{RoomRouter, RoomRouters};
 
 /// Longest room or peer id accepted in the handshake.
 const MAX_ID_LEN: usize = 256;
