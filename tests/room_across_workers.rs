@@ -269,3 +269,62 @@ async fn a_piped_producer_pauses_resumes_and_closes_across_workers() {
     drop((routers, room, alice, bob, carol));
     server.shutdown().await;
 }
+
+/// Churn in a spread room (peers leaving, half by dropping their socket,
+/// and new ones joining, while producers are piped between the workers):
+/// every live check holds, and once everyone has gone nothing is left in
+/// mediasoup, in the registry or in the World.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_in_a_spread_room_leaves_nothing_behind() {
+    let mut config = test_config();
+    config.mediasoup.num_workers = Some(2);
+    config.rooms.consumers_per_router = 6;
+    let grace = Duration::from_millis(config.rooms.empty_grace_ms);
+    let server = start(config).await;
+    let mut scenario = Scenario::load(&Scenario::resolve("churn")).expect("churn.toml loads");
+    scenario.rooms = 1;
+    scenario.peers_per_room = 6;
+    scenario.ramp_up = 3.0;
+    scenario.duration_secs = 10.0;
+    scenario.warm_up_secs = 4.0;
+    let churn = scenario.churn.as_mut().expect("churn.toml churns");
+    churn.leaves_per_sec = 1.0;
+    churn.abrupt_fraction = 0.5;
+    let mut opts = RunOptions::new(
+        format!("http://{}", server.signaling_addr).parse().unwrap(),
+        format!("http://{}/metrics", server.exporter_addr.unwrap())
+            .parse()
+            .unwrap(),
+    );
+    opts.room_grace = grace;
+    let running = tokio::spawn(async move { run(&scenario, &opts).await });
+    let mut most_routers = 0;
+    while !running.is_finished() {
+        for room in server.signaling.rooms.all() {
+            most_routers = most_routers.max(room.routers.all().len());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let report = tokio::time::timeout(DEADLINE, running)
+        .await
+        .expect("the run ends in time")
+        .expect("the run task")
+        .expect("the run completes");
+    assert!(report.failed_joins.is_empty(), "{:?}", report.failed_joins);
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    assert!(report.churn.as_ref().is_some_and(|c| c.joined > 0));
+    assert_eq!(most_routers, 2, "the room spread over both workers");
+
+    wait_for("nothing left", Duration::from_secs(10), async || {
+        let s = server.engine.query(|core| core.summary()).await.ok()?;
+        let registry = server.signaling.registry();
+        (routers_in_mediasoup(&server).await == 0
+            && s.rooms + s.peers + s.transports + s.producers + s.consumers == 0
+            && registry.transports().is_empty()
+            && registry.weak_producers(|_| true).is_empty()
+            && registry.weak_consumers(|_| true).is_empty())
+        .then_some(())
+    })
+    .await;
+    server.shutdown().await;
+}
