@@ -357,7 +357,14 @@ mod tests {
 
     #[test]
     fn shipped_scenarios_parse() {
-        for name in ["smoke", "default", "churn", "big-room", "capacity"] {
+        for name in [
+            "smoke",
+            "default",
+            "churn",
+            "big-room",
+            "big-room-spread",
+            "capacity",
+        ] {
             let path = Scenario::resolve(name);
             let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(s.name, name);

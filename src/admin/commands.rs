@@ -256,17 +256,22 @@ async fn dump_worker(ctx: &Arc<AdminContext>, arg: Option<&str>) -> Result<Strin
 
 async fn dump_router(ctx: &Arc<AdminContext>, arg: Option<&str>) -> Result<String, String> {
     let rooms = ctx.signaling.rooms.all();
-    let room = match arg {
+    let router = match arg {
+        // Any router of any room: a room spread over several workers has one
+        // on each.
         Some(id) => rooms
             .iter()
-            .find(|r| r.router().is_ok_and(|router| router.id().to_string() == id))
+            .flat_map(|r| r.routers.all())
+            .map(|placed| placed.router.clone())
+            .find(|router| router.id().to_string() == id)
             .ok_or(format!("no router `{}`", cell(id)))?,
         None => rooms
             .iter()
             .max_by_key(|r| r.opened)
-            .ok_or("there is no room")?,
+            .ok_or("there is no room")?
+            .router()
+            .map_err(err)?,
     };
-    let router = room.router().map_err(err)?;
     pretty(&router.dump().await.map_err(err)?)
 }
 

@@ -182,7 +182,7 @@ impl Config {
         const HOUR_MS: u64 = 3_600_000;
         let l = &self.limits;
         let h = &self.http;
-        let bounds: [(&str, u64, RangeInclusive<u64>); 27] = [
+        let bounds: [(&str, u64, RangeInclusive<u64>); 28] = [
             ("http.header_timeout_ms", h.header_timeout_ms, 100..=600_000),
             // More than socket.io's 25 s ping interval, which a long-polling GET may wait.
             (
@@ -246,6 +246,11 @@ impl Config {
                 "rooms.empty_grace_ms",
                 self.rooms.empty_grace_ms,
                 0..=24 * HOUR_MS,
+            ),
+            (
+                "rooms.consumers_per_router",
+                self.rooms.consumers_per_router as u64,
+                0..=1_000_000,
             ),
             (
                 "limits.max_peers_per_room",

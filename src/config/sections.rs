@@ -299,12 +299,18 @@ pub struct RoomsConfig {
     /// How long an empty room lives on before it closes (ms), so that a peer
     /// reconnecting quickly finds it.
     pub empty_grace_ms: u64,
+    /// Consumers a room's router may carry before the room spreads: a peer
+    /// placed after that gets a router of the room on another worker, and
+    /// producers are piped between the room's routers. 0 keeps every room on
+    /// one worker.
+    pub consumers_per_router: usize,
 }
 
 impl Default for RoomsConfig {
     fn default() -> Self {
         Self {
             empty_grace_ms: 5000,
+            consumers_per_router: 500,
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod codecs;
 pub mod ktls_fix;
 pub mod observe;
+pub mod pipes;
 pub mod registry;
 pub mod stats;
 pub mod workers;

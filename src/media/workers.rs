@@ -25,7 +25,8 @@ pub struct PoolWorker {
     pub index: usize,
     /// Its WebRtcServer, when `webrtc_server_port` is configured.
     pub webrtc_server: Option<WebRtcServer>,
-    /// Routers (rooms) on it: the load measure.
+    /// Routers on it (a room's first router, or a further one of a room
+    /// spread over several workers): the load measure.
     pub routers: AtomicUsize,
 }
 
@@ -169,6 +170,17 @@ impl WorkerPool {
             .lock()
             .iter()
             .filter(|w| !w.worker.closed())
+            .min_by_key(|w| w.routers.load(Ordering::Relaxed))
+            .cloned()
+    }
+
+    /// The worker with the fewest routers among those not in `used` (a
+    /// room's workers, when it spreads).
+    pub fn least_loaded_except(&self, used: &[Arc<PoolWorker>]) -> Option<Arc<PoolWorker>> {
+        self.workers
+            .lock()
+            .iter()
+            .filter(|w| !w.worker.closed() && !used.iter().any(|u| Arc::ptr_eq(u, w)))
             .min_by_key(|w| w.routers.load(Ordering::Relaxed))
             .cloned()
     }

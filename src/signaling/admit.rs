@@ -109,6 +109,7 @@ pub(super) async fn admit(
             room_id: room.id.clone(),
             room_opened: room.opened,
             socket: socket.clone(),
+            router: Default::default(),
             state: Mutex::new(PeerState::default()),
             requests: RequestGate::new(&ctx.config.limits.rates, Instant::now()),
             outgoing: OverflowWatch::new(ctx.overflows.clone()),

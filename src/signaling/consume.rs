@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use mediasoup::prelude::*;
 use mediasoup::producer::WeakProducer;
+use mediasoup::router::PipeProducerToRouterError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Signaling;
 use super::peer::Peer;
 use super::protocol::Message;
+use super::spread::RoomRouter;
 use crate::media::observe::{self, ConsumerClose};
 
 /// How long a client has to accept a `newConsumer` request.
@@ -60,11 +62,12 @@ pub async fn consume(
             .consumed_producers
             .remove(&producer.id());
     };
-    let Ok(router) = ctx.room_of(consumer_peer).and_then(|room| room.router()) else {
+    let Some(placed) = pipe_to_consumer(ctx, consumer_peer, producer_peer_id, &producer).await
+    else {
         release();
         return;
     };
-    if !router.can_consume(&producer.id(), &caps) {
+    if !placed.router.can_consume(&producer.id(), &caps) {
         tracing::debug!(peer = %consumer_peer.id, producer = %producer.id(), "cannot consume");
         release();
         return;
@@ -89,6 +92,7 @@ pub async fn consume(
     };
     let close = observe::consumer(&ctx.engine, &transport.id(), &consumer);
     ctx.registry.add_consumer(&consumer);
+    placed.count_consumer(&consumer);
     follow(consumer_peer, &consumer, Arc::clone(&close));
     {
         let mut s = consumer_peer.state.lock();
@@ -148,6 +152,41 @@ pub async fn consume(
         }
         Err(e) => {
             tracing::warn!(peer = %consumer_peer.id, consumer = %consumer.id(), "newConsumer unanswered: {e}")
+        }
+    }
+}
+
+/// The consuming peer's router, with `producer` (of `producer_peer_id`)
+/// piped to it from its own peer's router first when the two differ; `None`
+/// when either is gone or the piping failed.
+async fn pipe_to_consumer(
+    ctx: &Signaling,
+    consumer_peer: &Peer,
+    producer_peer_id: &str,
+    producer: &Producer,
+) -> Option<Arc<RoomRouter>> {
+    let room = ctx.room_of(consumer_peer).ok()?;
+    let to = consumer_peer.router.get()?.upgrade()?;
+    let owner = room.peers.lock().get(producer_peer_id).cloned()?;
+    let from = owner.router.get()?.upgrade()?;
+    let piping = room
+        .routers
+        .pipes
+        .ensure(producer, &from.router, &to.router);
+    match tokio::time::timeout(ctx.config.limits.request_timeout(), piping).await {
+        Ok(Ok(())) => Some(to),
+        // Its producer closing meanwhile is normal churn, not a failure.
+        Ok(Err(e @ PipeProducerToRouterError::ProducerNotFound(_))) => {
+            tracing::debug!(producer = %producer.id(), "not piped: {e}");
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(producer = %producer.id(), "piping to another worker failed: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(producer = %producer.id(), "piping to another worker timed out");
+            None
         }
     }
 }

@@ -50,7 +50,7 @@ async fn bounded(method: Method, limit: Duration, request: impl Future<Output = 
 async fn run(ctx: &Arc<Signaling>, peer: &Arc<Peer>, call: Call) -> Reply {
     match call {
         Call::GetRouterRtpCapabilities => {
-            Ok(json!(ctx.room_of(peer)?.router()?.rtp_capabilities()))
+            Ok(json!(ctx.router_of(peer).await?.router.rtp_capabilities()))
         }
         Call::Join(req) => join(ctx, peer, req).await,
         Call::CreateWebRtcTransport(req) => create_transport(ctx, peer, req).await,
@@ -224,8 +224,8 @@ async fn create_transport(
         limits.max_transports_per_peer,
         limits.max_transports_before_join,
     )?;
-    let room = ctx.room_of(peer)?;
-    let mut options = match &room.worker.webrtc_server {
+    let placed = ctx.router_of(peer).await?;
+    let mut options = match &placed.worker.webrtc_server {
         Some(server) => WebRtcTransportOptions::new_with_server(server.clone()),
         None => {
             let m = &ctx.config.mediasoup;
@@ -244,8 +244,8 @@ async fn create_transport(
     }
     options.initial_available_outgoing_bitrate =
         u64::from(ctx.config.mediasoup.initial_available_outgoing_bitrate);
-    let transport = room
-        .router()?
+    let transport = placed
+        .router
         .create_webrtc_transport(options)
         .await
         .map_err(SignalingError::media)?;

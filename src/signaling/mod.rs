@@ -20,6 +20,7 @@ mod peer;
 pub mod protocol;
 mod refusals;
 mod room;
+mod spread;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,6 +51,7 @@ use peer::{LiveCount, Peer, PeerState, SocketPeer};
 use protocol::SignalingError;
 pub use refusals::RefusalTally;
 pub use room::{Room, Rooms};
+pub use spread::{RoomRouter, RoomRouters};
 
 /// Longest room or peer id accepted in the handshake.
 const MAX_ID_LEN: usize = 256;
@@ -201,6 +203,17 @@ impl Signaling {
         self.rooms
             .find(&peer.room_id, peer.room_opened)
             .ok_or(SignalingError::Closed)
+    }
+
+    /// The router a peer's media is on: chosen at its first need, among its
+    /// room's routers or on another worker when the room spreads.
+    pub async fn router_of(&self, peer: &Peer) -> Result<Arc<spread::RoomRouter>, SignalingError> {
+        let room = self.room_of(peer)?;
+        let weak = peer
+            .router
+            .get_or_try_init(|| self.rooms.place(&room))
+            .await?;
+        weak.upgrade().ok_or(SignalingError::Closed)
     }
 
     /// The other joined peers of a peer's room (none once the room is gone).

@@ -17,6 +17,7 @@ use socketioxide::extract::SocketRef;
 use super::gate::RequestGate;
 use super::overflow::OverflowWatch;
 use super::protocol::{Message, SignalingError};
+use super::spread::RoomRouter;
 use crate::media::observe::ConsumerClose;
 
 /// A transport and what the peer said it is for.
@@ -135,6 +136,10 @@ pub struct Peer {
     pub room_opened: u64,
     /// Its socket.
     pub socket: SocketRef,
+    /// The router of its room that its transports, producers and consumers
+    /// are on, chosen at its first need (see `Signaling::router_of`). Weak:
+    /// the room owns its routers.
+    pub router: tokio::sync::OnceCell<Weak<RoomRouter>>,
     /// Its objects.
     pub state: Mutex<PeerState>,
     /// Its socket's requests in flight and rates.

@@ -1,9 +1,10 @@
-//! Rooms: one mediasoup router each, on the least-loaded worker; opened when
-//! the first peer connects, closed a grace period after the last one leaves.
+//! Rooms: a mediasoup router on the least-loaded worker, and more on other
+//! workers when the room grows (see `spread`); opened when the first peer
+//! connects, closed a grace period after the last one leaves.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use ejtimaa_systems::WorldEvent;
@@ -14,6 +15,7 @@ use parking_lot::Mutex;
 use super::opening::OpeningGates;
 use super::peer::Peer;
 use super::protocol::SignalingError;
+use super::spread::{RoomRouter, RoomRouters, RouterOpener};
 use crate::engine::EngineHandle;
 use crate::media::codecs::media_codecs;
 use crate::media::workers::{PoolWorker, WorkerPool};
@@ -22,10 +24,10 @@ use crate::media::workers::{PoolWorker, WorkerPool};
 pub struct Room {
     /// Its id (from the clients).
     pub id: String,
-    /// Its router, until the room closes (dropping the last handle closes it
-    /// in mediasoup, whoever still holds the room).
-    router: Mutex<Option<Router>>,
-    /// The worker its router is on.
+    /// Its routers, one per worker it spans, until the room closes (dropping
+    /// the last handle closes each in mediasoup, whoever still holds the room).
+    pub routers: RoomRouters,
+    /// The worker of its first router.
     pub worker: Arc<PoolWorker>,
     /// Connected peers by id.
     pub peers: Mutex<BTreeMap<String, Arc<Peer>>>,
@@ -48,9 +50,12 @@ impl Room {
             .collect()
     }
 
-    /// Its router, unless the room closed.
+    /// Its first router, unless the room closed.
     pub fn router(&self) -> Result<Router, SignalingError> {
-        self.router.lock().clone().ok_or(SignalingError::Closed)
+        self.routers
+            .first()
+            .map(|r| r.router.clone())
+            .ok_or(SignalingError::Closed)
     }
 
     /// Whether the room was closed.
@@ -68,13 +73,11 @@ pub struct Rooms {
     /// router while other rooms open side by side.
     gates: OpeningGates,
     opened: AtomicU64,
-    pool: Arc<WorkerPool>,
     engine: EngineHandle,
-    codecs: Vec<RtpCodecCapability>,
+    /// Opens the rooms' routers.
+    opener: RouterOpener,
     max_rooms: usize,
     grace: Duration,
-    /// How long a worker may take to create a room's router.
-    open_timeout: Duration,
 }
 
 impl Rooms {
@@ -89,12 +92,16 @@ impl Rooms {
             opening: Mutex::new(0),
             gates: OpeningGates::default(),
             opened: AtomicU64::new(0),
-            pool,
+            opener: RouterOpener {
+                pool,
+                engine: engine.clone(),
+                codecs: media_codecs(&config.mediasoup.codecs),
+                timeout: config.limits.request_timeout(),
+                consumers_per_router: config.rooms.consumers_per_router,
+            },
             engine,
-            codecs: media_codecs(&config.mediasoup.codecs),
             max_rooms: config.limits.max_rooms,
             grace: Duration::from_millis(config.rooms.empty_grace_ms),
-            open_timeout: config.limits.request_timeout(),
         })
     }
 
@@ -109,43 +116,19 @@ impl Rooms {
         }
         let place = self.reserve_place()?;
         let worker = self
+            .opener
             .pool
             .least_loaded()
             .ok_or_else(|| SignalingError::Media("no mediasoup worker available".into()))?;
-        let creating = worker
-            .worker
-            .create_router(RouterOptions::new(self.codecs.clone()));
-        let router = tokio::time::timeout(self.open_timeout, creating)
-            .await
-            .map_err(|_| {
-                tracing::warn!(
-                    room = id,
-                    worker = worker.index,
-                    "router creation timed out"
-                );
-                SignalingError::limit(
-                    Limit::RequestTimeout,
-                    format!(
-                        "the media worker did not open the room within {:?}",
-                        self.open_timeout
-                    ),
-                )
-            })?
-            .map_err(SignalingError::media)?;
-        worker.routers.fetch_add(1, Ordering::Relaxed);
-        let w = Arc::clone(&worker);
-        router
-            .on_close(move || {
-                w.routers.fetch_sub(1, Ordering::Relaxed);
-            })
-            .detach();
+        let router = self.opener.open(id, worker, true).await?;
         self.engine.send(WorldEvent::RoomOpened {
             room: id.into(),
-            worker: worker.worker.id().to_string().into(),
+            worker: router.worker.worker.id().to_string().into(),
         });
+        let worker = Arc::clone(&router.worker);
         let room = Arc::new(Room {
             id: id.to_string(),
-            router: Mutex::new(Some(router)),
+            routers: RoomRouters::new(router),
             worker,
             opened: self.opened.fetch_add(1, Ordering::Relaxed),
             peers: Mutex::new(BTreeMap::new()),
@@ -257,18 +240,24 @@ impl Rooms {
             room: room.id.as_str().into(),
         });
         drop(rooms);
-        drop(room.router.lock().take());
+        drop(room.routers.take());
         tracing::info!(room = %room.id, "room closed");
     }
 
-    /// Rooms whose router is on `worker` (index in the pool).
+    /// Rooms with a router on `worker`.
     pub fn on_worker(&self, worker: &PoolWorker) -> Vec<Arc<Room>> {
         self.rooms
             .lock()
             .values()
-            .filter(|r| std::ptr::eq(Arc::as_ptr(&r.worker), worker))
+            .filter(|r| r.routers.on_worker(worker))
             .cloned()
             .collect()
+    }
+
+    /// The router of `room` for a new peer: one of its routers, or a new
+    /// one on another worker once they are loaded (see `spread`).
+    pub async fn place(&self, room: &Room) -> Result<Weak<RoomRouter>, SignalingError> {
+        room.routers.place(&room.id, &self.opener).await
     }
 }
 

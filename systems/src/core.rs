@@ -11,8 +11,8 @@ use crate::export::{
 };
 use crate::views::{self, PeerView, RoomView, Summary};
 use crate::world::{
-    Consumer, EventCounts, IdIndex, Inbox, Peer, PeerTotals, Producer, ReverseDns, Room, Topology,
-    Transport, Worker, apply_events,
+    Consumer, EventCounts, IdIndex, Inbox, Peer, PeerTotals, Producer, ReverseDns, Room, Router,
+    Topology, Transport, Worker, apply_events,
 };
 
 /// Runs [`apply_events`]: events in, state out.
@@ -40,6 +40,7 @@ impl Core {
         let mut world = World::new();
         world.init_resource::<IdIndex<Worker>>();
         world.init_resource::<IdIndex<Room>>();
+        world.init_resource::<IdIndex<Router>>();
         world.init_resource::<IdIndex<Peer>>();
         world.init_resource::<IdIndex<Transport>>();
         world.init_resource::<IdIndex<Producer>>();

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
-use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId, WorkerId};
+use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, RouterId, TransportId, WorkerId};
 use crate::media::{MediaKind, MimeType, RtpStreamStats, Score};
 use crate::net::{IceState, TransportKind, TransportTuple};
 
@@ -48,10 +48,38 @@ pub enum WorldEvent {
         /// The worker hosting its router.
         worker: WorkerId,
     },
-    /// A room closed, with its peers and their media.
+    /// A room closed, with its peers and their media, its further routers
+    /// and its pipe transports.
     RoomClosed {
         /// The room.
         room: RoomId,
+    },
+    /// A room spread to another worker: one more router of it, for the peers
+    /// placed there (the room's first router came with `RoomOpened`).
+    RouterOpened {
+        /// The router.
+        router: RouterId,
+        /// Its room.
+        room: RoomId,
+        /// The worker hosting it.
+        worker: WorkerId,
+    },
+    /// A further router of a room closed.
+    RouterClosed {
+        /// The router.
+        router: RouterId,
+    },
+    /// A pipe transport joined two of a room's routers (one event per end,
+    /// each on its own worker). It carries piped copies of producers, which
+    /// are not peers' streams: the World holds no producer or consumer on it.
+    /// It goes with `TransportClosed`, or with its room or worker.
+    PipeTransportCreated {
+        /// The transport.
+        transport: TransportId,
+        /// The room whose routers it joins.
+        room: RoomId,
+        /// The worker its end runs on.
+        worker: WorkerId,
     },
     /// A peer joined a room.
     PeerJoined {

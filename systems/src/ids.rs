@@ -61,6 +61,10 @@ id_type!(
     RoomId
 );
 id_type!(
+    /// A further mediasoup router of a room, on another worker than its first.
+    RouterId
+);
+id_type!(
     /// A peer, named by its client; unique across the server.
     PeerId
 );

@@ -25,7 +25,7 @@ pub mod world;
 pub use crate::core::{ApplySchedule, Core, ExportSchedule};
 pub use event::{StreamOwner, WorldEvent};
 pub use export::{ExportOptions, MetricsMode, ServerFigures};
-pub use ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId, WorkerId};
+pub use ids::{ConsumerId, PeerId, ProducerId, RoomId, RouterId, TransportId, WorkerId};
 pub use media::{MediaKind, MimeType, RtpStreamStats, RtpStreamType, Score};
 pub use net::{Endpoint, Host, IceState, Protocol, TransportKind, TransportTuple};
 pub use views::{ConsumerView, PeerView, ProducerView, RoomView, Summary, TransportView};

@@ -429,3 +429,91 @@ fn closing_a_worker_removes_everything_on_it() {
     assert_eq!(summary.producers, 0);
     assert_eq!(summary.rooms, 0);
 }
+
+/// A room spread over two workers: each worker counts its router, the pipe
+/// transports are counted as such, media on a pipe is no peer's stream, and
+/// closing the room (or the worker of its first router) removes it all.
+#[test]
+fn a_room_across_workers_counts_its_routers_and_pipes() {
+    let spread = |core: &mut Core| {
+        core.apply_all([
+            WorldEvent::WorkerStarted {
+                worker: "w0".into(),
+                pid: 10,
+            },
+            WorldEvent::WorkerStarted {
+                worker: "w1".into(),
+                pid: 11,
+            },
+            WorldEvent::RoomOpened {
+                room: "big".into(),
+                worker: "w0".into(),
+            },
+            WorldEvent::RouterOpened {
+                router: "R1".into(),
+                room: "big".into(),
+                worker: "w1".into(),
+            },
+            WorldEvent::PipeTransportCreated {
+                transport: "pipe0".into(),
+                room: "big".into(),
+                worker: "w0".into(),
+            },
+            WorldEvent::PipeTransportCreated {
+                transport: "pipe1".into(),
+                room: "big".into(),
+                worker: "w1".into(),
+            },
+        ]);
+    };
+    let mut core = Core::default();
+    spread(&mut core);
+    let text = core.render().to_owned();
+    assert!(
+        text.contains("Ejtimaa_worker_routers{pid=\"10\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Ejtimaa_worker_routers{pid=\"11\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Ejtimaa_transports{transport_type=\"pipe\",ice_state=\"\"} 2\n"),
+        "{text}"
+    );
+    assert!(text.contains("Ejtimaa_rooms 1\n"), "{text}");
+    // A piped copy of a producer is not a peer's producer.
+    core.apply_all([WorldEvent::ProducerCreated {
+        producer: "P".into(),
+        transport: "pipe1".into(),
+        kind: ejtimaa_systems::MediaKind::Audio,
+        mime_type: "audio/opus".into(),
+        clock_rate: std::num::NonZeroU32::new(48_000).unwrap(),
+        paused: false,
+    }]);
+    assert_eq!(core.summary().producers, 0);
+    assert_eq!(core.counts().unknown, 1);
+
+    core.apply_all([WorldEvent::RoomClosed { room: "big".into() }]);
+    let text = core.render().to_owned();
+    assert!(
+        text.contains("Ejtimaa_worker_routers{pid=\"11\"} 0\n"),
+        "{text}"
+    );
+    assert!(!text.contains("transport_type=\"pipe\""), "{text}");
+    assert_eq!(core.summary().transports, 0);
+
+    // The worker of the room's first router goes: the room's other router
+    // and pipes, on the other worker, go with the room.
+    let mut core = Core::default();
+    spread(&mut core);
+    core.apply_all([WorldEvent::WorkerDied {
+        worker: "w0".into(),
+    }]);
+    let text = core.render().to_owned();
+    assert!(
+        text.contains("Ejtimaa_worker_routers{pid=\"11\"} 0\n"),
+        "{text}"
+    );
+    assert_eq!(core.summary().transports, 0);
+}

@@ -5,12 +5,14 @@ use std::net::IpAddr;
 
 use bevy_ecs::prelude::*;
 
-use super::components::{Consumer, Peer, Producer, Room, RtpStreams, Transport, Worker};
+use super::components::{
+    Consumer, Peer, PipeOf, Producer, Room, Router, RtpStreams, Transport, Worker,
+};
 use super::counters::{EventCounts, Ignored, Topology};
 use super::index::{IdIndex, Indexed};
 use crate::event::{StreamOwner, WorldEvent};
 use crate::media::{RtpStreamStats, RtpStreamType, Score};
-use crate::net::{Host, PinnedNames};
+use crate::net::{Host, PinnedNames, TransportKind};
 
 /// Events waiting for the next run of [`apply_events`].
 #[derive(Resource, Default)]
@@ -51,9 +53,9 @@ pub fn apply_events(world: &mut World) {
 pub fn apply_event(world: &mut World, event: WorldEvent) -> Result<(), Ignored> {
     match event {
         WorldEvent::WorkerStarted { worker, pid } => spawn(world, Worker { id: worker, pid }, None),
-        WorldEvent::WorkerClosed { worker } => despawn::<Worker>(world, &worker),
+        WorldEvent::WorkerClosed { worker } => despawn_worker(world, &worker),
         WorldEvent::WorkerDied { worker } => {
-            despawn::<Worker>(world, &worker)?;
+            despawn_worker(world, &worker)?;
             world.resource_mut::<EventCounts>().worker_deaths += 1;
             Ok(())
         }
@@ -61,7 +63,37 @@ pub fn apply_event(world: &mut World, event: WorldEvent) -> Result<(), Ignored> 
             let parent = lookup::<Worker>(world, &worker)?;
             spawn(world, Room { id: room }, Some(parent))
         }
-        WorldEvent::RoomClosed { room } => despawn::<Room>(world, &room),
+        WorldEvent::RoomClosed { room } => {
+            despawn::<Room>(world, &room)?;
+            despawn_spread(world, &room);
+            Ok(())
+        }
+        WorldEvent::RouterOpened {
+            router,
+            room,
+            worker,
+        } => {
+            lookup::<Room>(world, &room)?;
+            let parent = lookup::<Worker>(world, &worker)?;
+            spawn(world, Router { id: router, room }, Some(parent))
+        }
+        WorldEvent::RouterClosed { router } => despawn::<Router>(world, &router),
+        WorldEvent::PipeTransportCreated {
+            transport,
+            room,
+            worker,
+        } => {
+            lookup::<Room>(world, &room)?;
+            let parent = lookup::<Worker>(world, &worker)?;
+            let pipe = Transport {
+                id: transport,
+                kind: TransportKind::Pipe,
+                ice_state: Default::default(),
+                tuple: None,
+                names: None,
+            };
+            spawn(world, (pipe, PipeOf { room }), Some(parent))
+        }
         WorldEvent::PeerJoined {
             peer,
             room,
@@ -127,7 +159,7 @@ pub fn apply_event(world: &mut World, event: WorldEvent) -> Result<(), Ignored> 
             clock_rate,
             paused,
         } => {
-            let parent = lookup::<Transport>(world, &transport)?;
+            let parent = peer_transport(world, &transport)?;
             let producer = Producer {
                 id: producer,
                 kind,
@@ -154,7 +186,7 @@ pub fn apply_event(world: &mut World, event: WorldEvent) -> Result<(), Ignored> 
             clock_rate,
             paused,
         } => {
-            let parent = lookup::<Transport>(world, &transport)?;
+            let parent = peer_transport(world, &transport)?;
             let consumer = Consumer {
                 id: consumer,
                 producer,
@@ -264,6 +296,56 @@ fn apply_stats(
     Ok(())
 }
 
+/// The entity of a peer's transport: a room's pipe transport carries piped
+/// copies of producers, which are not peers' streams and are not modelled.
+fn peer_transport(world: &World, id: &crate::ids::TransportId) -> Result<Entity, Ignored> {
+    let entity = lookup::<Transport>(world, id)?;
+    if world.get::<PipeOf>(entity).is_some() {
+        return Err(Ignored::Unknown);
+    }
+    Ok(entity)
+}
+
+/// Despawns a worker with everything on it, and the further routers and pipe
+/// transports (on other workers) of the rooms that go with it.
+fn despawn_worker(world: &mut World, worker: &crate::ids::WorkerId) -> Result<(), Ignored> {
+    let entity = lookup::<Worker>(world, worker)?;
+    let rooms: Vec<crate::ids::RoomId> = world
+        .get::<Children>(entity)
+        .map(|c| {
+            c.iter()
+                .filter_map(|e| world.get::<Room>(e).map(|r| r.id.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    despawn::<Worker>(world, worker)?;
+    for room in rooms {
+        despawn_spread(world, &room);
+    }
+    Ok(())
+}
+
+/// Despawns a closed room's further routers and pipe transports, which live
+/// under their workers rather than under the room.
+fn despawn_spread(world: &mut World, room: &crate::ids::RoomId) {
+    let mut routers = world.query::<(Entity, &Router)>();
+    let mut pipes = world.query::<(Entity, &PipeOf)>();
+    let gone: Vec<Entity> = routers
+        .iter(world)
+        .filter(|(_, r)| r.room == *room)
+        .map(|(e, _)| e)
+        .chain(
+            pipes
+                .iter(world)
+                .filter(|(_, p)| p.room == *room)
+                .map(|(e, _)| e),
+        )
+        .collect();
+    for entity in gone {
+        world.despawn(entity);
+    }
+}
+
 fn lookup<T: Indexed>(world: &World, id: &T::Id) -> Result<Entity, Ignored> {
     world
         .resource::<IdIndex<T>>()
@@ -314,6 +396,12 @@ trait IndexedBundle<T: Indexed>: Bundle {
 impl<T: Indexed + Bundle> IndexedBundle<T> for T {
     fn indexed(&self) -> &T {
         self
+    }
+}
+
+impl IndexedBundle<Transport> for (Transport, PipeOf) {
+    fn indexed(&self) -> &Transport {
+        &self.0
     }
 }
 

@@ -1,7 +1,10 @@
 //! The entities' components. Relationships use bevy's `ChildOf`:
 //! worker → room → peer → transport → producer / consumer, so despawning any
 //! of them removes everything beneath it. Every object but the worker carries
-//! the exporter's [`LabelFragment`] cache.
+//! the exporter's [`LabelFragment`] cache. A room that spans several workers
+//! has its further [`Router`]s and its pipe transports ([`PipeOf`]) as
+//! children of the workers they run on; they name their room, which removes
+//! them when it closes.
 
 use std::num::NonZeroU32;
 
@@ -11,7 +14,7 @@ use bevy_ecs::world::DeferredWorld;
 
 use super::index::{Indexed, unindex};
 use crate::export::LabelFragment;
-use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, TransportId, WorkerId};
+use crate::ids::{ConsumerId, PeerId, ProducerId, RoomId, RouterId, TransportId, WorkerId};
 use crate::media::{MediaKind, MimeType, RtpStreamStats, RtpStreamType};
 use crate::net::{IceState, PinnedNames, TransportKind, TransportTuple};
 
@@ -32,6 +35,25 @@ pub struct Worker {
 pub struct Room {
     /// Its id.
     pub id: RoomId,
+}
+
+/// A further router of a room, on a worker (its parent) other than the one
+/// of the room's first router.
+#[derive(Component, Debug)]
+#[component(on_remove = unindex::<Router>)]
+pub struct Router {
+    /// Its id.
+    pub id: RouterId,
+    /// Its room.
+    pub room: RoomId,
+}
+
+/// Marks a pipe transport (a [`Transport`] child of its worker) with the
+/// room whose routers it joins.
+#[derive(Component, Debug)]
+pub struct PipeOf {
+    /// The room.
+    pub room: RoomId,
 }
 
 /// A peer in a room (its parent).
@@ -186,6 +208,13 @@ impl Indexed for Worker {
 impl Indexed for Room {
     type Id = RoomId;
     fn id(&self) -> &RoomId {
+        &self.id
+    }
+}
+
+impl Indexed for Router {
+    type Id = RouterId;
+    fn id(&self) -> &RouterId {
         &self.id
     }
 }

@@ -311,7 +311,8 @@ pub fn families(model: &Model, options: &ExportOptions) -> Families {
     );
     let mut routers: BTreeMap<u32, usize> = BTreeMap::new();
     for (worker, pid) in &model.workers {
-        *routers.entry(*pid).or_default() += model.rooms.values().filter(|w| *w == worker).count();
+        *routers.entry(*pid).or_default() += model.rooms.values().filter(|w| *w == worker).count()
+            + model.routers.values().filter(|(_, w)| w == worker).count();
     }
     for (pid, n) in routers {
         put(
@@ -327,11 +328,16 @@ pub fn families(model: &Model, options: &ExportOptions) -> Families {
         (TransportKind::Pipe, "pipe"),
         (TransportKind::Direct, "direct"),
     ] {
-        let of_kind: Vec<_> = model
+        let mut of_kind: Vec<_> = model
             .transports
             .values()
             .filter(|t| t.kind == kind)
+            .map(|t| (t.kind, t.ice))
             .collect();
+        if kind == TransportKind::Pipe {
+            // A room's pipe transports have no ICE.
+            of_kind.extend(model.pipes.values().map(|_| (kind, IceState::New)));
+        }
         if kind == TransportKind::WebRtc {
             for (state, state_name) in [
                 (IceState::New, "new"),
@@ -340,7 +346,7 @@ pub fn families(model: &Model, options: &ExportOptions) -> Families {
                 (IceState::Disconnected, "disconnected"),
                 (IceState::Closed, "closed"),
             ] {
-                let n = of_kind.iter().filter(|t| t.ice == state).count();
+                let n = of_kind.iter().filter(|(_, ice)| *ice == state).count();
                 let l = labels([
                     ("transport_type", name.into()),
                     ("ice_state", state_name.into()),

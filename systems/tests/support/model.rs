@@ -65,6 +65,10 @@ pub enum Role {
 pub struct Model {
     pub workers: BTreeMap<String, u32>,
     pub rooms: BTreeMap<String, String>,
+    /// A room's further routers: router → (room, worker).
+    pub routers: BTreeMap<String, (String, String)>,
+    /// A room's pipe transports: transport → (room, worker).
+    pub pipes: BTreeMap<String, (String, String)>,
     pub peers: BTreeMap<String, MPeer>,
     pub transports: BTreeMap<String, MTransport>,
     pub owners: BTreeMap<(Role, String), MOwner>,
@@ -104,6 +108,38 @@ impl Model {
                     for room in rooms {
                         self.close_room(&room, &mut closed);
                     }
+                    self.routers.retain(|_, (_, w)| w != worker.as_str());
+                    self.pipes.retain(|_, (_, w)| w != worker.as_str());
+                }
+            }
+            WorldEvent::RouterOpened {
+                router,
+                room,
+                worker,
+            } => {
+                if self.rooms.contains_key(room.as_str())
+                    && self.workers.contains_key(worker.as_str())
+                {
+                    self.routers
+                        .entry(router.to_string())
+                        .or_insert_with(|| (room.to_string(), worker.to_string()));
+                }
+            }
+            WorldEvent::RouterClosed { router } => {
+                self.routers.remove(router.as_str());
+            }
+            WorldEvent::PipeTransportCreated {
+                transport,
+                room,
+                worker,
+            } => {
+                if self.rooms.contains_key(room.as_str())
+                    && self.workers.contains_key(worker.as_str())
+                    && !self.transports.contains_key(transport.as_str())
+                {
+                    self.pipes
+                        .entry(transport.to_string())
+                        .or_insert_with(|| (room.to_string(), worker.to_string()));
                 }
             }
             WorldEvent::RoomOpened { room, worker } => {
@@ -144,6 +180,7 @@ impl Model {
             } => {
                 if self.peers.contains_key(peer.as_str())
                     && !self.transports.contains_key(transport.as_str())
+                    && !self.pipes.contains_key(transport.as_str())
                 {
                     let t = MTransport {
                         peer: peer.to_string(),
@@ -317,6 +354,16 @@ impl Model {
             return;
         }
         closed.rooms.push(room.to_string());
+        self.routers.retain(|_, (r, _)| r != room);
+        let pipes: Vec<String> = self
+            .pipes
+            .iter()
+            .filter(|(_, (r, _))| r == room)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for pipe in pipes {
+            self.close_transport(&pipe, closed);
+        }
         let peers: Vec<String> = self
             .peers
             .iter()
@@ -346,6 +393,10 @@ impl Model {
     }
 
     fn close_transport(&mut self, transport: &str, closed: &mut Closed) {
+        if self.pipes.remove(transport).is_some() {
+            closed.transports.push(transport.to_string());
+            return;
+        }
         if self.transports.remove(transport).is_none() {
             return;
         }

@@ -26,6 +26,20 @@ pub fn events(model: &Model) -> Vec<WorldEvent> {
             worker: worker.as_str().into(),
         });
     }
+    for (router, (room, worker)) in model.routers.iter().rev() {
+        out.push(WorldEvent::RouterOpened {
+            router: router.as_str().into(),
+            room: room.as_str().into(),
+            worker: worker.as_str().into(),
+        });
+    }
+    for (transport, (room, worker)) in model.pipes.iter().rev() {
+        out.push(WorldEvent::PipeTransportCreated {
+            transport: transport.as_str().into(),
+            room: room.as_str().into(),
+            worker: worker.as_str().into(),
+        });
+    }
     for (peer, p) in model.peers.iter().rev() {
         out.push(WorldEvent::PeerJoined {
             peer: peer.as_str().into(),

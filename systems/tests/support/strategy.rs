@@ -229,6 +229,13 @@ fn event(text: Texts) -> impl Strategy<Value = WorldEvent> {
         }),
         4 => (room(), worker()).prop_map(|(room, worker)| WorldEvent::RoomOpened { room, worker }),
         1 => room().prop_map(|room| WorldEvent::RoomClosed { room }),
+        2 => (id("R", 3), room(), worker()).prop_map(|(router, room, worker)| WorldEvent::RouterOpened {
+            router: router.into(), room, worker,
+        }),
+        1 => id("R", 3).prop_map(|router| WorldEvent::RouterClosed { router: router.into() }),
+        2 => (transport(), room(), worker()).prop_map(|(transport, room, worker)| {
+            WorldEvent::PipeTransportCreated { transport, room, worker }
+        }),
         6 => (peer(), room(), text.clone(), text.clone()).prop_map(|(peer, room, display_name, user_agent)| {
             WorldEvent::PeerJoined { peer, room, display_name, user_agent }
         }),
@@ -291,6 +298,19 @@ fn world(text: Texts) -> impl Strategy<Value = Vec<WorldEvent>> {
                         room: format!("r{r}").into(),
                         worker: format!("w{w}").into(),
                     });
+                    // Spread onto the other worker, with a pipe at each end.
+                    events.push(WorldEvent::RouterOpened {
+                        router: format!("R{r}").into(),
+                        room: format!("r{r}").into(),
+                        worker: format!("w{}", 1 - w).into(),
+                    });
+                    for (end, worker) in [w, 1 - w].into_iter().enumerate() {
+                        events.push(WorldEvent::PipeTransportCreated {
+                            transport: format!("tp{r}{end}").into(),
+                            room: format!("r{r}").into(),
+                            worker: format!("w{worker}").into(),
+                        });
+                    }
                 }
             }
             for (p, (r, display_name, user_agent)) in peers.into_iter().enumerate() {

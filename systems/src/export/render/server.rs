@@ -14,7 +14,10 @@ use super::text::{Kind, Value, header, push_plain, push_value};
 use crate::export::escape::{push_capped_label, push_label};
 use crate::export::figures::{LATENCY_BOUNDS, ServerFigures, WorkerCpu};
 use crate::export::options::ExportOptions;
-use crate::world::{Consumer, EventCounts, PeerTotals, Producer, Transport, Worker};
+use crate::world::{Consumer, EventCounts, PeerTotals, Producer, Room, Router, Transport, Worker};
+
+/// A room (its first router) or a room's further router.
+type RouterFilter = Or<(With<Room>, With<Router>)>;
 
 /// The World's parts the server-wide families read.
 #[derive(SystemParam)]
@@ -24,6 +27,9 @@ pub struct ServerSources<'w, 's> {
     counts: Res<'w, EventCounts>,
     peer_totals: Res<'w, PeerTotals>,
     workers: Query<'w, 's, (&'static Worker, Option<&'static Children>)>,
+    /// What counts as a router on a worker: a room (its first router) or a
+    /// room's further router; a worker's other children are pipe transports.
+    routers: Query<'w, 's, (), RouterFilter>,
     transports: Query<'w, 's, &'static Transport>,
     producers: Query<'w, 's, &'static Producer>,
     consumers: Query<'w, 's, &'static Consumer>,
@@ -309,12 +315,12 @@ fn render_workers(out: &mut String, buffers: &mut ServerBuffers, sources: &Serve
     // id, and their figures add up rather than repeat a label set.
     let routers = &mut buffers.routers;
     routers.clear();
-    routers.extend(
-        sources
-            .workers
-            .iter()
-            .map(|(w, children)| (w.pid, children.map_or(0, |c| c.len()))),
-    );
+    routers.extend(sources.workers.iter().map(|(w, children)| {
+        let on_it = children.map_or(0, |c| {
+            c.iter().filter(|e| sources.routers.contains(*e)).count()
+        });
+        (w.pid, on_it)
+    }));
     routers.sort_unstable();
     routers.dedup_by(|later, first| {
         let same = later.0 == first.0;
@@ -326,7 +332,7 @@ fn render_workers(out: &mut String, buffers: &mut ServerBuffers, sources: &Serve
     header(
         out,
         "Ejtimaa_worker_routers",
-        "Routers (rooms) on each worker, by its pid label.",
+        "Routers on each worker, by its pid label: one per room, and one more per room spread onto it.",
         Kind::Gauge,
     );
     for &(pid, count) in routers.iter() {
