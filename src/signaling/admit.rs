@@ -17,6 +17,7 @@ use super::gate::RequestGate;
 use super::peer::{Peer, PeerState};
 use super::protocol::SignalingError;
 use super::{MAX_ID_LEN, Signaling, on_disconnect, on_request};
+use crate::cluster::Placement;
 
 /// Seconds since the Unix epoch, for token expiry.
 fn unix_now() -> u64 {
@@ -98,6 +99,15 @@ pub(super) async fn admit(
     // A peer id already connected: the newcomer replaces it (a reconnect),
     // but only once it is admitted; a refused one leaves it alone.
     let existing = ctx.peers.lock().get(&peer_id).cloned();
+
+    if let Some(cluster) = &ctx.cluster {
+        let open_here = ctx.rooms.get(&room_id).is_some();
+        match cluster.place(&room_id, open_here).await {
+            Placement::Here => {}
+            Placement::Redirect(to) => return Err(SignalingError::Redirect(to)),
+            Placement::Unavailable(why) => return Err(SignalingError::Unplaced(why)),
+        }
+    }
 
     let max = ctx.config.limits.max_peers_per_room;
     let peer = loop {

@@ -34,6 +34,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::DisconnectReason;
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::engine::EngineHandle;
 use crate::media::observe::AddressHook;
@@ -68,11 +69,14 @@ pub struct Signaling {
     refusals: RefusalTally,
     /// The join-token check.
     gate: TokenGate,
+    /// The cluster this node is part of, if any.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Signaling {
     /// Signaling over `pool`'s workers; with `secret`, clients need a join
-    /// token signed with it.
+    /// token signed with it; with `cluster`, rooms are placed through its
+    /// directory.
     pub fn new(
         config: &Config,
         engine: EngineHandle,
@@ -80,10 +84,16 @@ impl Signaling {
         registry: Arc<MediaRegistry>,
         address_hook: Option<AddressHook>,
         secret: Option<JoinSecret>,
+        cluster: Option<Arc<Cluster>>,
     ) -> Arc<Self> {
+        let rooms = Rooms::new(pool, engine.clone(), config);
+        if let Some(cluster) = &cluster {
+            rooms.on_close(release_hook(cluster, &rooms));
+        }
         Arc::new(Self {
             config: config.clone(),
-            rooms: Rooms::new(pool, engine.clone(), config),
+            cluster,
+            rooms,
             engine,
             registry,
             address_hook,
@@ -249,6 +259,20 @@ impl Signaling {
         }
         tracing::info!(peer = %peer.id, room = %peer.room_id, "peer left");
     }
+}
+
+/// Gives up the cluster claim of a room that closed, unless a room of that
+/// id opened here again meanwhile (its claim is then this node's anew; were
+/// it released, the next heartbeat would take it back).
+fn release_hook(cluster: &Arc<Cluster>, rooms: &Arc<Rooms>) -> room::ClosedHook {
+    let cluster = Arc::clone(cluster);
+    let rooms = Arc::downgrade(rooms);
+    Box::new(move |id: &str| {
+        let reopened = rooms.upgrade().is_some_and(|r| r.get(id).is_some());
+        if !reopened {
+            cluster.release(id);
+        }
+    })
 }
 
 async fn on_connect(_socket: SocketRef) {}

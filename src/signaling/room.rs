@@ -2,8 +2,8 @@
 //! the first peer connects, closed a grace period after the last one leaves.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ejtimaa_systems::WorldEvent;
@@ -75,7 +75,12 @@ pub struct Rooms {
     grace: Duration,
     /// How long a worker may take to create a room's router.
     open_timeout: Duration,
+    /// Told the id of each room that closes (the cluster gives up its claim).
+    closed_hook: OnceLock<ClosedHook>,
 }
+
+/// See [`Rooms::on_close`].
+pub type ClosedHook = Box<dyn Fn(&str) + Send + Sync>;
 
 impl Rooms {
     /// No rooms yet.
@@ -95,7 +100,14 @@ impl Rooms {
             max_rooms: config.limits.max_rooms,
             grace: Duration::from_millis(config.rooms.empty_grace_ms),
             open_timeout: config.limits.request_timeout(),
+            closed_hook: OnceLock::new(),
         })
+    }
+
+    /// Calls `hook` with the id of every room that closes from now on (set
+    /// once; later calls are ignored).
+    pub fn on_close(&self, hook: ClosedHook) {
+        let _ = self.closed_hook.set(hook);
     }
 
     /// The open room `id`, created if needed.
@@ -259,6 +271,9 @@ impl Rooms {
         drop(rooms);
         drop(room.router.lock().take());
         tracing::info!(room = %room.id, "room closed");
+        if let Some(hook) = self.closed_hook.get() {
+            hook(&room.id);
+        }
     }
 
     /// Rooms whose router is on `worker` (index in the pool).

@@ -1,0 +1,262 @@
+//! Several servers, one room directory: a real `redis-server` and three
+//! Ejtimaa processes (the built binary) with short heartbeats (200 ms, TTL
+//! 1 s). Rooms are placed by their first join, peers reaching another node
+//! are sent to the room's node, a killed node's rooms open elsewhere after
+//! its TTL, `GET /sd` lists the live nodes, and a real Prometheus discovers
+//! and scrapes all three through it. A server whose Redis is down refuses
+//! new rooms and says so in its metrics.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+// Shared with tests/prometheus.rs, which uses the rest of it.
+#[allow(dead_code)]
+#[path = "support/prometheus.rs"]
+mod prom;
+mod support;
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use cluster::{Node, Redis, SCRAPE_SECRET, get};
+use ejtimaa::cluster::Redirect;
+use ejtimaa::config::ClusterConfig;
+use ejtimaa_sim::signaling::{Client, Error, Incoming};
+use prom::Prometheus;
+use serde_json::Value;
+use support::{expect_message, join_without_transports, wait_for};
+
+/// Connects to `url` for `room` as `peer`.
+async fn connect(url: &str, room: &str, peer: &str) -> Result<(Client, Incoming), Error> {
+    Client::connect(url, &[("roomId", room), ("peerId", peer)], None).await
+}
+
+/// The `connect_error` message of a refused connection.
+fn refusal(result: Result<(Client, Incoming), Error>) -> String {
+    match result {
+        Err(Error::ConnectRefused(data)) => {
+            data["message"].as_str().unwrap_or_default().to_string()
+        }
+        Err(e) => panic!("refused otherwise: {e}"),
+        Ok(_) => panic!("admitted, where a refusal was expected"),
+    }
+}
+
+/// The redirect a refused connection carries.
+fn redirect(result: Result<(Client, Incoming), Error>) -> Redirect {
+    let message = refusal(result);
+    Redirect::parse(&message).unwrap_or_else(|| panic!("not a redirect: {message}"))
+}
+
+/// The value of an unlabelled series in `text`.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn three_nodes(redis: &Redis) -> anyhow::Result<(Node, Node, Node)> {
+    let (a, b, c) = tokio::join!(
+        Node::start("a", redis.addr),
+        Node::start("b", redis.addr),
+        Node::start("c", redis.addr)
+    );
+    Ok((a?, b?, c?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_join_places_a_room_and_the_other_nodes_send_its_peers_there()
+-> anyhow::Result<()> {
+    let redis = Redis::start().await?;
+    let (a, b, c) = three_nodes(&redis).await?;
+
+    // The first peer of r1 reaches a: r1 is a's.
+    let (p1, mut in1) = connect(&a.url(), "r1", "p1").await?;
+    assert_eq!(redis.room_owner("r1"), "a");
+    join_without_transports(&p1, "one").await;
+
+    // b and c send r1's next peer to a, by its announced URL.
+    for node in [&b, &c] {
+        let to = redirect(connect(&node.url(), "r1", "p2").await);
+        assert_eq!(
+            to,
+            Redirect {
+                node: "a".into(),
+                url: a.url()
+            }
+        );
+    }
+    let b_metrics = b.metrics().await?;
+    assert_eq!(
+        sample(&b_metrics, "Ejtimaa_cluster_redirects_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&b_metrics, "Ejtimaa_rooms"),
+        Some(0.0),
+        "b opened no room"
+    );
+
+    // Following the redirect puts the peer in the same room as p1.
+    let to = redirect(connect(&b.url(), "r1", "p2").await);
+    let (p2, _in2) = connect(&to.url, "r1", "p2").await?;
+    join_without_transports(&p2, "two").await;
+    let new_peer = expect_message(&mut in1, "newPeer").await;
+    assert_eq!(new_peer["id"], "p2", "{new_peer}");
+
+    // Another room opens where its first peer arrives, and a sends there.
+    let (_p3, _in3) = connect(&b.url(), "r2", "p3").await?;
+    assert_eq!(redis.room_owner("r2"), "b");
+    let to = redirect(connect(&a.url(), "r2", "p4").await);
+    assert_eq!(to.url, b.url());
+
+    // Once r1's peers leave and it closes, a gives up its claim at once
+    // (not after the TTL), and r1 opens wherever its next peer arrives.
+    p1.disconnect().await;
+    p2.disconnect().await;
+    wait_for("r1's claim released", Duration::from_secs(5), async || {
+        redis.room_owner("r1").is_empty().then_some(())
+    })
+    .await;
+    let (_p5, _in5) = connect(&c.url(), "r1", "p5").await?;
+    assert_eq!(redis.room_owner("r1"), "c");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_rooms_open_elsewhere_after_its_ttl_and_it_rejoins() -> anyhow::Result<()> {
+    let redis = Redis::start().await?;
+    let (mut a, b, c) = three_nodes(&redis).await?;
+    let (_p1, _in1) = connect(&a.url(), "r", "p1").await?;
+    assert_eq!(redis.room_owner("r"), "a");
+
+    a.kill();
+    // Until its TTL passes, the room is still a's: peers are sent there.
+    assert_eq!(redirect(connect(&b.url(), "r", "p2").await).node, "a");
+    // Then it opens on the node its next peer reaches.
+    let (_p2, _in2) = wait_for("r to open on b", Duration::from_secs(5), async || {
+        connect(&b.url(), "r", "p2").await.ok()
+    })
+    .await;
+    assert_eq!(redis.room_owner("r"), "b");
+    assert_eq!(redirect(connect(&c.url(), "r", "p3").await).node, "b");
+    let listed = |sd: &str| -> anyhow::Result<Vec<String>> {
+        let groups: Value = serde_json::from_str(sd).context("sd is JSON")?;
+        Ok(groups
+            .as_array()
+            .context("an array")?
+            .iter()
+            .map(|g| g["labels"]["node"].as_str().unwrap_or_default().to_string())
+            .collect())
+    };
+    let (_, sd) = get(c.exporter, "/sd", Some(SCRAPE_SECRET)).await?;
+    assert_eq!(listed(&sd)?, ["b", "c"], "{sd}");
+
+    // A node restarted with the same id joins again and takes new rooms.
+    let a = Node::start("a", redis.addr).await?;
+    let (_, sd) = get(c.exporter, "/sd", Some(SCRAPE_SECRET)).await?;
+    assert_eq!(listed(&sd)?, ["a", "b", "c"], "{sd}");
+    let (_p4, _in4) = connect(&a.url(), "r3", "p4").await?;
+    assert_eq!(redis.room_owner("r3"), "a");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_discovers_every_node_through_one_nodes_sd() -> anyhow::Result<()> {
+    let redis = Redis::start().await?;
+    let (a, b, c) = three_nodes(&redis).await?;
+
+    // The list itself, behind the exporter's secret.
+    let (status, _) = get(b.exporter, "/sd", None).await?;
+    assert_eq!(status, 401);
+    let (status, sd) = get(b.exporter, "/sd", Some(SCRAPE_SECRET)).await?;
+    assert_eq!(status, 200, "{sd}");
+    let groups: Value = serde_json::from_str(&sd)?;
+    let expected: Vec<Value> = [&a, &b, &c]
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "targets": [n.exporter.to_string()],
+                "labels": {"node": n.id, "region": "test", "__scheme__": "http"},
+            })
+        })
+        .collect();
+    assert_eq!(groups, Value::Array(expected));
+
+    // A real Prometheus that knows only b's /sd scrapes all three.
+    let yaml = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+         scrape_configs:\n  - job_name: ejtimaa\n    authorization:\n      credentials: {SCRAPE_SECRET}\n\
+         \x20   http_sd_configs:\n      - url: http://{}/sd\n        refresh_interval: 1s\n\
+         \x20       authorization:\n          type: Bearer\n          credentials: {SCRAPE_SECRET}\n",
+        b.exporter
+    );
+    let prometheus = Prometheus::start_with(&yaml).await?;
+    let started = std::time::Instant::now();
+    let up = loop {
+        let up = prometheus.query("up{job=\"ejtimaa\"}").await?;
+        if up.len() == 3 && up.iter().all(|s| s.value == 1.0) {
+            break up;
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "not all three nodes up in Prometheus within 30 s: {up:?}\n{yaml}\n{}",
+            prometheus.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut nodes: Vec<String> = up
+        .iter()
+        .map(|s| s.labels["node"].as_str().unwrap_or_default().to_string())
+        .collect();
+    nodes.sort();
+    assert_eq!(nodes, ["a", "b", "c"], "{up:?}");
+    assert!(up.iter().all(|s| s.labels["region"] == "test"), "{up:?}");
+    // And what it scraped is each node's own exposition.
+    let directory_up = prometheus.query("Ejtimaa_cluster_directory_up").await?;
+    ensure!(
+        directory_up.len() == 3 && directory_up.iter().all(|s| s.value == 1.0),
+        "{directory_up:?}\n{}",
+        prometheus.log()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_new_rooms_are_refused_and_the_metrics_say_so() -> anyhow::Result<()> {
+    // A directory address where nothing listens yet.
+    let redis_addr = prom::free_loopback_port()?;
+    let mut config = support::test_config();
+    let mut c = ClusterConfig::new(format!("redis://{redis_addr}"), "solo");
+    (c.heartbeat_ms, c.ttl_ms) = (200, 1000);
+    config.cluster = Some(c);
+    let server = support::start(config).await;
+    let url = format!("http://{}", server.signaling_addr);
+
+    let message = refusal(connect(&url, "r", "p1").await);
+    assert!(
+        message.contains("room directory is unreachable"),
+        "{message}"
+    );
+    let text = support::scrape(&server).await;
+    assert_eq!(
+        sample(&text, "Ejtimaa_cluster_directory_up"),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(sample(&text, "Ejtimaa_cluster_directory_errors_total").unwrap_or(0.0) >= 1.0);
+    let (status, _, _) = support::http_get(server.exporter_addr.unwrap(), "/sd", &[]).await;
+    assert_eq!(status, 503);
+
+    // Once Redis is there, the heartbeat registers the node and rooms open.
+    let redis = Redis::start_on(redis_addr).await?;
+    support::scrape_until(&server, "the directory back up", |t| {
+        sample(t, "Ejtimaa_cluster_directory_up") == Some(1.0)
+    })
+    .await;
+    let (_p1, _in1) = connect(&url, "r", "p1").await?;
+    assert_eq!(redis.room_owner("r"), "solo");
+    server.shutdown().await;
+    // An orderly stop gives the rooms and the registration back at once.
+    assert_eq!(redis.room_owner("r"), "");
+    assert_eq!(redis.cli(&["EXISTS", "ejtimaa:node:solo"])?, "0");
+    Ok(())
+}
