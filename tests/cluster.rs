@@ -20,14 +20,19 @@ use anyhow::{Context, ensure};
 use cluster::{Node, Redis, SCRAPE_SECRET, get};
 use ejtimaa::cluster::Redirect;
 use ejtimaa::config::ClusterConfig;
-use ejtimaa_sim::signaling::{Client, Error, Incoming};
+use ejtimaa_sim::signaling::{Client, ConnectOptions, Error, Incoming};
 use prom::Prometheus;
 use serde_json::Value;
 use support::{expect_message, join_without_transports, wait_for};
 
 /// Connects to `url` for `room` as `peer`.
+/// Connects to `url` for `room` as `peer`, following no redirect.
 async fn connect(url: &str, room: &str, peer: &str) -> Result<(Client, Incoming), Error> {
-    Client::connect(url, &[("roomId", room), ("peerId", peer)], None).await
+    let options = ConnectOptions {
+        follow_redirects: 0,
+        ..ConnectOptions::default()
+    };
+    Client::connect_with(url, &[("roomId", room), ("peerId", peer)], None, options).await
 }
 
 /// The `connect_error` message of a refused connection.
@@ -53,11 +58,12 @@ fn sample(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
-async fn three_nodes(redis: &Redis) -> anyhow::Result<(Node, Node, Node)> {
+/// Nodes a, b and c, whose claims live `ttl_ms` without a heartbeat.
+async fn three_nodes(redis: &Redis, ttl_ms: u64) -> anyhow::Result<(Node, Node, Node)> {
     let (a, b, c) = tokio::join!(
-        Node::start("a", redis.addr),
-        Node::start("b", redis.addr),
-        Node::start("c", redis.addr)
+        Node::start("a", redis.addr, ttl_ms),
+        Node::start("b", redis.addr, ttl_ms),
+        Node::start("c", redis.addr, ttl_ms)
     );
     Ok((a?, b?, c?))
 }
@@ -66,7 +72,8 @@ async fn three_nodes(redis: &Redis) -> anyhow::Result<(Node, Node, Node)> {
 async fn the_first_join_places_a_room_and_the_other_nodes_send_its_peers_there()
 -> anyhow::Result<()> {
     let redis = Redis::start().await?;
-    let (a, b, c) = three_nodes(&redis).await?;
+    // A long TTL: r1's claim must go when r1 closes, not when it expires.
+    let (a, b, c) = three_nodes(&redis, 10_000).await?;
 
     // The first peer of r1 reaches a: r1 is a's.
     let (p1, mut in1) = connect(&a.url(), "r1", "p1").await?;
@@ -95,9 +102,9 @@ async fn the_first_join_places_a_room_and_the_other_nodes_send_its_peers_there()
         "b opened no room"
     );
 
-    // Following the redirect puts the peer in the same room as p1.
-    let to = redirect(connect(&b.url(), "r1", "p2").await);
-    let (p2, _in2) = connect(&to.url, "r1", "p2").await?;
+    // The simulator's client follows the redirect (by default) into the
+    // same room as p1.
+    let (p2, _in2) = Client::connect(&b.url(), &[("roomId", "r1"), ("peerId", "p2")], None).await?;
     join_without_transports(&p2, "two").await;
     let new_peer = expect_message(&mut in1, "newPeer").await;
     assert_eq!(new_peer["id"], "p2", "{new_peer}");
@@ -124,7 +131,7 @@ async fn the_first_join_places_a_room_and_the_other_nodes_send_its_peers_there()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_nodes_rooms_open_elsewhere_after_its_ttl_and_it_rejoins() -> anyhow::Result<()> {
     let redis = Redis::start().await?;
-    let (mut a, b, c) = three_nodes(&redis).await?;
+    let (mut a, b, c) = three_nodes(&redis, 1000).await?;
     let (_p1, _in1) = connect(&a.url(), "r", "p1").await?;
     assert_eq!(redis.room_owner("r"), "a");
 
@@ -151,7 +158,7 @@ async fn a_dead_nodes_rooms_open_elsewhere_after_its_ttl_and_it_rejoins() -> any
     assert_eq!(listed(&sd)?, ["b", "c"], "{sd}");
 
     // A node restarted with the same id joins again and takes new rooms.
-    let a = Node::start("a", redis.addr).await?;
+    let a = Node::start("a", redis.addr, 1000).await?;
     let (_, sd) = get(c.exporter, "/sd", Some(SCRAPE_SECRET)).await?;
     assert_eq!(listed(&sd)?, ["a", "b", "c"], "{sd}");
     let (_p4, _in4) = connect(&a.url(), "r3", "p4").await?;
@@ -162,7 +169,7 @@ async fn a_dead_nodes_rooms_open_elsewhere_after_its_ttl_and_it_rejoins() -> any
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_discovers_every_node_through_one_nodes_sd() -> anyhow::Result<()> {
     let redis = Redis::start().await?;
-    let (a, b, c) = three_nodes(&redis).await?;
+    let (a, b, c) = three_nodes(&redis, 1000).await?;
 
     // The list itself, behind the exporter's secret.
     let (status, _) = get(b.exporter, "/sd", None).await?;

@@ -132,9 +132,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts node `id` against `redis` (heartbeat 200 ms, TTL 1 s) and
-    /// waits until it is registered.
-    pub async fn start(id: &str, redis: SocketAddr) -> anyhow::Result<Node> {
+    /// Starts node `id` against `redis` (heartbeat 200 ms, claims living
+    /// `ttl_ms` without one) and waits until it is registered.
+    pub async fn start(id: &str, redis: SocketAddr, ttl_ms: u64) -> anyhow::Result<Node> {
         let dir = TempDir::new(&format!("node-{id}"))?;
         let (signaling, exporter) = (free_loopback_port()?, free_loopback_port()?);
         let config = format!(
@@ -144,7 +144,7 @@ impl Node {
              [rooms]\nempty_grace_ms = 100\n\
              [admin]\nenabled = false\n\
              [cluster]\nredis_url = \"redis://{redis}\"\nnode_id = \"{id}\"\nregion = \"test\"\n\
-             heartbeat_ms = 200\nttl_ms = 1000\n",
+             heartbeat_ms = 200\nttl_ms = {ttl_ms}\n",
             signaling.port(),
             exporter.port()
         );
