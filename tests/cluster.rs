@@ -267,3 +267,29 @@ async fn without_redis_new_rooms_are_refused_and_the_metrics_say_so() -> anyhow:
     assert_eq!(redis.cli(&["EXISTS", "ejtimaa:node:solo"])?, "0");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_that_cannot_open_here_is_not_left_claimed() -> anyhow::Result<()> {
+    let redis = Redis::start().await?;
+    let mut config = support::test_config();
+    config.limits.max_rooms = 1;
+    // A long TTL: the claim must go when the opening fails, not when it expires.
+    let mut c = ClusterConfig::new(format!("redis://{}", redis.addr), "solo");
+    (c.heartbeat_ms, c.ttl_ms) = (200, 10_000);
+    config.cluster = Some(c);
+    let server = support::start(config).await;
+    let url = format!("http://{}", server.signaling_addr);
+
+    let (_p1, _in1) = connect(&url, "r1", "p1").await?;
+    let message = refusal(connect(&url, "r2", "p2").await);
+    assert!(message.contains("max_rooms"), "{message}");
+    wait_for(
+        "r2's claim given back",
+        Duration::from_secs(3),
+        async || redis.room_owner("r2").is_empty().then_some(()),
+    )
+    .await;
+    assert_eq!(redis.room_owner("r1"), "solo");
+    server.shutdown().await;
+    Ok(())
+}

@@ -111,7 +111,13 @@ pub(super) async fn admit(
 
     let max = ctx.config.limits.max_peers_per_room;
     let peer = loop {
-        let room = ctx.rooms.get_or_create(&room_id).await?;
+        let room = match ctx.rooms.get_or_create(&room_id).await {
+            Ok(room) => room,
+            Err(e) => {
+                ctx.release_unopened(&room_id);
+                return Err(e);
+            }
+        };
         let peer = Arc::new(Peer {
             id: peer_id.clone(),
             user_agent: user_agent.clone(),

@@ -202,6 +202,17 @@ impl Signaling {
             .unwrap_or_default()
     }
 
+    /// Gives back the cluster claim taken for a room that could not open
+    /// here (a limit, a worker's failure), so that it does not keep the room
+    /// from opening elsewhere until the claim expires.
+    fn release_unopened(&self, room_id: &str) {
+        if let Some(cluster) = &self.cluster
+            && self.rooms.get(room_id).is_none()
+        {
+            cluster.release(room_id);
+        }
+    }
+
     fn close_peer(&self, peer: &Arc<Peer>) {
         let Some(state) = peer.take_for_close() else {
             return;
