@@ -6,9 +6,10 @@
 
 #[path = "support/cdp.rs"]
 mod cdp;
+// Shared with tests/cluster.rs and tests/prometheus.rs, which use the rest.
+#[allow(dead_code)]
 #[path = "support/cluster.rs"]
 mod cluster;
-// Shared with tests/prometheus.rs, which uses the rest of it.
 #[allow(dead_code)]
 #[path = "support/prometheus.rs"]
 mod prom;
