@@ -293,3 +293,38 @@ async fn a_room_that_cannot_open_here_is_not_left_claimed() -> anyhow::Result<()
     server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_with_a_node_id_in_use_takes_no_rooms_until_it_is_free()
+-> anyhow::Result<()> {
+    let redis = Redis::start().await?;
+    let solo = || {
+        let mut config = support::test_config();
+        let mut c = ClusterConfig::new(format!("redis://{}", redis.addr), "twin");
+        (c.heartbeat_ms, c.ttl_ms) = (200, 10_000);
+        config.cluster = Some(c);
+        config
+    };
+    let first = support::start(solo()).await;
+    let second = support::start(solo()).await;
+    let url = format!("http://{}", second.signaling_addr);
+
+    let message = refusal(connect(&url, "r", "p1").await);
+    assert!(message.contains("not registered"), "{message}");
+    let text = support::scrape(&second).await;
+    assert_eq!(sample(&text, "Ejtimaa_cluster_directory_up"), Some(0.0));
+    // The first one keeps its registration and its rooms.
+    let first_url = format!("http://{}", first.signaling_addr);
+    let (_p2, _in2) = connect(&first_url, "r2", "p2").await?;
+    assert_eq!(redis.room_owner("r2"), "twin");
+
+    // Once the first stops (and leaves the directory), the second takes over.
+    first.shutdown().await;
+    support::scrape_until(&second, "the second registered", |t| {
+        sample(t, "Ejtimaa_cluster_directory_up") == Some(1.0)
+    })
+    .await;
+    let (_p1, _in1) = connect(&url, "r", "p1").await?;
+    second.shutdown().await;
+    Ok(())
+}
