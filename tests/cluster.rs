@@ -92,6 +92,14 @@ async fn the_first_join_places_a_room_and_the_other_nodes_send_its_peers_there()
         );
     }
     let b_metrics = b.metrics().await?;
+    // The cluster families follow Prometheus' naming rules.
+    let complaints = prom::promtool_check_metrics(&b_metrics)?;
+    let ours: Vec<_> = complaints
+        .iter()
+        .filter(|c| c.metric.starts_with("Ejtimaa_cluster"))
+        .collect();
+    assert!(ours.is_empty(), "{ours:?}");
+    assert!(b_metrics.contains("# TYPE Ejtimaa_cluster_directory_up gauge"));
     assert_eq!(
         sample(&b_metrics, "Ejtimaa_cluster_redirects_total"),
         Some(1.0)
