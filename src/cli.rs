@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::config::{Config, MetricsSetting};
+use crate::config::{ClusterConfig, Config, MetricsSetting};
 
 /// Ejtimaa: a video-conferencing server on mediasoup, observable and
 /// load-testable without browsers.
@@ -101,6 +101,22 @@ pub struct Overrides {
     /// (`limits.max_connections_per_ip`).
     #[arg(long, env = "EJTIMAA_MAX_CONNECTIONS_PER_IP")]
     pub max_connections_per_ip: Option<usize>,
+    /// The cluster's room directory (`cluster.redis_url`); makes this server
+    /// a node of a cluster (with `--cluster-node-id`).
+    #[arg(long, env = "EJTIMAA_CLUSTER_REDIS_URL", hide_env_values = true)]
+    pub cluster_redis_url: Option<String>,
+    /// This node's name in the cluster (`cluster.node_id`).
+    #[arg(long, env = "EJTIMAA_CLUSTER_NODE_ID")]
+    pub cluster_node_id: Option<String>,
+    /// The URL clients reach this node's signaling at (`cluster.public_url`).
+    #[arg(long, env = "EJTIMAA_CLUSTER_PUBLIC_URL")]
+    pub cluster_public_url: Option<String>,
+    /// `host:port` of this node's exporter for Prometheus (`cluster.exporter_address`).
+    #[arg(long, env = "EJTIMAA_CLUSTER_EXPORTER_ADDRESS")]
+    pub cluster_exporter_address: Option<String>,
+    /// Where this node runs, a label in service discovery (`cluster.region`).
+    #[arg(long, env = "EJTIMAA_CLUSTER_REGION")]
+    pub cluster_region: Option<String>,
 }
 
 impl Overrides {
@@ -120,6 +136,11 @@ impl Overrides {
             auth_secret_file,
             allow_open,
             max_connections_per_ip,
+            cluster_redis_url,
+            cluster_node_id,
+            cluster_public_url,
+            cluster_exporter_address,
+            cluster_region,
         } = self;
         set(&mut config.http.listen, http_listen);
         set(&mut config.http.port, http_port);
@@ -153,6 +174,28 @@ impl Overrides {
             &mut config.limits.max_connections_per_ip,
             max_connections_per_ip,
         );
+        let any_cluster = cluster_redis_url.is_some()
+            || cluster_node_id.is_some()
+            || cluster_public_url.is_some()
+            || cluster_exporter_address.is_some()
+            || cluster_region.is_some();
+        if any_cluster {
+            // A section made here lacks what was not given; validation names it.
+            let cluster = config
+                .cluster
+                .get_or_insert_with(|| ClusterConfig::new("", ""));
+            set(&mut cluster.redis_url, cluster_redis_url);
+            set(&mut cluster.node_id, cluster_node_id);
+            set(&mut cluster.region, cluster_region);
+            if cluster_public_url.is_some() {
+                cluster.public_url.clone_from(cluster_public_url);
+            }
+            if cluster_exporter_address.is_some() {
+                cluster
+                    .exporter_address
+                    .clone_from(cluster_exporter_address);
+            }
+        }
     }
 }
 
@@ -216,6 +259,40 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn cluster_flags_make_a_cluster_section() {
+        let mut config = Config::default();
+        Cli::try_parse_from(["ejtimaa"])
+            .unwrap()
+            .overrides
+            .apply(&mut config);
+        assert_eq!(config.cluster, None, "no flag, no cluster");
+        let cli = Cli::try_parse_from([
+            "ejtimaa",
+            "--cluster-redis-url",
+            "redis://127.0.0.1:6379",
+            "--cluster-node-id",
+            "b",
+            "--cluster-region",
+            "eu-west",
+        ])
+        .unwrap();
+        cli.overrides.apply(&mut config);
+        config.validate().unwrap();
+        let cluster = config.cluster.unwrap();
+        assert_eq!(cluster.node_id, "b");
+        assert_eq!(cluster.region, "eu-west");
+        assert_eq!(cluster.ttl_ms, 10_000);
+        // A node id alone is not enough: validation says what is missing.
+        let mut config = Config::default();
+        Cli::try_parse_from(["ejtimaa", "--cluster-node-id", "b"])
+            .unwrap()
+            .overrides
+            .apply(&mut config);
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("cluster.redis_url"), "{err}");
     }
 
     #[test]

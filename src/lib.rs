@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod connect;
 pub mod engine;

@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use tower_http::cors::CorsLayer;
 
 use crate::admin::{AdminContext, AdminServer, LogControl};
+use crate::cluster::{Cluster, Local, LocalSource};
 use crate::config::Config;
 use crate::engine::{self, EngineHandle};
 use crate::exporter::{self, BearerSecret, ExporterOptions, FiguresHook, ScrapeHooks};
@@ -42,6 +43,8 @@ pub struct Server {
     pub signaling: Arc<Signaling>,
     /// The stats collector (in the background, or before each render).
     pub stats: Arc<StatsCollector>,
+    /// This node's cluster membership, with a `[cluster]` section.
+    pub cluster: Option<Arc<Cluster>>,
     admin: Option<AdminServer>,
     /// Every certificate the listeners serve, each once.
     certificates: Vec<Arc<Certificates>>,
@@ -158,6 +161,26 @@ impl Server {
                 certificates.push(Arc::clone(c));
             }
         }
+        let cluster = match &config.cluster {
+            Some(c) => {
+                // A wildcard listener with nothing to announce stops us before anything starts.
+                let exporter = p
+                    .enabled
+                    .then_some(("http", SocketAddr::new(p.listen, p.port)));
+                let signaling = (
+                    "http",
+                    SocketAddr::new(config.http.listen, config.http.port),
+                );
+                crate::cluster::announce(c, signaling, exporter).map_err(anyhow::Error::msg)?;
+                tracing::info!(
+                    node = %c.node_id,
+                    "node of a cluster; room directory {}",
+                    c.redis_url_shown()
+                );
+                Some(Cluster::new(c)?)
+            }
+            None => None,
+        };
         let listener_refusals = Arc::new(RefusalTally::default());
         let options = ExportOptions {
             deidentify: p.deidentify,
@@ -181,6 +204,7 @@ impl Server {
             Arc::clone(&registry),
             address_hook,
             join_secret,
+            cluster.clone(),
         );
         let mut stats = StatsCollector::new(
             Arc::clone(&registry),
@@ -261,6 +285,7 @@ impl Server {
                     &workers,
                     dns.clone(),
                 )),
+                cluster: cluster.clone(),
             };
             if !stats_interval.is_zero() {
                 let stop = stop_exporter.subscribe();
@@ -286,6 +311,21 @@ impl Server {
             None
         };
 
+        if let (Some(cluster), Some(c)) = (&cluster, &config.cluster) {
+            let announce = crate::cluster::announce(
+                c,
+                (signaling_scheme.as_str(), signaling_addr),
+                exporter_addr.map(|addr| (exporter_scheme.as_str(), addr)),
+            )
+            .map_err(anyhow::Error::msg)?;
+            let s = Arc::clone(&signaling);
+            let local: LocalSource = Arc::new(move || Local {
+                rooms: s.rooms.all().iter().map(|r| r.id.clone()).collect(),
+                peers: s.peer_count() as u64,
+            });
+            cluster.start(announce, local).await;
+        }
+
         let admin = if config.admin.enabled {
             let ctx = AdminContext {
                 engine: engine.clone(),
@@ -309,6 +349,7 @@ impl Server {
             workers,
             signaling,
             stats,
+            cluster,
             stop_signaling,
             stop_exporter,
             signaling_tasks,
@@ -342,6 +383,17 @@ impl Server {
     /// then the exporter (last, so the end can be scraped), then the engine.
     pub async fn shutdown(mut self) {
         drop(self.admin.take()); // removes the socket file
+        if let Some(cluster) = &self.cluster {
+            // First, so that the rooms can open elsewhere at once.
+            let rooms = self
+                .signaling
+                .rooms
+                .all()
+                .iter()
+                .map(|r| r.id.clone())
+                .collect();
+            cluster.leave(rooms).await;
+        }
         self.signaling.shutdown();
         let _ = self.stop_signaling.send(true);
         // Give the disconnect packets a moment to leave.

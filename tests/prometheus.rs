@@ -415,6 +415,7 @@ fn the_dashboard_is_importable_and_covers_the_exporter() -> anyhow::Result<()> {
         .collect();
     ensure!(vars.get("datasource") == Some(&"datasource"), "{vars:?}");
     ensure!(vars.get("instance") == Some(&"query"), "{vars:?}");
+    ensure!(vars.get("node") == Some(&"query"), "{vars:?}");
     ensure!(vars.get("room_id") == Some(&"query"), "{vars:?}");
 
     let exprs = dashboard::panel_exprs(&d);
@@ -427,6 +428,13 @@ fn the_dashboard_is_importable_and_covers_the_exporter() -> anyhow::Result<()> {
         ensure!(
             e.expr.contains(r#"instance=~"$instance""#),
             "panel {:?} ignores the instance variable: {}",
+            e.panel,
+            e.expr
+        );
+        // A cluster's nodes (GET /sd's `node` label): the Node selector too.
+        ensure!(
+            e.expr.contains(r#"node=~"$node""#),
+            "panel {:?} ignores the node variable: {}",
             e.panel,
             e.expr
         );

@@ -16,7 +16,7 @@ const MAX_CODE_LINES: usize = 400;
 const LAYERS: &[&[&str]] = &[
     &["config", "usage"],
     &["cli", "engine"],
-    &["rdns", "media"],
+    &["rdns", "media", "cluster"],
     &["signaling"],
     &["exporter", "admin", "app", "listen"],
     &["connect", "server", "fuzzing"],

@@ -7,6 +7,18 @@ import { io } from 'socket.io-client';
 
 const REQUEST_TIMEOUT_MS = 10000;
 const CONNECT_TIMEOUT_MS = 10000;
+// A server of a cluster refuses a room held by another node with
+// `redirect: <url> (the room is on node <id>)`; the page connects there.
+const REDIRECT_PREFIX = 'redirect: ';
+// More hops than a room's move between two connections can explain.
+const MAX_REDIRECTS = 2;
+
+// The URL of a redirect refusal, or null for any other message.
+export function redirectUrl(message) {
+  if (typeof message !== 'string' || !message.startsWith(REDIRECT_PREFIX)) return null;
+  const url = message.slice(REDIRECT_PREFIX.length).split(' ')[0];
+  return /^https?:\/\//.test(url) ? url : null;
+}
 
 export class ConnectError extends Error {
   // kind: 'unreachable' (no answer at the transport level) or 'refused'
@@ -22,9 +34,10 @@ export class Signaling {
     this.socket = socket;
   }
 
-  // Resolves once the server admitted the peer into the room.
-  static connect({ roomId, peerId, token }) {
-    const socket = io({
+  // Resolves once the server admitted the peer into the room; follows the
+  // cluster's redirects to the room's node (`url` unset: this page's server).
+  static connect({ roomId, peerId, token }, url = undefined, hops = 0) {
+    const socket = io(url, {
       query: { roomId, peerId },
       // The server checks the token against the room and peer id.
       auth: token ? { token } : {},
@@ -40,6 +53,11 @@ export class Signaling {
       });
       socket.once('connect_error', (err) => {
         socket.close();
+        const next = redirectUrl(err.message);
+        if (next && hops < MAX_REDIRECTS) {
+          resolve(Signaling.connect({ roomId, peerId, token }, next, hops + 1));
+          return;
+        }
         // Transport failures carry a `type`; a refusal by the server does not.
         const unreachable = err.type === 'TransportError' || err.message === 'timeout';
         reject(new ConnectError(unreachable ? 'unreachable' : 'refused', err.message));

@@ -1,6 +1,7 @@
 //! Configuration: a TOML file whose every option has a default embedded in the
 //! binary, overridden by the command line and the environment (see `cli`).
 
+mod cluster;
 mod secret;
 mod sections;
 
@@ -10,6 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use cluster::ClusterConfig;
 pub use sections::{
     AdminConfig, AuthConfig, CodecName, HttpConfig, LimitsConfig, MediasoupConfig, MetricsSetting,
     PrometheusConfig, Rate, RatesConfig, RoomsConfig, TlsConfig, WorkerLogLevel,
@@ -33,6 +35,9 @@ pub struct Config {
     pub rooms: RoomsConfig,
     /// Limits on what clients may do.
     pub limits: LimitsConfig,
+    /// Several servers sharing one room directory; absent, the server stands alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// A configuration file that cannot be used.
@@ -94,6 +99,9 @@ impl Config {
             ("[prometheus]\n", shown.prometheus.secret.take().is_some()),
             ("[auth]\n", shown.auth.secret.take().is_some()),
         ];
+        if let Some(cluster) = &mut shown.cluster {
+            cluster.redis_url = cluster.redis_url_shown();
+        }
         let mut text = toml::to_string_pretty(&shown).expect("the configuration always serializes");
         for (section, was_set) in hidden {
             if was_set {
@@ -317,6 +325,9 @@ impl Config {
                     range.end()
                 )));
             }
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
         }
         let r = &l.rates;
         for (name, rate) in [

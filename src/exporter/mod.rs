@@ -28,6 +28,7 @@ use ejtimaa_systems::export::{BodySize, BuildInfo, CONTENT_TYPE, ScrapeFigures};
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
+use crate::cluster::Cluster;
 use crate::engine::{EngineGone, EngineHandle};
 
 pub use auth::BearerSecret;
@@ -52,6 +53,9 @@ pub struct ScrapeHooks {
     pub refresh: Option<StatsRefresh>,
     /// Gathers the server's own figures for each render.
     pub figures: Option<FiguresHook>,
+    /// The cluster: its families are appended to each render, and `GET /sd`
+    /// lists its live nodes.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 /// How the exporter answers.
@@ -112,20 +116,52 @@ pub fn router(engine: EngineHandle, hooks: ScrapeHooks, options: ExporterOptions
     Router::new()
         .route("/metrics", get(scrape))
         .route("/", get(scrape))
+        .route("/sd", get(discovery))
         .with_state(state)
 }
 
-async fn scrape(State(exporter): State<Exporter>, uri: Uri, headers: HeaderMap) -> Response {
-    let exporter = &exporter.0;
-    if let Some(secret) = &exporter.secret
-        && !secret.authorizes(&headers)
-    {
-        return (
+/// `401` unless the request carries the bearer secret (when one is set).
+fn refuse_unauthorized(exporter: &Inner, headers: &HeaderMap) -> Option<Response> {
+    let secret = exporter.secret.as_ref()?;
+    (!secret.authorizes(headers)).then(|| {
+        (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
             "missing or wrong bearer token\n",
         )
+            .into_response()
+    })
+}
+
+/// `GET /sd`: Prometheus' HTTP service discovery, every live node of the
+/// cluster (see [`crate::cluster`]); 404 on a server outside a cluster, 503
+/// while the directory is unreachable (Prometheus then keeps its targets).
+async fn discovery(State(exporter): State<Exporter>, headers: HeaderMap) -> Response {
+    let exporter = &exporter.0;
+    if let Some(refused) = refuse_unauthorized(exporter, &headers) {
+        return refused;
+    }
+    let Some(cluster) = &exporter.hooks.cluster else {
+        return (
+            StatusCode::NOT_FOUND,
+            "this server is not part of a cluster\n",
+        )
             .into_response();
+    };
+    match cluster.discovery().await {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("room directory unavailable: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn scrape(State(exporter): State<Exporter>, uri: Uri, headers: HeaderMap) -> Response {
+    let exporter = &exporter.0;
+    if let Some(refused) = refuse_unauthorized(exporter, &headers) {
+        return refused;
     }
     if uri.path() == "/" && negotiate::wants_html(&headers) {
         let series = exporter
@@ -215,7 +251,11 @@ async fn render(exporter: &Inner, spare: String) -> Result<String, EngineGone> {
             ..figures.scrape.unwrap_or_default()
         });
     }
-    exporter.engine.render_into(figures, spare).await
+    let mut text = exporter.engine.render_into(figures, spare).await?;
+    if let Some(cluster) = &exporter.hooks.cluster {
+        cluster.render(&mut text);
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use super::overflow::OverflowWatch;
 use super::peer::{Peer, PeerState, SocketPeer};
 use super::protocol::SignalingError;
 use super::{MAX_ID_LEN, Signaling, on_disconnect, on_request};
+use crate::cluster::Placement;
 
 /// Seconds since the Unix epoch, for token expiry.
 fn unix_now() -> u64 {
@@ -100,9 +101,24 @@ pub(super) async fn admit(
     // but only once it is admitted; a refused one leaves it alone.
     let existing = ctx.peers.lock().get(&peer_id).cloned();
 
+    if let Some(cluster) = &ctx.cluster {
+        let open_here = ctx.rooms.get(&room_id).is_some();
+        match cluster.place(&room_id, open_here).await {
+            Placement::Here => {}
+            Placement::Redirect(to) => return Err(SignalingError::Redirect(to)),
+            Placement::Unavailable(why) => return Err(SignalingError::Unplaced(why)),
+        }
+    }
+
     let max = ctx.config.limits.max_peers_per_room;
     let peer = loop {
-        let room = ctx.rooms.get_or_create(&room_id).await?;
+        let room = match ctx.rooms.get_or_create(&room_id).await {
+            Ok(room) => room,
+            Err(e) => {
+                ctx.release_unopened(&room_id);
+                return Err(e);
+            }
+        };
         let peer = Arc::new(Peer {
             id: peer_id.clone(),
             user_agent: user_agent.clone(),

@@ -36,6 +36,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::DisconnectReason;
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::engine::EngineHandle;
 use crate::media::observe::AddressHook;
@@ -76,11 +77,14 @@ pub struct Signaling {
     overflows: Overflows,
     /// Peer objects alive.
     live_peers: LiveCount,
+    /// The cluster this node is part of, if any.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Signaling {
     /// Signaling over `pool`'s workers; with `secret`, clients need a join
-    /// token signed with it.
+    /// token signed with it; with `cluster`, rooms are placed through its
+    /// directory.
     pub fn new(
         config: &Config,
         engine: EngineHandle,
@@ -88,11 +92,17 @@ impl Signaling {
         registry: Arc<MediaRegistry>,
         address_hook: Option<AddressHook>,
         secret: Option<JoinSecret>,
+        cluster: Option<Arc<Cluster>>,
     ) -> Arc<Self> {
         let (overflows, queue) = Overflows::new();
+        let rooms = Rooms::new(pool, engine.clone(), config);
+        if let Some(cluster) = &cluster {
+            rooms.on_close(release_hook(cluster, &rooms));
+        }
         let signaling = Arc::new(Self {
             config: config.clone(),
-            rooms: Rooms::new(pool, engine.clone(), config),
+            cluster,
+            rooms,
             engine,
             registry,
             address_hook,
@@ -223,6 +233,17 @@ impl Signaling {
             .unwrap_or_default()
     }
 
+    /// Gives back the cluster claim taken for a room that could not open
+    /// here (a limit, a worker's failure), so that it does not keep the room
+    /// from opening elsewhere until the claim expires.
+    fn release_unopened(&self, room_id: &str) {
+        if let Some(cluster) = &self.cluster
+            && self.rooms.get(room_id).is_none()
+        {
+            cluster.release(room_id);
+        }
+    }
+
     fn close_peer(&self, peer: &Arc<Peer>) {
         let Some(state) = peer.take_for_close() else {
             return;
@@ -315,6 +336,20 @@ impl Signaling {
             tracing::debug!(peer = %peer.id, "its connection closes at its next heartbeat");
         }
     }
+}
+
+/// Gives up the cluster claim of a room that closed, unless a room of that
+/// id opened here again meanwhile (its claim is then this node's anew; were
+/// it released, the next heartbeat would take it back).
+fn release_hook(cluster: &Arc<Cluster>, rooms: &Arc<Rooms>) -> room::ClosedHook {
+    let cluster = Arc::clone(cluster);
+    let rooms = Arc::downgrade(rooms);
+    Box::new(move |id: &str| {
+        let reopened = rooms.upgrade().is_some_and(|r| r.get(id).is_some());
+        if !reopened {
+            cluster.release(id);
+        }
+    })
 }
 
 async fn on_connect(_socket: SocketRef) {}

@@ -5,6 +5,8 @@
 //! data}`, and `request` events with an ack for `newConsumer`.
 
 use ejtimaa_systems::export::{AuthRefusal, Limit};
+
+use crate::cluster::{Redirect, Unavailable};
 use mediasoup::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -82,6 +84,13 @@ pub enum SignalingError {
     /// The connection's join token is missing or not good for it.
     #[error("unauthorized: {}", super::auth::describe(*.0))]
     Unauthorized(AuthRefusal),
+    /// The room is on another node of the cluster: go there. The message
+    /// is `redirect: <url> (the room is on node <id>)`.
+    #[error("{0}")]
+    Redirect(Redirect),
+    /// The cluster cannot place the room now.
+    #[error("{0}")]
+    Unplaced(Unavailable),
 }
 
 impl SignalingError {

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use ejtimaa_systems::WorldEvent;
@@ -78,7 +78,12 @@ pub struct Rooms {
     opener: RouterOpener,
     max_rooms: usize,
     grace: Duration,
+    /// Told the id of each room that closes (the cluster gives up its claim).
+    closed_hook: OnceLock<ClosedHook>,
 }
+
+/// See [`Rooms::on_close`].
+pub type ClosedHook = Box<dyn Fn(&str) + Send + Sync>;
 
 impl Rooms {
     /// No rooms yet.
@@ -102,7 +107,14 @@ impl Rooms {
             engine,
             max_rooms: config.limits.max_rooms,
             grace: Duration::from_millis(config.rooms.empty_grace_ms),
+            closed_hook: OnceLock::new(),
         })
+    }
+
+    /// Calls `hook` with the id of every room that closes from now on (set
+    /// once; later calls are ignored).
+    pub fn on_close(&self, hook: ClosedHook) {
+        let _ = self.closed_hook.set(hook);
     }
 
     /// The open room `id`, created if needed.
@@ -242,6 +254,9 @@ impl Rooms {
         drop(rooms);
         drop(room.routers.take());
         tracing::info!(room = %room.id, "room closed");
+        if let Some(hook) = self.closed_hook.get() {
+            hook(&room.id);
+        }
     }
 
     /// Rooms with a router on `worker`.

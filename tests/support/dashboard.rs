@@ -54,11 +54,12 @@ pub fn variable_queries(dashboard: &Value) -> Vec<String> {
 
 /// Grafana's variables and the values a test substitutes: intervals a
 /// Prometheus scraping every second can rate over, and match-all regexes
-/// (the dashboard always matches `instance` and `room_id` with `=~`).
+/// (the dashboard always matches `node`, `instance` and `room_id` with `=~`).
 const SUBSTITUTIONS: &[(&str, &str)] = &[
     ("__rate_interval", "30s"),
     ("__interval", "15s"),
     ("__range", "5m"),
+    ("node", ".*"),
     ("instance", ".*"),
     ("room_id", ".*"),
 ];

@@ -116,10 +116,15 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts Prometheus scraping `targets` and waits until it is ready.
     pub async fn start(targets: &[SocketAddr]) -> anyhow::Result<Prometheus> {
+        Self::start_with(&scrape_config(targets)).await
+    }
+
+    /// Starts Prometheus with the configuration `yaml` and waits until it is ready.
+    pub async fn start_with(yaml: &str) -> anyhow::Result<Prometheus> {
         ensure_installed()?;
         let dir = TempDir::new("prometheus")?;
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, scrape_config(targets))?;
+        std::fs::write(&config, yaml)?;
         let log = std::fs::File::create(dir.path().join("prometheus.log"))?;
         let addr = free_loopback_port()?;
         let child = Command::new("prometheus")
@@ -232,7 +237,7 @@ pub fn encode(text: &str) -> String {
 }
 
 /// A loopback address with a port that was free a moment ago.
-fn free_loopback_port() -> anyhow::Result<SocketAddr> {
+pub fn free_loopback_port() -> anyhow::Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 

@@ -15,6 +15,7 @@ use super::{
     handshake,
     incoming::Incoming,
     packet::{DEFAULT_NAMESPACE, Packet},
+    redirect,
     shared::{Command, PendingGuard, Shared},
 };
 
@@ -39,6 +40,10 @@ pub struct ConnectOptions {
     pub max_message_size: usize,
     /// Optional auth payload of the namespace connect (`40{...}`).
     pub auth: Option<Value>,
+    /// How many cluster redirects to follow: a server refuses a room held
+    /// by another node with `redirect: <url> …`, and the client connects to
+    /// `<url>` with the same query and auth. 0 returns the refusal.
+    pub follow_redirects: usize,
 }
 
 impl Default for ConnectOptions {
@@ -52,6 +57,7 @@ impl Default for ConnectOptions {
             close_timeout: Duration::from_secs(1),
             max_message_size: 16 << 20,
             auth: None,
+            follow_redirects: 2,
         }
     }
 }
@@ -130,12 +136,37 @@ impl Client {
         Self::connect_with(url, query, user_agent, ConnectOptions::default()).await
     }
 
-    /// Connects with explicit options; see [`Client::connect`].
+    /// Connects with explicit options; see [`Client::connect`]. A cluster's
+    /// redirects are followed up to `options.follow_redirects` times.
     pub async fn connect_with(
         url: &str,
         query: &[(&str, &str)],
         user_agent: Option<&str>,
         options: ConnectOptions,
+    ) -> Result<(Client, Incoming), Error> {
+        let mut url = url.to_owned();
+        let mut hops = 0;
+        loop {
+            match Self::connect_once(&url, query, user_agent, &options).await {
+                Err(Error::ConnectRefused(refusal)) if hops < options.follow_redirects => {
+                    let Some(next) = redirect::target(&refusal) else {
+                        return Err(Error::ConnectRefused(refusal));
+                    };
+                    tracing::debug!(from = %url, to = %next, "following the room's redirect");
+                    url = next;
+                    hops += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// One connection attempt to `url`.
+    async fn connect_once(
+        url: &str,
+        query: &[(&str, &str)],
+        user_agent: Option<&str>,
+        options: &ConnectOptions,
     ) -> Result<(Client, Incoming), Error> {
         let url = handshake::websocket_url(url, query)?;
         let opened = handshake::open(

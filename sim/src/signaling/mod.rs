@@ -52,6 +52,7 @@ mod error;
 mod handshake;
 mod incoming;
 pub mod packet;
+mod redirect;
 mod shared;
 
 pub use client::{Client, ConnectOptions, Session, Stats};
