@@ -4,6 +4,7 @@
 pub mod capacity;
 pub mod checks;
 pub mod cpu;
+pub mod delivery;
 pub mod exposition;
 pub mod join;
 pub mod launch;

@@ -1,14 +1,17 @@
 //! The end-of-run report: a plain table for people and JSON for scripts.
 //!
 //! **Delivered ratio.** Over the measurement window (from the end of the
-//! warm-up after the last join to the moment peers start leaving), RTP
-//! packets received by all consumers of a room ÷ packets the room's
-//! publishers sent × the number of *other* consuming peers in the room.
-//! 1.0 means every packet sent reached every peer that should receive it;
-//! packets in flight at the window's edges make it wobble by a fraction of
-//! a percent. The window is summed over its scrape intervals, each counting
-//! only peers present at both of its ends (and packets between them), so
-//! that churn neither empties it nor counts a churned peer's packets.
+//! warm-up after the last join to the moment peers start leaving), counted
+//! per packet by the publishers' sequence numbers: of the packets each
+//! producer generated in the window, how many reached each peer subscribed
+//! to it, ÷ packets generated × those subscribers (see [`crate::delivery`]
+//! for exactly who counts). 1.0 means every packet reached every peer that
+//! should receive it; it cannot exceed 1. The window is cut at the scrapes,
+//! each interval counting only peers present at both of its ends, so that
+//! churn neither empties it nor counts a churned peer's packets.
+//!
+//! **Bitrates** are RTP payload bits per second over the window, of the
+//! peers present at both ends of each interval.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -17,6 +20,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::checks::Violation;
+use crate::delivery::{DeliveryCounts, Tracks};
 use crate::ledger::{Ledger, PeerState};
 use crate::peer::PeerStatsSnapshot;
 use crate::scenario::Scenario;
@@ -39,6 +43,8 @@ pub struct Report {
     pub rooms: Vec<RoomReport>,
     /// All rooms together.
     pub total: RoomReport,
+    /// One line per consuming peer: tracks and packets it received.
+    pub subscribers: Vec<SubscriberReport>,
     /// Exporter scrapes.
     pub scrapes: LatencyReport,
     /// Sizes of the scraped bodies.
@@ -100,17 +106,67 @@ pub struct RoomReport {
     pub bytes_sent: u64,
     /// RTP payload bytes received, whole run.
     pub bytes_received: u64,
+    /// Payload bitrate sent by the room's peers during the window, Mbit/s.
+    pub sent_mbps: Option<f64>,
+    /// Payload bitrate received by the room's peers during the window, Mbit/s.
+    pub received_mbps: Option<f64>,
     /// Packets that should have arrived during the window.
     pub window_expected: u64,
     /// Packets that arrived during the window.
     pub window_received: u64,
     /// `window_received / window_expected` (see the module doc).
     pub delivered_ratio: Option<f64>,
-    /// Packets lost as the sim sees them: `window_expected - window_received`
-    /// (never negative; packets in flight at the window's edges count).
+    /// Packets lost: `window_expected - window_received`.
     pub window_lost: u64,
     /// Violations concerning this room.
     pub violations: usize,
+}
+
+/// What one subscribing peer received.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SubscriberReport {
+    /// The peer.
+    pub peer_id: String,
+    /// Its room.
+    pub room_id: String,
+    /// Tracks (other peers' producers) it received and should receive, at
+    /// the end of the window.
+    pub tracks: Tracks,
+    /// Packets that should have reached it during the window.
+    pub window_expected: u64,
+    /// Packets that did.
+    pub window_received: u64,
+    /// `window_received / window_expected`.
+    pub delivered_ratio: Option<f64>,
+}
+
+/// Per-subscriber lines from the window's counts and the tracks at its end.
+pub fn subscribers(
+    ledger: &Ledger,
+    window: Option<&DeliveryCounts>,
+    tracks: &BTreeMap<String, Tracks>,
+) -> Vec<SubscriberReport> {
+    tracks
+        .iter()
+        .map(|(peer, t)| {
+            let tally = window
+                .and_then(|w| w.subscribers.get(peer))
+                .copied()
+                .unwrap_or_default();
+            SubscriberReport {
+                peer_id: peer.clone(),
+                room_id: ledger
+                    .peers
+                    .get(peer)
+                    .map(|p| p.room_id.clone())
+                    .unwrap_or_default(),
+                tracks: *t,
+                window_expected: tally.expected,
+                window_received: tally.received,
+                delivered_ratio: tally.ratio(),
+            }
+        })
+        .collect()
 }
 
 /// Latency percentiles, milliseconds.
@@ -203,47 +259,16 @@ pub fn sent_packets(s: &PeerStatsSnapshot) -> u64 {
     s.audio_sent.packets + s.video_sent.packets
 }
 
-/// Packets expected and received per room over the window, summed over
-/// its intervals (see [`add_interval`]).
-pub type WindowCounts = BTreeMap<String, (u64, u64)>;
-
-/// Adds one interval of the window (snapshots at its `start` and `end`, by
-/// peer id) to `acc`: per room, the packets the peers present at both ends
-/// sent times the other consuming peers present at both ends, and what
-/// those received from each other. Summing short intervals (one per
-/// scrape) keeps the ratio meaningful under churn, where few peers last
-/// the whole window; without churn it telescopes to one interval.
-pub fn add_interval(ledger: &Ledger, start: &Snapshots, end: &Snapshots, acc: &mut WindowCounts) {
-    let mut by_room: BTreeMap<&str, Vec<(&str, &PeerStatsSnapshot, &PeerStatsSnapshot, bool)>> =
-        BTreeMap::new();
-    for p in ledger.peers.values() {
-        if let (Some(a), Some(b)) = (start.get(&p.peer_id), end.get(&p.peer_id)) {
-            by_room.entry(p.room_id.as_str()).or_default().push((
-                p.peer_id.as_str(),
-                a,
-                b,
-                b.recv_connected || !b.consumers.is_empty(),
-            ));
-        }
-    }
-    for (room, members) in by_room {
-        let ids: BTreeSet<&str> = members.iter().map(|m| m.0).collect();
-        let consuming = members.iter().filter(|m| m.3).count() as u64;
-        let counts = acc.entry(room.to_string()).or_default();
-        for (_, a, b, consumes) in &members {
-            let sent = sent_packets(b).saturating_sub(sent_packets(a));
-            let receivers = consuming - u64::from(*consumes);
-            counts.0 += sent * receivers;
-            counts.1 += received_from(a, b, &ids);
-        }
-    }
+/// RTP payload bytes a peer has sent (audio and video).
+pub fn sent_bytes(s: &PeerStatsSnapshot) -> u64 {
+    s.audio_sent.bytes + s.video_sent.bytes
 }
 
-/// Per-room counts from the ledger, with the delivered ratio from the
-/// window's counts.
+/// Per-room counts from the ledger, with the delivered ratio and bitrates
+/// from the window's counts (`window_secs` long).
 pub fn rooms(
     ledger: &Ledger,
-    window: Option<&WindowCounts>,
+    window: Option<(&DeliveryCounts, f64)>,
     violations: &[Violation],
 ) -> (Vec<RoomReport>, RoomReport) {
     let mut rooms: BTreeMap<String, RoomReport> = ledger
@@ -271,11 +296,19 @@ pub fn rooms(
         r.packets_received += s.received.packets;
         r.bytes_received += s.received.bytes;
     }
-    if let Some(window) = window {
+    let mbps = |bytes: u64, secs: f64| (secs > 0.0).then(|| bytes as f64 * 8.0 / secs / 1e6);
+    let mut total_bytes = (0, 0);
+    if let Some((window, secs)) = window {
         for r in rooms.values_mut() {
-            if let Some(&(expected, received)) = window.get(&r.room_id) {
-                r.window_expected = expected;
-                r.window_received = received;
+            if let Some(t) = window.rooms.get(&r.room_id) {
+                r.window_expected = t.expected;
+                r.window_received = t.received;
+            }
+            if let Some(&(sent, received)) = window.bytes.get(&r.room_id) {
+                r.sent_mbps = mbps(sent, secs);
+                r.received_mbps = mbps(received, secs);
+                total_bytes.0 += sent;
+                total_bytes.1 += received;
             }
         }
     }
@@ -304,31 +337,11 @@ pub fn rooms(
     }
     total.delivered_ratio = ratio(total.window_received, total.window_expected);
     total.window_lost = rooms.values().map(|r| r.window_lost).sum();
-    (rooms.into_values().collect(), total)
-}
-
-/// Packets a peer received during the window from `sources` only (with
-/// churn, peers that came or went during the window also sent to it, and
-/// their packets are not in the expected count). Should the server give a
-/// peer two consumers of one producer, that producer's packets count once
-/// (the busier consumer): the ratio is about packets reaching peers.
-fn received_from(a: &PeerStatsSnapshot, b: &PeerStatsSnapshot, sources: &BTreeSet<&str>) -> u64 {
-    let mut by_producer: BTreeMap<&str, u64> = BTreeMap::new();
-    for c in b
-        .consumers
-        .iter()
-        .filter(|c| sources.contains(c.peer_id.as_str()))
-    {
-        let before = a
-            .consumers
-            .iter()
-            .find(|x| x.id == c.id)
-            .map_or(0, |x| x.received.packets);
-        let got = c.received.packets.saturating_sub(before);
-        let best = by_producer.entry(c.producer_id.as_str()).or_default();
-        *best = (*best).max(got);
+    if let Some((_, secs)) = window {
+        total.sent_mbps = mbps(total_bytes.0, secs);
+        total.received_mbps = mbps(total_bytes.1, secs);
     }
-    by_producer.values().sum()
+    (rooms.into_values().collect(), total)
 }
 
 /// Open consumers of `s` beyond the first for the same producer (the
@@ -436,16 +449,17 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer::{ConsumerSnapshot, Counts, MediaKind};
+    use crate::peer::{ConsumerSnapshot, Counts, MediaKind, ReceivedSeqs};
 
-    fn consumer(id: &str, producer: &str, packets: u64, closed: bool) -> ConsumerSnapshot {
+    fn consumer(id: &str, producer: &str, closed: bool) -> ConsumerSnapshot {
         ConsumerSnapshot {
             id: id.into(),
             producer_id: producer.into(),
             peer_id: "src".into(),
             kind: MediaKind::Video,
             ssrc: 1,
-            received: Counts { packets, bytes: 0 },
+            received: Counts::default(),
+            seqs: ReceivedSeqs::default(),
             closed,
             paused: false,
             score: None,
@@ -453,29 +467,16 @@ mod tests {
     }
 
     #[test]
-    fn a_duplicate_consumer_counts_once() {
-        let sources: BTreeSet<&str> = ["src"].into();
-        let a = PeerStatsSnapshot {
-            consumers: vec![
-                consumer("c1", "p1", 10, false),
-                consumer("c2", "p1", 0, false),
-            ],
-            ..PeerStatsSnapshot::default()
-        };
+    fn duplicate_consumers_are_open_ones_beyond_the_first() {
         let b = PeerStatsSnapshot {
             consumers: vec![
-                consumer("c1", "p1", 110, false),
-                consumer("c2", "p1", 90, false),
-                consumer("c3", "p2", 50, false),
-                consumer("c4", "p3", 7, true),
+                consumer("c1", "p1", false),
+                consumer("c2", "p1", false),
+                consumer("c3", "p2", false),
+                consumer("c4", "p2", true),
             ],
             ..PeerStatsSnapshot::default()
         };
-        // p1: the busier of 100 and 90; p2: 50; p3: 7.
-        assert_eq!(received_from(&a, &b, &sources), 157);
         assert_eq!(duplicate_consumers(&b), 1);
-        assert_eq!(duplicate_consumers(&a), 1);
-        let none: BTreeSet<&str> = BTreeSet::new();
-        assert_eq!(received_from(&a, &b, &none), 0);
     }
 }

@@ -83,6 +83,11 @@ pub struct Scenario {
     /// The lowest acceptable score after warm-up (loss-free loopback: 8).
     #[serde(default = "default_min_score")]
     pub min_score: u8,
+    /// Every publisher drops every Nth packet it generates instead of
+    /// sending it (by sequence number): a known uplink loss of 1/N that the
+    /// delivered ratio must show. Off by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_every: Option<u32>,
     /// Join/leave churn once the initial ramp is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<Churn>,
@@ -292,6 +297,9 @@ impl Scenario {
         if !self.warm_up_secs.is_finite() || self.warm_up_secs < 0.0 {
             return fail("warm_up_secs must be >= 0");
         }
+        if self.drop_every.is_some_and(|n| n < 2) {
+            return fail("drop_every must be at least 2");
+        }
         if self.min_score > 10 {
             return fail("min_score must be within 0..=10");
         }
@@ -346,6 +354,7 @@ impl Scenario {
             video_fps: self.video_fps,
             keyframe_interval: Duration::from_secs_f64(self.keyframe_interval),
             consume: self.consume,
+            drop_every: self.drop_every,
             ..PeerConfig::new(room_id, peer_id)
         }
     }

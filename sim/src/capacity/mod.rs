@@ -26,11 +26,12 @@ use indicatif::ProgressBar;
 use tokio::task::JoinSet;
 
 use crate::cpu::{CpuSample, Process};
+use crate::delivery::{DRAIN, Delivery, DeliveryCounts};
 use crate::exposition::{Scrape, ScrapeError};
 use crate::join::{Joined, PeerPlan, join};
 use crate::ledger::{Ledger, PeerState};
 use crate::peer::Peer;
-use crate::report::{self as run_report, BodyReport, LatencyReport, Snapshots, WindowCounts};
+use crate::report::{self as run_report, BodyReport, LatencyReport, Snapshots};
 use crate::runner::{RunOptions, SCRAPE_TIMEOUT, first_scrape, progress_bar};
 use crate::scenario::{Capacity, Scenario};
 use crate::scraper::Scraper;
@@ -98,7 +99,8 @@ pub async fn run(
     let peers = std::mem::take(&mut ramp.peers);
     futures_util::future::join_all(peers.into_values().map(Peer::leave)).await;
     ramp.bar.finish_and_clear();
-    let (rooms, total) = run_report::rooms(&ramp.ledger, Some(&last_window), &[]);
+    let (rooms, total) =
+        run_report::rooms(&ramp.ledger, Some((&last_window.0, last_window.1)), &[]);
     Ok(CapacityReport {
         scenario: scenario.clone(),
         server: opts.server.to_string(),
@@ -150,12 +152,12 @@ struct Ramp<'a> {
 
 impl Ramp<'_> {
     /// Steps until one fails or a limit is reached; returns the steps, why
-    /// it stopped and the last step's window counts.
-    async fn ramp(&mut self) -> (Vec<StepResult>, Option<StopReason>, WindowCounts) {
+    /// it stopped and the last step's window counts and length (seconds).
+    async fn ramp(&mut self) -> (Vec<StepResult>, Option<StopReason>, (DeliveryCounts, f64)) {
         let step_peers = self.scenario.peers();
         let deadline = self.start + self.scenario.duration();
         let mut steps = Vec::new();
-        let mut last_window = WindowCounts::new();
+        let mut last_window = (DeliveryCounts::default(), 0.0);
         loop {
             if Instant::now() >= deadline {
                 return (steps, Some(StopReason::OutOfTime), last_window);
@@ -165,7 +167,7 @@ impl Ramp<'_> {
             let (result, window) = self.measure(latencies).await;
             tracing::info!(step = result.step, peers = result.peers, delivered = ?result.delivered_ratio, "capacity step");
             self.last_delivered = result.delivered_ratio;
-            last_window = window;
+            last_window = (window, result.secs);
             let stop = after_step(
                 &result,
                 self.cap.min_delivered,
@@ -242,11 +244,16 @@ impl Ramp<'_> {
     async fn measure(
         &mut self,
         (latencies, failed): (Vec<Duration>, usize),
-    ) -> (StepResult, WindowCounts) {
+    ) -> (StepResult, DeliveryCounts) {
         self.wait(self.cap.settle()).await;
         let before = self.snapshots();
-        let cpu_before = self.cpu();
         let t0 = Instant::now();
+        // Every consumer there now has had the settle time to start
+        // receiving: all of them count (see `delivery`).
+        for (id, snap) in &before {
+            self.ledger.observe(id, snap.clone(), t0);
+        }
+        let cpu_before = self.cpu();
         self.wait(self.cap.step()).await;
         let secs = t0.elapsed().as_secs_f64();
         let cpu_after = self.cpu();
@@ -255,11 +262,13 @@ impl Ramp<'_> {
         for (id, snap) in &after {
             self.ledger.observe(id, snap.clone(), now);
         }
-        let mut window = WindowCounts::new();
-        run_report::add_interval(&self.ledger, &before, &after, &mut window);
-        let (expected, received) = window
-            .values()
-            .fold((0, 0), |(e, r), &(we, wr)| (e + we, r + wr));
+        let mut delivery = Delivery::default();
+        delivery.add_interval(&self.ledger, &before, &after, t0);
+        // Packets in flight at the end arrive before the counts are read.
+        self.wait(DRAIN).await;
+        let window = delivery.counts();
+        let total = window.total();
+        let (expected, received) = (total.expected, total.received);
         let (mut sent, mut recv, mut recv_bytes) = (0u64, 0u64, 0u64);
         let (mut producers, mut consumers, mut duplicates) = (0, 0, 0);
         for (id, b) in &after {

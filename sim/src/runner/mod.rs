@@ -12,11 +12,12 @@ use tokio::task::JoinSet;
 use url::Url;
 
 use crate::checks::Checker;
+use crate::delivery::{DRAIN, Delivery, DeliveryCounts, Tracks};
 use crate::exposition::{Scrape, scrape};
 use crate::join::{Joined, PeerPlan, join};
 use crate::ledger::{Ledger, PeerState};
 use crate::peer::Peer;
-use crate::report::{self, ChurnReport, Report, Snapshots, WindowCounts};
+use crate::report::{ChurnReport, Report, Snapshots};
 use crate::rng::Rng;
 use crate::scenario::Scenario;
 use crate::scraper::Scraper;
@@ -94,6 +95,23 @@ struct Run<'a> {
     timeline: Timeline,
 }
 
+/// The delivered ratio's window once finished: its counts, its length and
+/// every subscriber's tracks at its end.
+pub(crate) struct Window {
+    counts: DeliveryCounts,
+    length: Duration,
+    tracks: BTreeMap<String, Tracks>,
+}
+
+/// The window under way: the last snapshots and when they were taken, the
+/// window's start and its counts.
+struct OpenWindow {
+    last: Snapshots,
+    last_at: Instant,
+    started: Instant,
+    delivery: Delivery,
+}
+
 /// Runs `scenario` against the server in `opts`; the report says whether it passed.
 pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Report> {
     let baseline = first_scrape(&opts.exporter).await?;
@@ -153,9 +171,9 @@ pub(crate) async fn first_scrape(exporter: &Url) -> anyhow::Result<Scrape> {
 
 impl Run<'_> {
     /// Ramps up, runs until the duration is over; returns the delivered
-    /// ratio's window (its counts and length). The [`Schedule`] says when;
-    /// this loop only waits and does.
-    async fn media_phase(&mut self) -> Option<(WindowCounts, Duration)> {
+    /// ratio's window. The [`Schedule`] says when; this loop only waits
+    /// and does.
+    async fn media_phase(&mut self) -> Option<Window> {
         let mut schedule = Schedule::new(self.scenario, &self.opts.tag, self.start);
         let mut joins: JoinSet<Joined> = JoinSet::new();
         let mut leaves: JoinSet<()> = JoinSet::new();
@@ -166,8 +184,7 @@ impl Run<'_> {
             self.scenario.scrape_interval(),
             SCRAPE_TIMEOUT,
         );
-        // The window so far: its last snapshots, its start, its counts.
-        let mut window: Option<(Snapshots, Instant, WindowCounts)> = None;
+        let mut window: Option<OpenWindow> = None;
         'run: loop {
             for action in schedule.on_tick(Instant::now()) {
                 match action {
@@ -175,7 +192,13 @@ impl Run<'_> {
                     Action::ChurnLeave => self.churn_leave(&mut leaves),
                     Action::Progress => self.progress(),
                     Action::StartWindow => {
-                        window = Some((self.snapshots(), Instant::now(), WindowCounts::new()));
+                        let now = Instant::now();
+                        window = Some(OpenWindow {
+                            last: self.snapshots(),
+                            last_at: now,
+                            started: now,
+                            delivery: Delivery::default(),
+                        });
                     }
                     Action::End => break 'run,
                 }
@@ -194,10 +217,8 @@ impl Run<'_> {
                 result = scraper.next() => {
                     let steady = matches!(&result, Ok(s) if schedule.judges_steady(s.started));
                     self.check_scraped(result, steady, true);
-                    if let Some((prev, _, acc)) = window.as_mut() {
-                        let now = self.snapshots();
-                        report::add_interval(&self.ledger, prev, &now, acc);
-                        *prev = now;
+                    if let Some(w) = window.as_mut() {
+                        self.close_interval(w);
                     }
                 }
             }
@@ -217,9 +238,32 @@ impl Run<'_> {
             }
         }
         self.observe_all();
-        let (prev, at, mut acc) = window?;
-        report::add_interval(&self.ledger, &prev, &self.snapshots(), &mut acc);
-        Some((acc, at.elapsed()))
+        let mut w = window?;
+        self.close_interval(&mut w);
+        let length = w.last_at - w.started;
+        let tracks = crate::delivery::tracks(&self.ledger, &w.last);
+        // Packets still in flight arrive before the counts are read.
+        tokio::time::sleep(DRAIN).await;
+        Some(Window {
+            counts: w.delivery.counts(),
+            length,
+            tracks,
+        })
+    }
+
+    /// Ends the window's current interval now and starts the next.
+    fn close_interval(&mut self, w: &mut OpenWindow) {
+        let now = Instant::now();
+        let snapshots = self.snapshots();
+        // Consumers older than the warm-up must be receiving.
+        let cutoff = w
+            .last_at
+            .checked_sub(self.scenario.warm_up())
+            .unwrap_or(w.last_at);
+        w.delivery
+            .add_interval(&self.ledger, &w.last, &snapshots, cutoff);
+        w.last = snapshots;
+        w.last_at = now;
     }
 
     /// Records a peer in the ledger and starts its join, timed.
