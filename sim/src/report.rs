@@ -357,11 +357,61 @@ pub fn duplicate_consumers(s: &PeerStatsSnapshot) -> usize {
     open.len() - distinct.len()
 }
 
+/// `99.95%`, or `-` when nothing was expected.
+fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "-".to_string(), |d| format!("{:.2}%", d * 100.0))
+}
+
+/// Subscribers listed one by one up to this many; beyond, only those
+/// missing tracks or packets are.
+const SUBSCRIBER_LINES: usize = 24;
+
 fn ratio(received: u64, expected: u64) -> Option<f64> {
     (expected > 0).then(|| received as f64 / expected as f64)
 }
 
 impl Report {
+    /// Per subscriber: tracks received of expected and its delivered ratio.
+    fn subscriber_lines(&self, t: &mut String) {
+        let complete = |s: &&SubscriberReport| {
+            s.tracks.received == s.tracks.expected && s.window_received == s.window_expected
+        };
+        let full = self.subscribers.iter().filter(complete).count();
+        let _ = writeln!(
+            t,
+            "subscribers: {} ({} with every track and packet)",
+            self.subscribers.len(),
+            full
+        );
+        let all = self.subscribers.len() <= SUBSCRIBER_LINES;
+        let shown: Vec<&SubscriberReport> = self
+            .subscribers
+            .iter()
+            .filter(|s| all || !complete(s))
+            .take(SUBSCRIBER_LINES)
+            .collect();
+        if shown.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            t,
+            "  {:<28} {:<24} {:>7} {:>9} {:>7}",
+            "subscriber", "room", "tracks", "delivered", "lost"
+        );
+        for s in shown {
+            let tracks = format!("{}/{}", s.tracks.received, s.tracks.expected);
+            let _ = writeln!(
+                t,
+                "  {:<28} {:<24} {:>7} {:>9} {:>7}",
+                s.peer_id,
+                s.room_id,
+                tracks,
+                percent(s.delivered_ratio),
+                s.window_expected.saturating_sub(s.window_received)
+            );
+        }
+    }
+
     /// No violation and every peer joined.
     pub fn passed(&self) -> bool {
         self.violations.is_empty() && self.failed_joins.is_empty()
@@ -372,27 +422,38 @@ impl Report {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>7} {:>5}",
-            "room", "peers", "prod", "cons", "pkts sent", "pkts recv", "delivered", "lost", "viol"
+            "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>9} {:>9} {:>7} {:>5}",
+            "room",
+            "peers",
+            "prod",
+            "cons",
+            "pkts sent",
+            "pkts recv",
+            "Mb/s sent",
+            "Mb/s recv",
+            "delivered",
+            "lost",
+            "viol"
         );
+        let mbps = |m: Option<f64>| m.map_or_else(|| "-".to_string(), |m| format!("{m:.2}"));
         for r in self.rooms.iter().chain([&self.total]) {
-            let delivered = r
-                .delivered_ratio
-                .map_or_else(|| "-".to_string(), |d| format!("{:.2}%", d * 100.0));
             let _ = writeln!(
                 t,
-                "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>7} {:>5}",
+                "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>9} {:>9} {:>7} {:>5}",
                 r.room_id,
                 r.peers,
                 r.producers,
                 r.consumers,
                 r.packets_sent,
                 r.packets_received,
-                delivered,
+                mbps(r.sent_mbps),
+                mbps(r.received_mbps),
+                percent(r.delivered_ratio),
                 r.window_lost,
                 r.violations
             );
         }
+        self.subscriber_lines(&mut t);
         let _ = writeln!(
             t,
             "scrapes (gzip accepted): {} ({} failed, {} steady), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {}",

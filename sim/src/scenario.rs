@@ -188,6 +188,18 @@ fn default_concurrency() -> usize {
     25
 }
 
+impl Default for Capacity {
+    fn default() -> Self {
+        Capacity {
+            settle_secs: default_settle(),
+            step_secs: default_step(),
+            min_delivered: default_min_delivered(),
+            max_peers: default_max_peers(),
+            burst: None,
+        }
+    }
+}
+
 impl Capacity {
     /// Checks the values; `step_peers` is the peers one step adds.
     fn validate(&self, step_peers: usize) -> Result<(), String> {
@@ -240,6 +252,14 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// The default run (`sim/scenarios/default.toml`, built in), for runs
+    /// given by flags alone.
+    pub fn builtin() -> Scenario {
+        let text = include_str!("../scenarios/default.toml");
+        Scenario::from_toml(text, "default", Path::new("default.toml"))
+            .expect("the built-in default scenario is valid")
+    }
+
     /// Loads a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
@@ -274,7 +294,8 @@ impl Scenario {
             .unwrap_or_else(|| candidates[0].clone())
     }
 
-    fn validate(&self) -> Result<(), ScenarioError> {
+    /// Checks that the values make sense.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
         let fail = |reason: &str| {
             Err(ScenarioError::Invalid {
                 name: self.name.clone(),

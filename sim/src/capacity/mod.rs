@@ -64,7 +64,15 @@ pub async fn run(
                 "burst: {} joins, {} at a time",
                 b.peers, b.concurrency
             ));
-            let report = burst::run(scenario, b, &server, &opts.tag, &opts.tokens).await;
+            let report = burst::run(
+                scenario,
+                b,
+                &server,
+                &opts.tag,
+                &opts.tokens,
+                opts.tls.as_ref(),
+            )
+            .await;
             tokio::time::sleep(AFTER_BURST).await;
             Some(report)
         }
@@ -76,6 +84,7 @@ pub async fn run(
         server,
         tag: opts.tag.clone(),
         tokens: opts.tokens.clone(),
+        tls: opts.tls.clone(),
         server_pid,
         start: Instant::now(),
         ledger: Ledger::default(),
@@ -104,7 +113,7 @@ pub async fn run(
     Ok(CapacityReport {
         scenario: scenario.clone(),
         server: opts.server.to_string(),
-        exporter: opts.exporter.to_string(),
+        exporter: opts.exporter.url().to_string(),
         server_cpu_measured: server_pid.is_some(),
         elapsed_secs: run_start.elapsed().as_secs_f64(),
         burst,
@@ -132,6 +141,7 @@ struct Ramp<'a> {
     server: String,
     tag: String,
     tokens: Tokens,
+    tls: Option<crate::tls::Tls>,
     server_pid: Option<u32>,
     start: Instant,
     ledger: Ledger,
@@ -209,7 +219,8 @@ impl Ramp<'_> {
                     match plan.next() {
                         Some(plan) => {
                             self.ledger.add_peer(&plan.room_id, &plan.peer_id, &plan.display_name);
-                            let config = plan.config(self.scenario, &self.tokens);
+                            let mut config = plan.config(self.scenario, &self.tokens);
+                            config.tls = self.tls.clone();
                             let server = self.server.clone();
                             joins.spawn(async move { join(&server, plan.peer_id, config).await });
                             next_spawn += period;
@@ -269,7 +280,7 @@ impl Ramp<'_> {
         let window = delivery.counts();
         let total = window.total();
         let (expected, received) = (total.expected, total.received);
-        let (mut sent, mut recv, mut recv_bytes) = (0u64, 0u64, 0u64);
+        let (mut sent, mut recv, mut recv_bytes, mut sent_bytes) = (0u64, 0u64, 0u64, 0u64);
         let (mut producers, mut consumers, mut duplicates) = (0, 0, 0);
         for (id, b) in &after {
             producers += b.producers.len();
@@ -279,6 +290,7 @@ impl Ramp<'_> {
                 sent += run_report::sent_packets(b).saturating_sub(run_report::sent_packets(a));
                 recv += b.received.packets.saturating_sub(a.received.packets);
                 recv_bytes += b.received.bytes.saturating_sub(a.received.bytes);
+                sent_bytes += run_report::sent_bytes(b).saturating_sub(run_report::sent_bytes(a));
             }
         }
         let cores = |p: Option<(CpuSample, CpuSample)>| p.and_then(|(a, b)| b.cores_since(&a));
@@ -291,6 +303,7 @@ impl Ramp<'_> {
             secs,
             sent_pps: sent as f64 / secs,
             received_pps: recv as f64 / secs,
+            sent_bps: sent_bytes as f64 * 8.0 / secs,
             received_bps: recv_bytes as f64 * 8.0 / secs,
             expected,
             received,

@@ -33,6 +33,8 @@ pub struct PeerConfig {
     /// Drop every Nth packet the peer generates instead of sending it: a
     /// known uplink loss of 1/N, for testing loss measurements.
     pub drop_every: Option<u32>,
+    /// TLS for a `wss`/`https` signaling URL (the system's roots when `None`).
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl PeerConfig {
@@ -63,6 +65,7 @@ impl Default for PeerConfig {
             consume: true,
             token: None,
             drop_every: None,
+            tls: None,
         }
     }
 }

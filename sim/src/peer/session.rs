@@ -98,6 +98,7 @@ pub async fn establish(
     ];
     let options = ConnectOptions {
         auth: config.token.as_ref().map(|token| json!({ "token": token })),
+        tls: config.tls.clone(),
         ..ConnectOptions::default()
     };
     let (client, incoming) =

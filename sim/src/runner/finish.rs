@@ -83,7 +83,7 @@ impl Run<'_> {
         Report {
             scenario: self.scenario.clone(),
             server: self.opts.server.to_string(),
-            exporter: self.opts.exporter.to_string(),
+            exporter: self.opts.exporter.url().to_string(),
             elapsed_secs: self.start.elapsed().as_secs_f64(),
             window_secs: window.as_ref().map_or(0.0, |w| w.length.as_secs_f64()),
             rooms,

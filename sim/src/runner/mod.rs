@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::checks::Checker;
 use crate::delivery::{DRAIN, Delivery, DeliveryCounts, Tracks};
+use crate::exporter::Exporter;
 use crate::exposition::{Scrape, scrape};
 use crate::join::{Joined, PeerPlan, join};
 use crate::ledger::{Ledger, PeerState};
@@ -35,8 +36,9 @@ pub use schedule::{Action, Schedule};
 pub struct RunOptions {
     /// Signaling, e.g. `http://127.0.0.1:3443`.
     pub server: Url,
-    /// The exporter's metrics URL, e.g. `http://127.0.0.1:8889/metrics`.
-    pub exporter: Url,
+    /// The exporter: its metrics URL, e.g. `http://127.0.0.1:8889/metrics`,
+    /// and how to reach it.
+    pub exporter: Exporter,
     /// Show the indicatif progress line (on stderr).
     pub progress: bool,
     /// How long the server keeps an emptied room open (`rooms.empty_grace_ms`).
@@ -45,12 +47,21 @@ pub struct RunOptions {
     pub tag: String,
     /// Join tokens for a server that requires them.
     pub tokens: Tokens,
+    /// TLS for `wss`/`https` signaling (the system's roots when `None`).
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl RunOptions {
-    /// Options for `server` and `exporter` with the server's default grace,
-    /// no progress line and a tag made from the clock.
+    /// Options for `server` and a plain `exporter` URL (no secret) with the
+    /// server's default grace, no progress line and a tag made from the
+    /// clock. Panics on an exporter URL that is not `http(s)`.
     pub fn new(server: Url, exporter: Url) -> RunOptions {
+        let exporter = Exporter::plain(exporter).expect("an http(s) exporter URL");
+        RunOptions::with_exporter(server, exporter)
+    }
+
+    /// Options for `server` and `exporter`; see [`RunOptions::new`].
+    pub fn with_exporter(server: Url, exporter: Exporter) -> RunOptions {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -61,6 +72,7 @@ impl RunOptions {
             room_grace: Duration::from_secs(5),
             tag: format!("sim{:04x}", nanos & 0xffff),
             tokens: Tokens::default(),
+            tls: None,
         }
     }
 }
@@ -157,7 +169,7 @@ pub(crate) fn progress_bar(visible: bool) -> ProgressBar {
 
 /// The exporter must answer before anything starts (a few tries: a server
 /// just launched may still be binding).
-pub(crate) async fn first_scrape(exporter: &Url) -> anyhow::Result<Scrape> {
+pub(crate) async fn first_scrape(exporter: &Exporter) -> anyhow::Result<Scrape> {
     let mut last = None;
     for _ in 0..20 {
         match scrape(exporter, SCRAPE_TIMEOUT).await {
@@ -166,7 +178,7 @@ pub(crate) async fn first_scrape(exporter: &Url) -> anyhow::Result<Scrape> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    Err(last.expect("tried at least once")).context(format!("cannot scrape {exporter}"))
+    Err(last.expect("tried at least once")).context(format!("cannot scrape {}", exporter.url()))
 }
 
 impl Run<'_> {
@@ -273,7 +285,8 @@ impl Run<'_> {
         if churn {
             self.churn_joining.insert(plan.peer_id.clone());
         }
-        let config = plan.config(self.scenario, &self.opts.tokens);
+        let mut config = plan.config(self.scenario, &self.opts.tokens);
+        config.tls = self.opts.tls.clone();
         let url = self.opts.server.to_string();
         joins.spawn(async move { join(url.trim_end_matches('/'), plan.peer_id, config).await });
     }

@@ -39,6 +39,8 @@ pub struct ConnectOptions {
     pub max_message_size: usize,
     /// Optional auth payload of the namespace connect (`40{...}`).
     pub auth: Option<Value>,
+    /// TLS for `wss` (and `https`) URLs; the system's roots when `None`.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl Default for ConnectOptions {
@@ -52,6 +54,7 @@ impl Default for ConnectOptions {
             close_timeout: Duration::from_secs(1),
             max_message_size: 16 << 20,
             auth: None,
+            tls: None,
         }
     }
 }
@@ -143,6 +146,7 @@ impl Client {
             user_agent,
             options.auth.as_ref(),
             options.max_message_size,
+            options.tls.as_ref(),
         );
         let (ws, handshake) = tokio::time::timeout(options.connect_timeout, opened)
             .await
