@@ -326,7 +326,7 @@ impl Driver {
         let mut api = self.endpoint.rtc.direct_api();
         let mut wrote = false;
         let drop_every = self.drop_every;
-        let dropped = |seq: u64| drop_every.is_some_and(|n| seq % n == 0);
+        let dropped = |seq: u64| drop_every.is_some_and(|n| seq.is_multiple_of(n));
         for (o, next_seq) in self.outgoing.iter_mut().zip(&self.next_seqs) {
             match o {
                 Outgoing::Audio { ssrc, pt, source } => {
