@@ -33,7 +33,14 @@ use serde::Serialize;
 
 use crate::ledger::Ledger;
 use crate::peer::{ConsumerSnapshot, PeerStatsSnapshot, ReceivedSeqs};
-use crate::report::{Snapshots, sent_bytes};
+
+/// Peers' counters by peer id.
+pub type Snapshots = BTreeMap<String, PeerStatsSnapshot>;
+
+/// RTP payload bytes a peer has sent (audio and video).
+pub fn sent_bytes(s: &PeerStatsSnapshot) -> u64 {
+    s.audio_sent.bytes + s.video_sent.bytes
+}
 
 /// How long after a window's end its received counts are read: packets
 /// still queued in the server or the sockets arrive meanwhile.

@@ -5,9 +5,13 @@
 //! Scrapes ask for gzip as Prometheus does and decompress the body
 //! themselves, so that both sizes (on the wire and as text) are known.
 
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use flate2::read::GzDecoder;
 use url::Url;
 
-use crate::exposition::ScrapeError;
+use crate::exposition::{Scrape, ScrapeError, parse};
 use crate::tls::Tls;
 
 /// Where and how to scrape; cheap to clone (the client is shared).
@@ -85,6 +89,38 @@ impl Exporter {
         let body = response.bytes().await.map_err(http_error)?.to_vec();
         Ok(Fetched { body, gzip })
     }
+}
+
+/// GETs and parses the exposition of `exporter`.
+pub async fn scrape(exporter: &Exporter, timeout: Duration) -> Result<Scrape, ScrapeError> {
+    let started = Instant::now();
+    let fetched = tokio::time::timeout(timeout, exporter.fetch())
+        .await
+        .map_err(|_| ScrapeError::Timeout(timeout))??;
+    let latency = started.elapsed();
+    let wire_bytes = fetched.body.len();
+    let text = text(fetched)?;
+    Ok(Scrape {
+        started,
+        latency,
+        body_bytes: text.len(),
+        wire_bytes,
+        families: parse(&text)?,
+    })
+}
+
+/// The exposition text, decompressed if it came as gzip.
+fn text(fetched: Fetched) -> Result<String, ScrapeError> {
+    let bytes = if fetched.gzip {
+        let mut out = Vec::with_capacity(fetched.body.len() * 8);
+        GzDecoder::new(&fetched.body[..])
+            .read_to_end(&mut out)
+            .map_err(|e| ScrapeError::Http(format!("bad gzip body: {e}")))?;
+        out
+    } else {
+        fetched.body
+    };
+    String::from_utf8(bytes).map_err(|_| ScrapeError::Http("body is not UTF-8".into()))
 }
 
 fn http_error(e: reqwest::Error) -> ScrapeError {

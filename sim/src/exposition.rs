@@ -1,16 +1,12 @@
 //! The exporter's exposition: fetched the way Prometheus asks for it (gzip
-//! accepted; see [`Exporter`]) and parsed by openmetrics-parser (not our own
+//! accepted; see `exporter`) and parsed by openmetrics-parser (not our own
 //! parser, so the checks also prove that a real Prometheus parser reads the
 //! text).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::time::{Duration, Instant};
 
-use flate2::read::GzDecoder;
 use openmetrics_parser::{PrometheusValue, prometheus::parse_prometheus};
-
-use crate::exporter::{Exporter, Fetched};
 
 /// The producer byte counter family.
 pub const PRODUCER_BYTES: &str = "mediasoup_producer_byte_count_bytes";
@@ -159,24 +155,6 @@ impl Scrape {
     }
 }
 
-/// GETs and parses the exposition of `exporter`.
-pub async fn scrape(exporter: &Exporter, timeout: Duration) -> Result<Scrape, ScrapeError> {
-    let started = Instant::now();
-    let fetched = tokio::time::timeout(timeout, exporter.fetch())
-        .await
-        .map_err(|_| ScrapeError::Timeout(timeout))??;
-    let latency = started.elapsed();
-    let wire_bytes = fetched.body.len();
-    let text = text(fetched)?;
-    Ok(Scrape {
-        started,
-        latency,
-        body_bytes: text.len(),
-        wire_bytes,
-        families: parse(&text)?,
-    })
-}
-
 /// Parses an exposition into families of samples.
 pub fn parse(text: &str) -> Result<BTreeMap<String, Vec<Series>>, ScrapeError> {
     let exposition = parse_prometheus(text).map_err(|e| ScrapeError::Parse(format!("{e:?}")))?;
@@ -238,20 +216,6 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Vec<Series>>, ScrapeError> {
             .extend(samples);
     }
     Ok(families)
-}
-
-/// The exposition text, decompressed if it came as gzip.
-fn text(fetched: Fetched) -> Result<String, ScrapeError> {
-    let bytes = if fetched.gzip {
-        let mut out = Vec::with_capacity(fetched.body.len() * 8);
-        GzDecoder::new(&fetched.body[..])
-            .read_to_end(&mut out)
-            .map_err(|e| ScrapeError::Http(format!("bad gzip body: {e}")))?;
-        out
-    } else {
-        fetched.body
-    };
-    String::from_utf8(bytes).map_err(|_| ScrapeError::Http("body is not UTF-8".into()))
 }
 
 #[cfg(test)]

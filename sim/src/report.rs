@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use crate::checks::Violation;
 use crate::delivery::{DeliveryCounts, Tracks};
+pub use crate::delivery::{Snapshots, sent_bytes};
 use crate::ledger::{Ledger, PeerState};
 use crate::peer::PeerStatsSnapshot;
 use crate::scenario::Scenario;
@@ -251,17 +252,9 @@ fn human_bytes(n: usize) -> String {
     }
 }
 
-/// Peers' counters by peer id.
-pub type Snapshots = BTreeMap<String, PeerStatsSnapshot>;
-
 /// RTP packets a peer has sent (audio and video).
 pub fn sent_packets(s: &PeerStatsSnapshot) -> u64 {
     s.audio_sent.packets + s.video_sent.packets
-}
-
-/// RTP payload bytes a peer has sent (audio and video).
-pub fn sent_bytes(s: &PeerStatsSnapshot) -> u64 {
-    s.audio_sent.bytes + s.video_sent.bytes
 }
 
 /// Per-room counts from the ledger, with the delivered ratio and bitrates

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::exporter::Exporter;
-use crate::exposition::{Scrape, ScrapeError, scrape};
+use crate::exporter::{Exporter, scrape};
+use crate::exposition::{Scrape, ScrapeError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{Run, SCRAPE_TIMEOUT, Window};
 use crate::checks::Rule;
-use crate::exposition::scrape;
+use crate::exporter::scrape;
 use crate::ledger::PeerState;
 use crate::peer::Peer;
 use crate::report::{self, BodyReport, FailedJoin, LatencyReport, Report};

@@ -13,8 +13,8 @@ use url::Url;
 
 use crate::checks::Checker;
 use crate::delivery::{DRAIN, Delivery, DeliveryCounts, Tracks};
-use crate::exporter::Exporter;
-use crate::exposition::{Scrape, scrape};
+use crate::exporter::{Exporter, scrape};
+use crate::exposition::Scrape;
 use crate::join::{Joined, PeerPlan, join};
 use crate::ledger::{Ledger, PeerState};
 use crate::peer::Peer;
