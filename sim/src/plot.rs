@@ -14,7 +14,7 @@ const PANEL: f64 = 200.0;
 const GAP: f64 = 60.0;
 const LEFT: f64 = 80.0;
 const RIGHT: f64 = 20.0;
-const TOP: f64 = 40.0;
+const TOP: f64 = 56.0;
 /// Horizontal and vertical gridlines per panel.
 const GRID: usize = 4;
 
@@ -209,6 +209,8 @@ fn panel(out: &mut String, p: &Panel<'_>, y0: f64) {
         let f = i as f64 / GRID as f64;
         let y = y0 + PANEL - f * PANEL;
         let x = LEFT + f * w;
+        // The last time label ends at the frame instead of overflowing it.
+        let anchor = if i == GRID { "end" } else { "middle" };
         let _ = writeln!(
             out,
             r#"<line class="grid" x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" {grid}/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"#,
@@ -219,7 +221,7 @@ fn panel(out: &mut String, p: &Panel<'_>, y0: f64) {
         );
         let _ = writeln!(
             out,
-            r#"<line class="grid" x1="{x:.1}" y1="{y0}" x2="{x:.1}" y2="{}" {grid}/><text x="{x:.1}" y="{}" text-anchor="middle">{} {}</text>"#,
+            r#"<line class="grid" x1="{x:.1}" y1="{y0}" x2="{x:.1}" y2="{}" {grid}/><text x="{x:.1}" y="{}" text-anchor="{anchor}">{} {}</text>"#,
             y0 + PANEL,
             y0 + PANEL + 14.0,
             tick(f * x_max),
