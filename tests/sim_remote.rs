@@ -4,7 +4,8 @@
 //! with `--server wss://… --exporter https://… --exporter-secret …
 //! --auth-secret … --insecure` and flags only (no scenario file), checks the
 //! exporter live and reports an exact delivered ratio in its JSON report.
-//! Without `--insecure` the self-signed certificate is refused.
+//! Without `--insecure` the self-signed certificate is refused, and a wrong
+//! scrape secret ends the run before it starts.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -161,6 +162,23 @@ fn the_sim_loads_a_tls_server_with_secrets_from_flags_alone() {
         assert_eq!(s["tracks"]["received"], 6, "{s}");
         assert_eq!(s["tracks"]["expected"], 6, "{s}");
     }
+
+    // A wrong scrape secret: the exporter refuses every scrape.
+    let unauthorised = Command::new(sim_bin())
+        .args(["--server", &wss(&signaling)])
+        .args(["--exporter", &exporter])
+        .args(["--exporter-secret", "not-the-secret"])
+        .args(["--auth-secret", AUTH_SECRET])
+        .arg("--insecure")
+        .args(["--rooms", "1", "--peers-per-room", "1", "--duration", "1s"])
+        .env_remove("EJTIMAA_AUTH_SECRET")
+        .env_remove("EJTIMAA_EXPORTER_SECRET")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the sim runs");
+    let stderr = String::from_utf8_lossy(&unauthorised.stderr);
+    assert_eq!(unauthorised.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("status 401"), "{stderr}");
 
     // The same server, no --insecure: its certificate is not trusted.
     let refused = Command::new(sim_bin())
