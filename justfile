@@ -37,10 +37,15 @@ bench:
 connect *ARGS:
     ${CARGO_TARGET_DIR:-target}/release/ejtimaa connect {{ARGS}}
 
-# run a simulator scenario (sim/scenarios/SCENARIO.toml) against a fresh release server
-sim SCENARIO="default":
+# run a simulator scenario (sim/scenarios/SCENARIO.toml) against a fresh release server; ARGS override its fields (--rooms 3 --duration 20s ...; ejtimaa-sim --help)
+sim SCENARIO="default" *ARGS:
     cargo build --release --workspace --all-targets
-    ${CARGO_TARGET_DIR:-target}/release/ejtimaa-sim sim/scenarios/{{SCENARIO}}.toml
+    ${CARGO_TARGET_DIR:-target}/release/ejtimaa-sim sim/scenarios/{{SCENARIO}}.toml {{ARGS}}
+
+# load a running server at URL (http/https/ws/wss) with the default run changed by ARGS (--exporter URL, --insecure, --rooms 3, ...); secrets from EJTIMAA_AUTH_SECRET and EJTIMAA_EXPORTER_SECRET
+sim-at URL *ARGS:
+    cargo build --release --workspace --all-targets
+    ${CARGO_TARGET_DIR:-target}/release/ejtimaa-sim --server {{URL}} {{ARGS}}
 
 # libFuzzer on the input parsers (signaling_request, config, admin_command, or all) for SECONDS each; installs cargo-fuzz if missing
 fuzz TARGET="all" SECONDS="300":

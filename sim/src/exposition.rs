@@ -1,16 +1,12 @@
 //! The exporter's exposition: fetched the way Prometheus asks for it (gzip
-//! accepted) with a minimal HTTP/1.1 GET over a tokio TcpStream, and parsed
-//! by openmetrics-parser (not our own parser, so the checks also prove that a
-//! real Prometheus parser reads the text).
+//! accepted; see `exporter`) and parsed by openmetrics-parser (not our own
+//! parser, so the checks also prove that a real Prometheus parser reads the
+//! text).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::time::{Duration, Instant};
 
-use flate2::read::GzDecoder;
 use openmetrics_parser::{PrometheusValue, prometheus::parse_prometheus};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use url::Url;
 
 /// The producer byte counter family.
 pub const PRODUCER_BYTES: &str = "mediasoup_producer_byte_count_bytes";
@@ -52,13 +48,11 @@ pub fn is_detail(family: &str) -> bool {
 /// Why a scrape failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ScrapeError {
-    /// The URL is not `http://host:port/path`.
-    #[error("bad exporter URL {0}")]
+    /// The URL is not `http(s)://host[:port]/path`.
+    #[error("bad exporter URL {0} (http or https)")]
     Url(String),
-    /// Connecting, sending or reading failed.
-    #[error("exporter I/O: {0}")]
-    Io(#[from] std::io::Error),
-    /// The response was not a 200 with a readable body.
+    /// Connecting, sending or reading failed, or the response was not a
+    /// 200 with a readable body.
     #[error("exporter answered badly: {0}")]
     Http(String),
     /// No answer in time.
@@ -161,24 +155,6 @@ impl Scrape {
     }
 }
 
-/// GETs and parses `url` (e.g. `http://127.0.0.1:8889/metrics`).
-pub async fn scrape(url: &Url, timeout: Duration) -> Result<Scrape, ScrapeError> {
-    let started = Instant::now();
-    let fetched = tokio::time::timeout(timeout, get(url))
-        .await
-        .map_err(|_| ScrapeError::Timeout(timeout))??;
-    let latency = started.elapsed();
-    let wire_bytes = fetched.body.len();
-    let text = fetched.text()?;
-    Ok(Scrape {
-        started,
-        latency,
-        body_bytes: text.len(),
-        wire_bytes,
-        families: parse(&text)?,
-    })
-}
-
 /// Parses an exposition into families of samples.
 pub fn parse(text: &str) -> Result<BTreeMap<String, Vec<Series>>, ScrapeError> {
     let exposition = parse_prometheus(text).map_err(|e| ScrapeError::Parse(format!("{e:?}")))?;
@@ -242,86 +218,6 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, Vec<Series>>, ScrapeError> {
     Ok(families)
 }
 
-/// A response body as received.
-struct Fetched {
-    body: Vec<u8>,
-    gzip: bool,
-}
-
-impl Fetched {
-    /// The exposition text, decompressed if it came as gzip.
-    fn text(self) -> Result<String, ScrapeError> {
-        let bytes = if self.gzip {
-            let mut out = Vec::with_capacity(self.body.len() * 8);
-            GzDecoder::new(&self.body[..])
-                .read_to_end(&mut out)
-                .map_err(|e| ScrapeError::Http(format!("bad gzip body: {e}")))?;
-            out
-        } else {
-            self.body
-        };
-        String::from_utf8(bytes).map_err(|_| ScrapeError::Http("body is not UTF-8".into()))
-    }
-}
-
-async fn get(url: &Url) -> Result<Fetched, ScrapeError> {
-    if url.scheme() != "http" {
-        return Err(ScrapeError::Url(url.to_string()));
-    }
-    let host = url
-        .host_str()
-        .ok_or_else(|| ScrapeError::Url(url.to_string()))?;
-    let port = url.port_or_known_default().unwrap_or(80);
-    let mut stream = tokio::net::TcpStream::connect((host, port)).await?;
-    let path = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
-    };
-    // `Connection: close` lets us read to EOF instead of parsing lengths;
-    // gzip is what Prometheus always asks for (unless told not to).
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept-Encoding: gzip\r\n\
-         Accept: text/plain;version=0.0.4;q=0.3,*/*;q=0.2\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| ScrapeError::Http("no header end".into()))?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let status = head.split_whitespace().nth(1).unwrap_or_default();
-    if status != "200" {
-        return Err(ScrapeError::Http(format!("status {status}")));
-    }
-    let mut body = raw[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = dechunk(&body).ok_or_else(|| ScrapeError::Http("bad chunked body".into()))?;
-    }
-    let gzip = head
-        .lines()
-        .any(|l| l.starts_with("content-encoding:") && l.contains("gzip"));
-    Ok(Fetched { body, gzip })
-}
-
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = data.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&data[..eol]).ok()?;
-        // Chunk extensions (`;name=value`) are allowed after the size.
-        let size_text = size_text.split(';').next()?.trim();
-        let size = usize::from_str_radix(size_text, 16).ok()?;
-        if size == 0 {
-            return Some(out);
-        }
-        let chunk = data.get(eol + 2..eol + 2 + size)?;
-        out.extend_from_slice(chunk);
-        data = data.get(eol + 2 + size + 2..)?;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,14 +264,6 @@ mod tests {
         assert_eq!(
             families["Ejtimaa_room_score_count"][0].label("room_id"),
             "a"
-        );
-    }
-
-    #[test]
-    fn dechunks() {
-        assert_eq!(
-            dechunk(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n").unwrap(),
-            b"abcde"
         );
     }
 }

@@ -1,6 +1,7 @@
-//! The `ejtimaa-sim` binary: runs a scenario against a server (its own
-//! unless `--server` is given), checks the exporter live, prints a table
-//! and exits non-zero on any violation or failed join.
+//! The `ejtimaa-sim` binary: runs a scenario (a file, flags, or both)
+//! against a server (its own unless `--server` is given, over TLS if its
+//! URLs say so), checks the exporter live, prints a table and exits
+//! non-zero on any violation or failed join.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,9 +10,11 @@ use anyhow::Context;
 use clap::Parser;
 use url::Url;
 
+use ejtimaa_sim::exporter::Exporter;
+use ejtimaa_sim::overrides::Overrides;
 use ejtimaa_sim::runner::{self, RunOptions};
 use ejtimaa_sim::scenario::Scenario;
-use ejtimaa_sim::timeline::Timeline;
+use ejtimaa_sim::tls::{Tls, Trust};
 use ejtimaa_sim::tokens::Tokens;
 use ejtimaa_sim::{capacity, launch, plot};
 use ejtimaa_token::JoinSecret;
@@ -22,18 +25,36 @@ use ejtimaa_token::JoinSecret;
 #[command(name = "ejtimaa-sim", version, about)]
 struct Cli {
     /// A scenario name in `sim/scenarios/` (e.g. `smoke`) or a TOML path.
-    #[arg(default_value = "default")]
-    scenario: String,
-    /// Signaling URL of a running server (default: start one).
-    #[arg(long, requires = "exporter")]
+    /// Without one, the built-in default run (`default.toml`); either way
+    /// the scenario flags below change single fields.
+    scenario: Option<String>,
+    #[command(flatten)]
+    overrides: Overrides,
+    /// Signaling URL of a running server: `http`, `https`, `ws` or `wss`
+    /// (default: start one on loopback).
+    #[arg(long)]
     server: Option<Url>,
-    /// Metrics URL of that server's exporter, e.g. `http://127.0.0.1:8889/metrics`.
+    /// Metrics URL of that server's exporter, `http` or `https`, e.g.
+    /// `https://staging:8889/metrics` (`/metrics` when no path is given).
+    /// Default: the server's host on port 8889, `https` if signaling is TLS.
     #[arg(long, requires = "server")]
     exporter: Option<Url>,
+    /// Bearer secret for the scrapes (the server's `[prometheus] secret`).
+    /// Prefer the environment variable to the flag.
+    #[arg(long, env = "EJTIMAA_EXPORTER_SECRET", hide_env_values = true)]
+    exporter_secret: Option<String>,
+    /// Accept any TLS certificate (self-signed servers).
+    #[arg(long, conflicts_with = "ca_cert")]
+    insecure: bool,
+    /// Trust only the CA certificates of this PEM file for `https`/`wss`
+    /// (default: the system's roots).
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
     /// Write the report as JSON to this file.
     #[arg(long)]
     report: Option<PathBuf>,
-    /// Write an SVG plot of peers, packets/s and scrape latency over time.
+    /// Write an SVG plot: peers, packets/s and scrape latency over time;
+    /// for a capacity run also delivered % and CPU (sim, server) against peers.
     #[arg(long)]
     plot: Option<PathBuf>,
     /// The server binary to start (default: `ejtimaa` next to this one).
@@ -77,7 +98,17 @@ fn main() -> ExitCode {
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<bool> {
-    let scenario = Scenario::load(&Scenario::resolve(&cli.scenario))?;
+    let base = match &cli.scenario {
+        Some(name) => Scenario::load(&Scenario::resolve(name))?,
+        None => Scenario::builtin(),
+    };
+    let scenario = cli.overrides.apply(base)?;
+    let trust = match (&cli.ca_cert, cli.insecure) {
+        (Some(file), _) => Trust::CaFile(file.clone()),
+        (None, true) => Trust::Insecure,
+        (None, false) => Trust::System,
+    };
+    let tls = Tls::new(&trust)?;
     let secret = cli
         .auth_secret
         .as_ref()
@@ -85,8 +116,17 @@ fn real_main(cli: Cli) -> anyhow::Result<bool> {
         .transpose()?;
     // Our own server (stopped when `server` drops) unless one is given.
     let (server, signaling, exporter) = match (cli.server, cli.exporter) {
-        (Some(s), Some(e)) => (None, s, e),
-        _ => {
+        (Some(s), e) => {
+            let mut e = match e {
+                Some(e) => e,
+                None => default_exporter(&s)?,
+            };
+            if e.path().is_empty() || e.path() == "/" {
+                e.set_path("/metrics");
+            }
+            (None, s, e)
+        }
+        (None, _) => {
             let bin = match cli.server_bin {
                 Some(b) => b,
                 None => launch::default_server_bin()?,
@@ -96,7 +136,9 @@ fn real_main(cli: Cli) -> anyhow::Result<bool> {
             (Some(launched), s, e)
         }
     };
-    let mut opts = RunOptions::new(signaling, exporter);
+    let exporter = Exporter::new(exporter, &tls, cli.exporter_secret.clone())?;
+    let mut opts = RunOptions::with_exporter(signaling, exporter);
+    opts.tls = Some(tls);
     opts.progress = true;
     opts.tokens = Tokens::new(secret);
     opts.room_grace = std::time::Duration::from_millis(cli.room_grace_ms);
@@ -116,40 +158,42 @@ fn real_main(cli: Cli) -> anyhow::Result<bool> {
     .thread_name("ejtimaa-sim")
     .build()?;
     let title = format!("ejtimaa-sim {}", scenario.name);
-    let (passed, json, timeline) = if scenario.capacity.is_some() {
+    let (passed, json, svg) = if scenario.capacity.is_some() {
         let pid = server.as_ref().map(launch::Launched::pid);
         let report = runtime.block_on(capacity::run(&scenario, &opts, pid))?;
         print!("{}", report.table());
-        (
-            report.passed(),
-            serde_json::to_string_pretty(&report)?,
-            report.timeline,
-        )
+        let svg = plot::capacity_svg(&report.timeline, &report.steps, &title);
+        (report.passed(), serde_json::to_string_pretty(&report)?, svg)
     } else {
         let report = runtime.block_on(runner::run(&scenario, &opts))?;
         print!("{}", report.table());
-        (
-            report.passed(),
-            serde_json::to_string_pretty(&report)?,
-            report.timeline,
-        )
+        let svg = plot::svg(&report.timeline, &title);
+        (report.passed(), serde_json::to_string_pretty(&report)?, svg)
     };
     drop(server);
     if let Some(path) = &cli.report {
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    write_plot(cli.plot.as_deref(), &timeline, &title)?;
+    if let Some(path) = &cli.plot {
+        std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(passed)
 }
 
-fn write_plot(
-    path: Option<&std::path::Path>,
-    timeline: &Timeline,
-    title: &str,
-) -> anyhow::Result<()> {
-    if let Some(path) = path {
-        std::fs::write(path, plot::svg(timeline, title))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
+/// The exporter of a server given only by its signaling URL: its host on
+/// the exporter's default port, over TLS when signaling is.
+fn default_exporter(signaling: &Url) -> anyhow::Result<Url> {
+    let scheme = match signaling.scheme() {
+        "https" | "wss" => "https",
+        _ => "http",
+    };
+    let host = signaling
+        .host_str()
+        .with_context(|| format!("no host in {signaling}"))?;
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    Ok(Url::parse(&format!("{scheme}://{host}:8889/metrics"))?)
 }

@@ -1,14 +1,17 @@
 //! The end-of-run report: a plain table for people and JSON for scripts.
 //!
 //! **Delivered ratio.** Over the measurement window (from the end of the
-//! warm-up after the last join to the moment peers start leaving), RTP
-//! packets received by all consumers of a room ÷ packets the room's
-//! publishers sent × the number of *other* consuming peers in the room.
-//! 1.0 means every packet sent reached every peer that should receive it;
-//! packets in flight at the window's edges make it wobble by a fraction of
-//! a percent. The window is summed over its scrape intervals, each counting
-//! only peers present at both of its ends (and packets between them), so
-//! that churn neither empties it nor counts a churned peer's packets.
+//! warm-up after the last join to the moment peers start leaving), counted
+//! per packet by the publishers' sequence numbers: of the packets each
+//! producer generated in the window, how many reached each peer subscribed
+//! to it, ÷ packets generated × those subscribers (see [`crate::delivery`]
+//! for exactly who counts). 1.0 means every packet reached every peer that
+//! should receive it; it cannot exceed 1. The window is cut at the scrapes,
+//! each interval counting only peers present at both of its ends, so that
+//! churn neither empties it nor counts a churned peer's packets.
+//!
+//! **Bitrates** are RTP payload bits per second over the window, of the
+//! peers present at both ends of each interval.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -17,6 +20,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::checks::Violation;
+use crate::delivery::{DeliveryCounts, Tracks};
+pub use crate::delivery::{Snapshots, sent_bytes};
 use crate::ledger::{Ledger, PeerState};
 use crate::peer::PeerStatsSnapshot;
 use crate::scenario::Scenario;
@@ -39,6 +44,8 @@ pub struct Report {
     pub rooms: Vec<RoomReport>,
     /// All rooms together.
     pub total: RoomReport,
+    /// One line per consuming peer: tracks and packets it received.
+    pub subscribers: Vec<SubscriberReport>,
     /// Exporter scrapes.
     pub scrapes: LatencyReport,
     /// Sizes of the scraped bodies.
@@ -100,17 +107,67 @@ pub struct RoomReport {
     pub bytes_sent: u64,
     /// RTP payload bytes received, whole run.
     pub bytes_received: u64,
+    /// Payload bitrate sent by the room's peers during the window, Mbit/s.
+    pub sent_mbps: Option<f64>,
+    /// Payload bitrate received by the room's peers during the window, Mbit/s.
+    pub received_mbps: Option<f64>,
     /// Packets that should have arrived during the window.
     pub window_expected: u64,
     /// Packets that arrived during the window.
     pub window_received: u64,
     /// `window_received / window_expected` (see the module doc).
     pub delivered_ratio: Option<f64>,
-    /// Packets lost as the sim sees them: `window_expected - window_received`
-    /// (never negative; packets in flight at the window's edges count).
+    /// Packets lost: `window_expected - window_received`.
     pub window_lost: u64,
     /// Violations concerning this room.
     pub violations: usize,
+}
+
+/// What one subscribing peer received.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SubscriberReport {
+    /// The peer.
+    pub peer_id: String,
+    /// Its room.
+    pub room_id: String,
+    /// Tracks (other peers' producers) it received and should receive, at
+    /// the end of the window.
+    pub tracks: Tracks,
+    /// Packets that should have reached it during the window.
+    pub window_expected: u64,
+    /// Packets that did.
+    pub window_received: u64,
+    /// `window_received / window_expected`.
+    pub delivered_ratio: Option<f64>,
+}
+
+/// Per-subscriber lines from the window's counts and the tracks at its end.
+pub fn subscribers(
+    ledger: &Ledger,
+    window: Option<&DeliveryCounts>,
+    tracks: &BTreeMap<String, Tracks>,
+) -> Vec<SubscriberReport> {
+    tracks
+        .iter()
+        .map(|(peer, t)| {
+            let tally = window
+                .and_then(|w| w.subscribers.get(peer))
+                .copied()
+                .unwrap_or_default();
+            SubscriberReport {
+                peer_id: peer.clone(),
+                room_id: ledger
+                    .peers
+                    .get(peer)
+                    .map(|p| p.room_id.clone())
+                    .unwrap_or_default(),
+                tracks: *t,
+                window_expected: tally.expected,
+                window_received: tally.received,
+                delivered_ratio: tally.ratio(),
+            }
+        })
+        .collect()
 }
 
 /// Latency percentiles, milliseconds.
@@ -195,55 +252,16 @@ fn human_bytes(n: usize) -> String {
     }
 }
 
-/// Peers' counters by peer id.
-pub type Snapshots = BTreeMap<String, PeerStatsSnapshot>;
-
 /// RTP packets a peer has sent (audio and video).
 pub fn sent_packets(s: &PeerStatsSnapshot) -> u64 {
     s.audio_sent.packets + s.video_sent.packets
 }
 
-/// Packets expected and received per room over the window, summed over
-/// its intervals (see [`add_interval`]).
-pub type WindowCounts = BTreeMap<String, (u64, u64)>;
-
-/// Adds one interval of the window (snapshots at its `start` and `end`, by
-/// peer id) to `acc`: per room, the packets the peers present at both ends
-/// sent times the other consuming peers present at both ends, and what
-/// those received from each other. Summing short intervals (one per
-/// scrape) keeps the ratio meaningful under churn, where few peers last
-/// the whole window; without churn it telescopes to one interval.
-pub fn add_interval(ledger: &Ledger, start: &Snapshots, end: &Snapshots, acc: &mut WindowCounts) {
-    let mut by_room: BTreeMap<&str, Vec<(&str, &PeerStatsSnapshot, &PeerStatsSnapshot, bool)>> =
-        BTreeMap::new();
-    for p in ledger.peers.values() {
-        if let (Some(a), Some(b)) = (start.get(&p.peer_id), end.get(&p.peer_id)) {
-            by_room.entry(p.room_id.as_str()).or_default().push((
-                p.peer_id.as_str(),
-                a,
-                b,
-                b.recv_connected || !b.consumers.is_empty(),
-            ));
-        }
-    }
-    for (room, members) in by_room {
-        let ids: BTreeSet<&str> = members.iter().map(|m| m.0).collect();
-        let consuming = members.iter().filter(|m| m.3).count() as u64;
-        let counts = acc.entry(room.to_string()).or_default();
-        for (_, a, b, consumes) in &members {
-            let sent = sent_packets(b).saturating_sub(sent_packets(a));
-            let receivers = consuming - u64::from(*consumes);
-            counts.0 += sent * receivers;
-            counts.1 += received_from(a, b, &ids);
-        }
-    }
-}
-
-/// Per-room counts from the ledger, with the delivered ratio from the
-/// window's counts.
+/// Per-room counts from the ledger, with the delivered ratio and bitrates
+/// from the window's counts (`window_secs` long).
 pub fn rooms(
     ledger: &Ledger,
-    window: Option<&WindowCounts>,
+    window: Option<(&DeliveryCounts, f64)>,
     violations: &[Violation],
 ) -> (Vec<RoomReport>, RoomReport) {
     let mut rooms: BTreeMap<String, RoomReport> = ledger
@@ -271,11 +289,19 @@ pub fn rooms(
         r.packets_received += s.received.packets;
         r.bytes_received += s.received.bytes;
     }
-    if let Some(window) = window {
+    let mbps = |bytes: u64, secs: f64| (secs > 0.0).then(|| bytes as f64 * 8.0 / secs / 1e6);
+    let mut total_bytes = (0, 0);
+    if let Some((window, secs)) = window {
         for r in rooms.values_mut() {
-            if let Some(&(expected, received)) = window.get(&r.room_id) {
-                r.window_expected = expected;
-                r.window_received = received;
+            if let Some(t) = window.rooms.get(&r.room_id) {
+                r.window_expected = t.expected;
+                r.window_received = t.received;
+            }
+            if let Some(&(sent, received)) = window.bytes.get(&r.room_id) {
+                r.sent_mbps = mbps(sent, secs);
+                r.received_mbps = mbps(received, secs);
+                total_bytes.0 += sent;
+                total_bytes.1 += received;
             }
         }
     }
@@ -304,31 +330,11 @@ pub fn rooms(
     }
     total.delivered_ratio = ratio(total.window_received, total.window_expected);
     total.window_lost = rooms.values().map(|r| r.window_lost).sum();
-    (rooms.into_values().collect(), total)
-}
-
-/// Packets a peer received during the window from `sources` only (with
-/// churn, peers that came or went during the window also sent to it, and
-/// their packets are not in the expected count). Should the server give a
-/// peer two consumers of one producer, that producer's packets count once
-/// (the busier consumer): the ratio is about packets reaching peers.
-fn received_from(a: &PeerStatsSnapshot, b: &PeerStatsSnapshot, sources: &BTreeSet<&str>) -> u64 {
-    let mut by_producer: BTreeMap<&str, u64> = BTreeMap::new();
-    for c in b
-        .consumers
-        .iter()
-        .filter(|c| sources.contains(c.peer_id.as_str()))
-    {
-        let before = a
-            .consumers
-            .iter()
-            .find(|x| x.id == c.id)
-            .map_or(0, |x| x.received.packets);
-        let got = c.received.packets.saturating_sub(before);
-        let best = by_producer.entry(c.producer_id.as_str()).or_default();
-        *best = (*best).max(got);
+    if let Some((_, secs)) = window {
+        total.sent_mbps = mbps(total_bytes.0, secs);
+        total.received_mbps = mbps(total_bytes.1, secs);
     }
-    by_producer.values().sum()
+    (rooms.into_values().collect(), total)
 }
 
 /// Open consumers of `s` beyond the first for the same producer (the
@@ -344,11 +350,61 @@ pub fn duplicate_consumers(s: &PeerStatsSnapshot) -> usize {
     open.len() - distinct.len()
 }
 
+/// `99.95%`, or `-` when nothing was expected.
+fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "-".to_string(), |d| format!("{:.2}%", d * 100.0))
+}
+
+/// Subscribers listed one by one up to this many; beyond, only those
+/// missing tracks or packets are.
+const SUBSCRIBER_LINES: usize = 24;
+
 fn ratio(received: u64, expected: u64) -> Option<f64> {
     (expected > 0).then(|| received as f64 / expected as f64)
 }
 
 impl Report {
+    /// Per subscriber: tracks received of expected and its delivered ratio.
+    fn subscriber_lines(&self, t: &mut String) {
+        let complete = |s: &&SubscriberReport| {
+            s.tracks.received == s.tracks.expected && s.window_received == s.window_expected
+        };
+        let full = self.subscribers.iter().filter(complete).count();
+        let _ = writeln!(
+            t,
+            "subscribers: {} ({} with every track and packet)",
+            self.subscribers.len(),
+            full
+        );
+        let all = self.subscribers.len() <= SUBSCRIBER_LINES;
+        let shown: Vec<&SubscriberReport> = self
+            .subscribers
+            .iter()
+            .filter(|s| all || !complete(s))
+            .take(SUBSCRIBER_LINES)
+            .collect();
+        if shown.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            t,
+            "  {:<28} {:<24} {:>7} {:>9} {:>7}",
+            "subscriber", "room", "tracks", "delivered", "lost"
+        );
+        for s in shown {
+            let tracks = format!("{}/{}", s.tracks.received, s.tracks.expected);
+            let _ = writeln!(
+                t,
+                "  {:<28} {:<24} {:>7} {:>9} {:>7}",
+                s.peer_id,
+                s.room_id,
+                tracks,
+                percent(s.delivered_ratio),
+                s.window_expected.saturating_sub(s.window_received)
+            );
+        }
+    }
+
     /// No violation and every peer joined.
     pub fn passed(&self) -> bool {
         self.violations.is_empty() && self.failed_joins.is_empty()
@@ -359,27 +415,38 @@ impl Report {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>7} {:>5}",
-            "room", "peers", "prod", "cons", "pkts sent", "pkts recv", "delivered", "lost", "viol"
+            "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>9} {:>9} {:>7} {:>5}",
+            "room",
+            "peers",
+            "prod",
+            "cons",
+            "pkts sent",
+            "pkts recv",
+            "Mb/s sent",
+            "Mb/s recv",
+            "delivered",
+            "lost",
+            "viol"
         );
+        let mbps = |m: Option<f64>| m.map_or_else(|| "-".to_string(), |m| format!("{m:.2}"));
         for r in self.rooms.iter().chain([&self.total]) {
-            let delivered = r
-                .delivered_ratio
-                .map_or_else(|| "-".to_string(), |d| format!("{:.2}%", d * 100.0));
             let _ = writeln!(
                 t,
-                "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>7} {:>5}",
+                "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>9} {:>9} {:>7} {:>5}",
                 r.room_id,
                 r.peers,
                 r.producers,
                 r.consumers,
                 r.packets_sent,
                 r.packets_received,
-                delivered,
+                mbps(r.sent_mbps),
+                mbps(r.received_mbps),
+                percent(r.delivered_ratio),
                 r.window_lost,
                 r.violations
             );
         }
+        self.subscriber_lines(&mut t);
         let _ = writeln!(
             t,
             "scrapes (gzip accepted): {} ({} failed, {} steady), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {}",
@@ -436,16 +503,17 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer::{ConsumerSnapshot, Counts, MediaKind};
+    use crate::peer::{ConsumerSnapshot, Counts, MediaKind, ReceivedSeqs};
 
-    fn consumer(id: &str, producer: &str, packets: u64, closed: bool) -> ConsumerSnapshot {
+    fn consumer(id: &str, producer: &str, closed: bool) -> ConsumerSnapshot {
         ConsumerSnapshot {
             id: id.into(),
             producer_id: producer.into(),
             peer_id: "src".into(),
             kind: MediaKind::Video,
             ssrc: 1,
-            received: Counts { packets, bytes: 0 },
+            received: Counts::default(),
+            seqs: ReceivedSeqs::default(),
             closed,
             paused: false,
             score: None,
@@ -453,29 +521,16 @@ mod tests {
     }
 
     #[test]
-    fn a_duplicate_consumer_counts_once() {
-        let sources: BTreeSet<&str> = ["src"].into();
-        let a = PeerStatsSnapshot {
-            consumers: vec![
-                consumer("c1", "p1", 10, false),
-                consumer("c2", "p1", 0, false),
-            ],
-            ..PeerStatsSnapshot::default()
-        };
+    fn duplicate_consumers_are_open_ones_beyond_the_first() {
         let b = PeerStatsSnapshot {
             consumers: vec![
-                consumer("c1", "p1", 110, false),
-                consumer("c2", "p1", 90, false),
-                consumer("c3", "p2", 50, false),
-                consumer("c4", "p3", 7, true),
+                consumer("c1", "p1", false),
+                consumer("c2", "p1", false),
+                consumer("c3", "p2", false),
+                consumer("c4", "p2", true),
             ],
             ..PeerStatsSnapshot::default()
         };
-        // p1: the busier of 100 and 90; p2: 50; p3: 7.
-        assert_eq!(received_from(&a, &b, &sources), 157);
         assert_eq!(duplicate_consumers(&b), 1);
-        assert_eq!(duplicate_consumers(&a), 1);
-        let none: BTreeSet<&str> = BTreeSet::new();
-        assert_eq!(received_from(&a, &b, &none), 0);
     }
 }

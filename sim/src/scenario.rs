@@ -83,6 +83,11 @@ pub struct Scenario {
     /// The lowest acceptable score after warm-up (loss-free loopback: 8).
     #[serde(default = "default_min_score")]
     pub min_score: u8,
+    /// Every publisher drops every Nth packet it generates instead of
+    /// sending it (by sequence number): a known uplink loss of 1/N that the
+    /// delivered ratio must show. Off by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_every: Option<u32>,
     /// Join/leave churn once the initial ramp is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<Churn>,
@@ -183,6 +188,18 @@ fn default_concurrency() -> usize {
     25
 }
 
+impl Default for Capacity {
+    fn default() -> Self {
+        Capacity {
+            settle_secs: default_settle(),
+            step_secs: default_step(),
+            min_delivered: default_min_delivered(),
+            max_peers: default_max_peers(),
+            burst: None,
+        }
+    }
+}
+
 impl Capacity {
     /// Checks the values; `step_peers` is the peers one step adds.
     fn validate(&self, step_peers: usize) -> Result<(), String> {
@@ -235,6 +252,14 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// The default run (`sim/scenarios/default.toml`, built in), for runs
+    /// given by flags alone.
+    pub fn builtin() -> Scenario {
+        let text = include_str!("../scenarios/default.toml");
+        Scenario::from_toml(text, "default", Path::new("default.toml"))
+            .expect("the built-in default scenario is valid")
+    }
+
     /// Loads a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
@@ -269,7 +294,8 @@ impl Scenario {
             .unwrap_or_else(|| candidates[0].clone())
     }
 
-    fn validate(&self) -> Result<(), ScenarioError> {
+    /// Checks that the values make sense.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
         let fail = |reason: &str| {
             Err(ScenarioError::Invalid {
                 name: self.name.clone(),
@@ -291,6 +317,9 @@ impl Scenario {
         }
         if !self.warm_up_secs.is_finite() || self.warm_up_secs < 0.0 {
             return fail("warm_up_secs must be >= 0");
+        }
+        if self.drop_every.is_some_and(|n| n < 2) {
+            return fail("drop_every must be at least 2");
         }
         if self.min_score > 10 {
             return fail("min_score must be within 0..=10");
@@ -346,6 +375,7 @@ impl Scenario {
             video_fps: self.video_fps,
             keyframe_interval: Duration::from_secs_f64(self.keyframe_interval),
             consume: self.consume,
+            drop_every: self.drop_every,
             ..PeerConfig::new(room_id, peer_id)
         }
     }

@@ -4,11 +4,10 @@
 
 use std::time::Duration;
 
+use crate::exporter::{Exporter, scrape};
+use crate::exposition::{Scrape, ScrapeError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use url::Url;
-
-use crate::exposition::{Scrape, ScrapeError, scrape};
 
 /// A running background scraper; it stops when dropped.
 #[derive(Debug)]
@@ -18,9 +17,9 @@ pub struct Scraper {
 }
 
 impl Scraper {
-    /// Scrapes `url` every `interval` (the first after one interval), each
+    /// Scrapes `exporter` every `interval` (the first after one interval), each
     /// scrape given up after `timeout`. Must run inside a tokio runtime.
-    pub fn spawn(url: Url, interval: Duration, timeout: Duration) -> Scraper {
+    pub fn spawn(exporter: Exporter, interval: Duration, timeout: Duration) -> Scraper {
         // A few results of slack; a run loop that falls further behind
         // makes the scraper wait rather than pile up stale scrapes.
         let (tx, results) = mpsc::channel(4);
@@ -30,7 +29,7 @@ impl Scraper {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if tx.send(scrape(&url, timeout).await).await.is_err() {
+                if tx.send(scrape(&exporter, timeout).await).await.is_err() {
                     return;
                 }
             }

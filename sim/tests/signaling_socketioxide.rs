@@ -616,9 +616,16 @@ async fn unreachable_server_and_bad_urls_fail_fast() {
         result.map(|_| ())
     );
 
-    let result = Client::connect("https://127.0.0.1:1", &[], None).await;
+    let result = Client::connect("ftp://127.0.0.1:1", &[], None).await;
     assert!(
         matches!(result, Err(Error::InvalidUrl { .. })),
+        "{:?}",
+        result.map(|_| ())
+    );
+    // TLS URLs are accepted: nothing listens there, so the connect fails.
+    let result = Client::connect(&format!("https://127.0.0.1:{port}"), &[], None).await;
+    assert!(
+        matches!(result, Err(Error::WebSocket(_))),
         "{:?}",
         result.map(|_| ())
     );

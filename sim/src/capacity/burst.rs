@@ -43,6 +43,7 @@ pub async fn run(
     server: &str,
     tag: &str,
     tokens: &Tokens,
+    tls: Option<&crate::tls::Tls>,
 ) -> BurstReport {
     let permits = Arc::new(Semaphore::new(burst.concurrency));
     let mut joins: JoinSet<Joined> = JoinSet::new();
@@ -53,6 +54,7 @@ pub async fn run(
         let mut config = scenario.peer_config(&room, &peer, &format!("Burst peer {i}"));
         config.consume = false;
         config.token = tokens.for_peer(&room, &peer);
+        config.tls = tls.cloned();
         let (permits, server) = (permits.clone(), server.to_string());
         joins.spawn(async move {
             // The semaphore is never closed; a failure here would only

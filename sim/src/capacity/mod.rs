@@ -26,11 +26,12 @@ use indicatif::ProgressBar;
 use tokio::task::JoinSet;
 
 use crate::cpu::{CpuSample, Process};
+use crate::delivery::{DRAIN, Delivery, DeliveryCounts};
 use crate::exposition::{Scrape, ScrapeError};
 use crate::join::{Joined, PeerPlan, join};
 use crate::ledger::{Ledger, PeerState};
 use crate::peer::Peer;
-use crate::report::{self as run_report, BodyReport, LatencyReport, Snapshots, WindowCounts};
+use crate::report::{self as run_report, BodyReport, LatencyReport, Snapshots};
 use crate::runner::{RunOptions, SCRAPE_TIMEOUT, first_scrape, progress_bar};
 use crate::scenario::{Capacity, Scenario};
 use crate::scraper::Scraper;
@@ -63,7 +64,15 @@ pub async fn run(
                 "burst: {} joins, {} at a time",
                 b.peers, b.concurrency
             ));
-            let report = burst::run(scenario, b, &server, &opts.tag, &opts.tokens).await;
+            let report = burst::run(
+                scenario,
+                b,
+                &server,
+                &opts.tag,
+                &opts.tokens,
+                opts.tls.as_ref(),
+            )
+            .await;
             tokio::time::sleep(AFTER_BURST).await;
             Some(report)
         }
@@ -75,6 +84,7 @@ pub async fn run(
         server,
         tag: opts.tag.clone(),
         tokens: opts.tokens.clone(),
+        tls: opts.tls.clone(),
         server_pid,
         start: Instant::now(),
         ledger: Ledger::default(),
@@ -98,11 +108,12 @@ pub async fn run(
     let peers = std::mem::take(&mut ramp.peers);
     futures_util::future::join_all(peers.into_values().map(Peer::leave)).await;
     ramp.bar.finish_and_clear();
-    let (rooms, total) = run_report::rooms(&ramp.ledger, Some(&last_window), &[]);
+    let (rooms, total) =
+        run_report::rooms(&ramp.ledger, Some((&last_window.0, last_window.1)), &[]);
     Ok(CapacityReport {
         scenario: scenario.clone(),
         server: opts.server.to_string(),
-        exporter: opts.exporter.to_string(),
+        exporter: opts.exporter.url().to_string(),
         server_cpu_measured: server_pid.is_some(),
         elapsed_secs: run_start.elapsed().as_secs_f64(),
         burst,
@@ -130,6 +141,7 @@ struct Ramp<'a> {
     server: String,
     tag: String,
     tokens: Tokens,
+    tls: Option<crate::tls::Tls>,
     server_pid: Option<u32>,
     start: Instant,
     ledger: Ledger,
@@ -150,12 +162,12 @@ struct Ramp<'a> {
 
 impl Ramp<'_> {
     /// Steps until one fails or a limit is reached; returns the steps, why
-    /// it stopped and the last step's window counts.
-    async fn ramp(&mut self) -> (Vec<StepResult>, Option<StopReason>, WindowCounts) {
+    /// it stopped and the last step's window counts and length (seconds).
+    async fn ramp(&mut self) -> (Vec<StepResult>, Option<StopReason>, (DeliveryCounts, f64)) {
         let step_peers = self.scenario.peers();
         let deadline = self.start + self.scenario.duration();
         let mut steps = Vec::new();
-        let mut last_window = WindowCounts::new();
+        let mut last_window = (DeliveryCounts::default(), 0.0);
         loop {
             if Instant::now() >= deadline {
                 return (steps, Some(StopReason::OutOfTime), last_window);
@@ -165,7 +177,7 @@ impl Ramp<'_> {
             let (result, window) = self.measure(latencies).await;
             tracing::info!(step = result.step, peers = result.peers, delivered = ?result.delivered_ratio, "capacity step");
             self.last_delivered = result.delivered_ratio;
-            last_window = window;
+            last_window = (window, result.secs);
             let stop = after_step(
                 &result,
                 self.cap.min_delivered,
@@ -207,7 +219,8 @@ impl Ramp<'_> {
                     match plan.next() {
                         Some(plan) => {
                             self.ledger.add_peer(&plan.room_id, &plan.peer_id, &plan.display_name);
-                            let config = plan.config(self.scenario, &self.tokens);
+                            let mut config = plan.config(self.scenario, &self.tokens);
+                            config.tls = self.tls.clone();
                             let server = self.server.clone();
                             joins.spawn(async move { join(&server, plan.peer_id, config).await });
                             next_spawn += period;
@@ -242,11 +255,16 @@ impl Ramp<'_> {
     async fn measure(
         &mut self,
         (latencies, failed): (Vec<Duration>, usize),
-    ) -> (StepResult, WindowCounts) {
+    ) -> (StepResult, DeliveryCounts) {
         self.wait(self.cap.settle()).await;
         let before = self.snapshots();
-        let cpu_before = self.cpu();
         let t0 = Instant::now();
+        // Every consumer there now has had the settle time to start
+        // receiving: all of them count (see `delivery`).
+        for (id, snap) in &before {
+            self.ledger.observe(id, snap.clone(), t0);
+        }
+        let cpu_before = self.cpu();
         self.wait(self.cap.step()).await;
         let secs = t0.elapsed().as_secs_f64();
         let cpu_after = self.cpu();
@@ -255,12 +273,14 @@ impl Ramp<'_> {
         for (id, snap) in &after {
             self.ledger.observe(id, snap.clone(), now);
         }
-        let mut window = WindowCounts::new();
-        run_report::add_interval(&self.ledger, &before, &after, &mut window);
-        let (expected, received) = window
-            .values()
-            .fold((0, 0), |(e, r), &(we, wr)| (e + we, r + wr));
-        let (mut sent, mut recv, mut recv_bytes) = (0u64, 0u64, 0u64);
+        let mut delivery = Delivery::default();
+        delivery.add_interval(&self.ledger, &before, &after, t0);
+        // Packets in flight at the end arrive before the counts are read.
+        self.wait(DRAIN).await;
+        let window = delivery.counts();
+        let total = window.total();
+        let (expected, received) = (total.expected, total.received);
+        let (mut sent, mut recv, mut recv_bytes, mut sent_bytes) = (0u64, 0u64, 0u64, 0u64);
         let (mut producers, mut consumers, mut duplicates) = (0, 0, 0);
         for (id, b) in &after {
             producers += b.producers.len();
@@ -270,6 +290,7 @@ impl Ramp<'_> {
                 sent += run_report::sent_packets(b).saturating_sub(run_report::sent_packets(a));
                 recv += b.received.packets.saturating_sub(a.received.packets);
                 recv_bytes += b.received.bytes.saturating_sub(a.received.bytes);
+                sent_bytes += run_report::sent_bytes(b).saturating_sub(run_report::sent_bytes(a));
             }
         }
         let cores = |p: Option<(CpuSample, CpuSample)>| p.and_then(|(a, b)| b.cores_since(&a));
@@ -282,6 +303,7 @@ impl Ramp<'_> {
             secs,
             sent_pps: sent as f64 / secs,
             received_pps: recv as f64 / secs,
+            sent_bps: sent_bytes as f64 * 8.0 / secs,
             received_bps: recv_bytes as f64 * 8.0 / secs,
             expected,
             received,

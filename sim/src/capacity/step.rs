@@ -25,6 +25,8 @@ pub struct StepResult {
     pub sent_pps: f64,
     /// RTP packets per second received by all peers.
     pub received_pps: f64,
+    /// RTP payload bits per second sent by all peers.
+    pub sent_bps: f64,
     /// RTP payload bits per second received by all peers.
     pub received_bps: f64,
     /// Packets that should have arrived (see `report`'s delivered ratio).
@@ -112,6 +114,7 @@ mod tests {
             secs: 5.0,
             sent_pps: 0.0,
             received_pps: 0.0,
+            sent_bps: 0.0,
             received_bps: 0.0,
             expected,
             received,

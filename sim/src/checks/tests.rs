@@ -22,6 +22,7 @@ fn ledger(t0: Instant) -> Ledger {
             kind: MediaKind::Audio,
             ssrc: 1,
             score: None,
+            next_seq: None,
         }],
         ..PeerStatsSnapshot::default()
     };

@@ -30,6 +30,11 @@ pub struct PeerConfig {
     /// The join token sent in the handshake's `auth` object, for servers
     /// that require one.
     pub token: Option<String>,
+    /// Drop every Nth packet the peer generates instead of sending it: a
+    /// known uplink loss of 1/N, for testing loss measurements.
+    pub drop_every: Option<u32>,
+    /// TLS for a `wss`/`https` signaling URL (the system's roots when `None`).
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl PeerConfig {
@@ -59,6 +64,8 @@ impl Default for PeerConfig {
             keyframe_interval: Duration::from_secs(2),
             consume: true,
             token: None,
+            drop_every: None,
+            tls: None,
         }
     }
 }

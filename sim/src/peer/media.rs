@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::seqs::write_tag;
 use crate::rng::Rng;
 
 /// Largest RTP payload we write, descriptor included: with the RTP header,
@@ -144,8 +145,11 @@ impl AudioSource {
         while payload.len() < len {
             payload.push(self.rng.next_u64() as u8);
         }
+        let seq = self.clock.next_seq();
+        // The receivers' delivery count reads it (see `seqs`).
+        write_tag(&mut payload, seq);
         Some(RtpOut {
-            seq: self.clock.next_seq(),
+            seq,
             timestamp,
             marker: false,
             payload,
@@ -299,8 +303,12 @@ impl VideoSource {
                 payload.push(self.tl0_pic_idx);
                 payload.push(0x20); // TID=0, Y=1, KEYIDX=0
                 payload.extend_from_slice(part);
+                let seq = self.clock.next_seq();
+                // Over filler: frames are at least 16 bytes and the VP8
+                // headers 10, and a split frame's parts are far larger.
+                write_tag(&mut payload, seq);
                 RtpOut {
-                    seq: self.clock.next_seq(),
+                    seq,
                     timestamp,
                     marker: i + 1 == count,
                     payload,
@@ -332,6 +340,10 @@ mod tests {
             assert_eq!(w[1].timestamp.wrapping_sub(w[0].timestamp), 960);
         }
         assert!(out.iter().all(|p| (90..=110).contains(&p.payload.len())));
+        assert!(
+            out.iter()
+                .all(|p| super::super::seqs::read_tag(&p.payload) == Some(p.seq))
+        );
     }
 
     #[test]
@@ -367,6 +379,7 @@ mod tests {
                     assert_eq!(p.seq, s + 1);
                 }
                 last_seq = Some(p.seq);
+                assert_eq!(super::super::seqs::read_tag(&p.payload), Some(p.seq));
                 bytes += p.payload.len();
             }
             // mediasoup's keyframe test: S=1, PID=0, frame tag bit 0 clear.

@@ -33,6 +33,7 @@ mod endpoint;
 mod error;
 pub mod media;
 mod negotiate;
+pub mod seqs;
 mod session;
 mod stats;
 mod transport;
@@ -41,6 +42,7 @@ pub use config::PeerConfig;
 pub use error::PeerError;
 pub use stats::{
     ConsumerSnapshot, Counts, MediaKind, PeerStats, PeerStatsSnapshot, ProducerSnapshot,
+    ReceivedSeqs,
 };
 
 use crate::signaling::Client;

@@ -98,6 +98,7 @@ pub async fn establish(
     ];
     let options = ConnectOptions {
         auth: config.token.as_ref().map(|token| json!({ "token": token })),
+        tls: config.tls.clone(),
         ..ConnectOptions::default()
     };
     let (client, incoming) =
@@ -151,7 +152,8 @@ pub async fn establish(
         }
         connect_transport(&client, &remote, &mut endpoint).await?;
         let (tx, rx) = mpsc::channel(1);
-        let driver = Driver::new(endpoint, stats.clone(), peer.clone(), outgoing, rx);
+        let driver = Driver::new(endpoint, stats.clone(), peer.clone(), outgoing, rx)
+            .with_drop_every(config.drop_every);
         let span = tracing::debug_span!("send", peer = %peer);
         tasks.spawn(driver.run().instrument(span));
         send_commands = Some(tx);
@@ -216,6 +218,7 @@ pub async fn establish(
                 kind,
                 ssrc,
                 score: None,
+                next_seq: None,
             });
         }
     }

@@ -4,9 +4,11 @@
 //! [`PeerStatsSnapshot`] whenever they like (no lock on the packet path
 //! except the short one when a consumer is added or removed).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::seqs::SeqSet;
 
 /// Audio or video: the core's type, so sim and server agree on the spelling.
 pub use ejtimaa_systems::MediaKind;
@@ -49,6 +51,8 @@ pub(crate) struct ConsumerCounters {
     pub(crate) kind: MediaKind,
     pub(crate) ssrc: u32,
     pub(crate) received: Counter,
+    /// The producer's sequence numbers that arrived (from the payload tags).
+    pub(crate) seqs: ReceivedSeqs,
     pub(crate) closed: AtomicBool,
     pub(crate) paused: AtomicBool,
     /// Last `consumerScore` from the server; `u64::MAX` until one arrives.
@@ -70,12 +74,39 @@ impl ConsumerCounters {
             kind,
             ssrc,
             received: Counter::default(),
+            seqs: ReceivedSeqs::default(),
             closed: AtomicBool::new(false),
             paused: AtomicBool::new(false),
             score: AtomicU64::new(u64::MAX),
         }
     }
 }
+
+/// The publisher's sequence numbers a consumer received, shared between
+/// the receiving task (which adds them) and readers (which count ranges).
+/// Snapshots share it rather than copy it: its size grows with the losses.
+#[derive(Debug, Clone, Default)]
+pub struct ReceivedSeqs(Arc<Mutex<SeqSet>>);
+
+impl ReceivedSeqs {
+    /// Records `seq`.
+    pub(crate) fn insert(&self, seq: u64) {
+        lock(&self.0).insert(seq);
+    }
+
+    /// How many of the producer's packets `lo..hi` arrived (so far).
+    pub fn count(&self, lo: u64, hi: u64) -> u64 {
+        lock(&self.0).count(lo, hi)
+    }
+}
+
+impl PartialEq for ReceivedSeqs {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ReceivedSeqs {}
 
 /// One producer the peer created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +119,10 @@ pub struct ProducerSnapshot {
     pub ssrc: u32,
     /// Last score the server sent in `producerScore` (lowest encoding), if any.
     pub score: Option<u8>,
+    /// The sequence number its next packet will carry: every packet below
+    /// it has been generated (sent, or dropped on purpose). `None` before
+    /// the first.
+    pub next_seq: Option<u64>,
 }
 
 /// One consumer the peer was offered.
@@ -105,6 +140,8 @@ pub struct ConsumerSnapshot {
     pub ssrc: u32,
     /// What arrived.
     pub received: Counts,
+    /// Which of the producer's packets arrived, by its sequence numbers.
+    pub seqs: ReceivedSeqs,
     /// The server closed it (`consumerClosed` / `peerClosed`).
     pub closed: bool,
     /// The producer is paused (`consumerPaused`).
@@ -162,6 +199,8 @@ pub(crate) struct Inner {
     pub(crate) send_connected: AtomicBool,
     pub(crate) recv_connected: AtomicBool,
     producers: Mutex<Vec<ProducerSnapshot>>,
+    /// Next sequence number per published SSRC (`u64::MAX`: none yet).
+    next_seqs: Mutex<HashMap<u32, Arc<AtomicU64>>>,
     consumers: Mutex<BTreeMap<String, Arc<ConsumerCounters>>>,
     disconnected: Mutex<Option<String>>,
 }
@@ -192,6 +231,7 @@ impl PeerStats {
                 kind: c.kind,
                 ssrc: c.ssrc,
                 received: c.received.get(),
+                seqs: c.seqs.clone(),
                 closed: c.closed.load(Ordering::Relaxed),
                 paused: c.paused.load(Ordering::Relaxed),
                 score: score(&c.score),
@@ -206,10 +246,30 @@ impl PeerStats {
             unknown_ssrc_packets: i.unknown_ssrc_packets.load(Ordering::Relaxed),
             send_connected: i.send_connected.load(Ordering::Relaxed),
             recv_connected: i.recv_connected.load(Ordering::Relaxed),
-            producers: lock(&i.producers).clone(),
+            producers: self.producers(),
             consumers,
             disconnected: lock(&i.disconnected).clone(),
         }
+    }
+
+    fn producers(&self) -> Vec<ProducerSnapshot> {
+        let next = lock(&self.inner.next_seqs);
+        let mut producers = lock(&self.inner.producers).clone();
+        for p in &mut producers {
+            p.next_seq = next
+                .get(&p.ssrc)
+                .map(|n| n.load(Ordering::Relaxed))
+                .filter(|&n| n != u64::MAX);
+        }
+        producers
+    }
+
+    /// The slot where the sending task keeps `ssrc`'s next sequence number.
+    pub(crate) fn next_seq_slot(&self, ssrc: u32) -> Arc<AtomicU64> {
+        lock(&self.inner.next_seqs)
+            .entry(ssrc)
+            .or_insert_with(|| Arc::new(AtomicU64::new(u64::MAX)))
+            .clone()
     }
 
     pub(crate) fn add_producer(&self, producer: ProducerSnapshot) {

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use str0m::media::{KeyframeRequestKind, Mid, Pt};
@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::endpoint::{Direction, Endpoint, str_kind};
 use super::media::{AudioSource, RtpOut, VideoSource};
+use super::seqs::read_tag;
 use super::stats::{ConsumerCounters, PeerStats};
 
 /// Longest sleep between two looks at the clock: keeps the loop responsive
@@ -53,6 +54,12 @@ pub enum Outgoing {
 }
 
 impl Outgoing {
+    fn ssrc(&self) -> u32 {
+        match self {
+            Outgoing::Audio { ssrc, .. } | Outgoing::Video { ssrc, .. } => *ssrc,
+        }
+    }
+
     fn next_due(&self) -> Instant {
         match self {
             Outgoing::Audio { source, .. } => source.next_due(),
@@ -86,6 +93,10 @@ pub struct Driver {
     stats: PeerStats,
     peer: String,
     outgoing: Vec<Outgoing>,
+    /// Per outgoing stream, where its next sequence number is published.
+    next_seqs: Vec<Arc<AtomicU64>>,
+    /// Drop every Nth generated packet instead of sending it (a known loss).
+    drop_every: Option<u64>,
     commands: mpsc::Receiver<Command>,
     /// Consumers by SSRC.
     consumers: HashMap<u32, Arc<ConsumerCounters>>,
@@ -102,15 +113,28 @@ impl Driver {
         outgoing: Vec<Outgoing>,
         commands: mpsc::Receiver<Command>,
     ) -> Self {
+        let next_seqs = outgoing
+            .iter()
+            .map(|o| stats.next_seq_slot(o.ssrc()))
+            .collect();
         Driver {
             endpoint,
             stats,
             peer,
             outgoing,
+            next_seqs,
+            drop_every: None,
             commands,
             consumers: HashMap::new(),
             connected: false,
         }
+    }
+
+    /// Drops every `n`th packet the sources generate (by sequence number)
+    /// instead of sending it: a loss the delivered ratio must show.
+    pub fn with_drop_every(mut self, n: Option<u32>) -> Self {
+        self.drop_every = n.filter(|&n| n > 0).map(u64::from);
+        self
     }
 
     /// Runs until the session drops its command sender, str0m fails, or
@@ -231,7 +255,12 @@ impl Driver {
                 let len = p.payload.len();
                 stats.received.add(len);
                 match self.consumers.get(&*p.header.ssrc) {
-                    Some(c) => c.received.add(len),
+                    Some(c) => {
+                        c.received.add(len);
+                        if let Some(seq) = read_tag(&p.payload) {
+                            c.seqs.insert(seq);
+                        }
+                    }
                     None => {
                         stats.unknown_ssrc_packets.fetch_add(1, Ordering::Relaxed);
                     }
@@ -296,13 +325,19 @@ impl Driver {
         let stats = &self.stats.inner;
         let mut api = self.endpoint.rtc.direct_api();
         let mut wrote = false;
-        for o in &mut self.outgoing {
+        let drop_every = self.drop_every;
+        let dropped = |seq: u64| drop_every.is_some_and(|n| seq.is_multiple_of(n));
+        for (o, next_seq) in self.outgoing.iter_mut().zip(&self.next_seqs) {
             match o {
                 Outgoing::Audio { ssrc, pt, source } => {
                     while let Some(p) = source.poll(now) {
                         let Some(stream) = api.stream_tx(&Ssrc::from(*ssrc)) else {
                             break;
                         };
+                        next_seq.store(p.seq + 1, Ordering::Relaxed);
+                        if dropped(p.seq) {
+                            continue;
+                        }
                         stats.audio_sent.add(p.payload.len());
                         stream.write_rtp(rtp_write(*pt, now, p));
                         wrote = true;
@@ -319,6 +354,10 @@ impl Driver {
                             stats.keyframes_sent.fetch_add(1, Ordering::Relaxed);
                         }
                         for p in frame.packets {
+                            next_seq.store(p.seq + 1, Ordering::Relaxed);
+                            if dropped(p.seq) {
+                                continue;
+                            }
                             stats.video_sent.add(p.payload.len());
                             stream.write_rtp(rtp_write(*pt, now, p).nackable(true));
                         }

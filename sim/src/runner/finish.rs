@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Run, SCRAPE_TIMEOUT};
+use super::{Run, SCRAPE_TIMEOUT, Window};
 use crate::checks::Rule;
-use crate::exposition::scrape;
+use crate::exporter::scrape;
 use crate::ledger::PeerState;
 use crate::peer::Peer;
-use crate::report::{self, BodyReport, FailedJoin, LatencyReport, Report, WindowCounts};
+use crate::report::{self, BodyReport, FailedJoin, LatencyReport, Report};
 
 impl Run<'_> {
     /// Everyone leaves cleanly; one scrape later nothing of theirs may be
@@ -54,11 +54,19 @@ impl Run<'_> {
         );
     }
 
-    pub(super) fn report(&self, window: Option<(WindowCounts, Duration)>) -> Report {
+    pub(super) fn report(&self, window: Option<Window>) -> Report {
         let (rooms, total) = report::rooms(
             &self.ledger,
-            window.as_ref().map(|(counts, _)| counts),
+            window.as_ref().map(|w| (&w.counts, w.length.as_secs_f64())),
             &self.checker.violations,
+        );
+        let subscribers = report::subscribers(
+            &self.ledger,
+            window.as_ref().map(|w| &w.counts),
+            &window
+                .as_ref()
+                .map(|w| w.tracks.clone())
+                .unwrap_or_default(),
         );
         let joins: Vec<Duration> = self
             .ledger
@@ -75,11 +83,12 @@ impl Run<'_> {
         Report {
             scenario: self.scenario.clone(),
             server: self.opts.server.to_string(),
-            exporter: self.opts.exporter.to_string(),
+            exporter: self.opts.exporter.url().to_string(),
             elapsed_secs: self.start.elapsed().as_secs_f64(),
-            window_secs: window.as_ref().map_or(0.0, |w| w.1.as_secs_f64()),
+            window_secs: window.as_ref().map_or(0.0, |w| w.length.as_secs_f64()),
             rooms,
             total,
+            subscribers,
             scrapes: LatencyReport::of(&self.latencies, self.failed_scrapes),
             bodies: BodyReport::of(&self.bodies),
             joins: LatencyReport::of(&joins, failed_joins.len()),

@@ -12,11 +12,13 @@ use tokio::task::JoinSet;
 use url::Url;
 
 use crate::checks::Checker;
-use crate::exposition::{Scrape, scrape};
+use crate::delivery::{DRAIN, Delivery, DeliveryCounts, Tracks};
+use crate::exporter::{Exporter, scrape};
+use crate::exposition::Scrape;
 use crate::join::{Joined, PeerPlan, join};
 use crate::ledger::{Ledger, PeerState};
 use crate::peer::Peer;
-use crate::report::{self, ChurnReport, Report, Snapshots, WindowCounts};
+use crate::report::{ChurnReport, Report, Snapshots};
 use crate::rng::Rng;
 use crate::scenario::Scenario;
 use crate::scraper::Scraper;
@@ -34,8 +36,9 @@ pub use schedule::{Action, Schedule};
 pub struct RunOptions {
     /// Signaling, e.g. `http://127.0.0.1:3443`.
     pub server: Url,
-    /// The exporter's metrics URL, e.g. `http://127.0.0.1:8889/metrics`.
-    pub exporter: Url,
+    /// The exporter: its metrics URL, e.g. `http://127.0.0.1:8889/metrics`,
+    /// and how to reach it.
+    pub exporter: Exporter,
     /// Show the indicatif progress line (on stderr).
     pub progress: bool,
     /// How long the server keeps an emptied room open (`rooms.empty_grace_ms`).
@@ -44,12 +47,21 @@ pub struct RunOptions {
     pub tag: String,
     /// Join tokens for a server that requires them.
     pub tokens: Tokens,
+    /// TLS for `wss`/`https` signaling (the system's roots when `None`).
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl RunOptions {
-    /// Options for `server` and `exporter` with the server's default grace,
-    /// no progress line and a tag made from the clock.
+    /// Options for `server` and a plain `exporter` URL (no secret) with the
+    /// server's default grace, no progress line and a tag made from the
+    /// clock. Panics on an exporter URL that is not `http(s)`.
     pub fn new(server: Url, exporter: Url) -> RunOptions {
+        let exporter = Exporter::plain(exporter).expect("an http(s) exporter URL");
+        RunOptions::with_exporter(server, exporter)
+    }
+
+    /// Options for `server` and `exporter`; see [`RunOptions::new`].
+    pub fn with_exporter(server: Url, exporter: Exporter) -> RunOptions {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -60,6 +72,7 @@ impl RunOptions {
             room_grace: Duration::from_secs(5),
             tag: format!("sim{:04x}", nanos & 0xffff),
             tokens: Tokens::default(),
+            tls: None,
         }
     }
 }
@@ -92,6 +105,23 @@ struct Run<'a> {
     /// Picks the churn's leavers.
     rng: Rng,
     timeline: Timeline,
+}
+
+/// The delivered ratio's window once finished: its counts, its length and
+/// every subscriber's tracks at its end.
+pub(crate) struct Window {
+    counts: DeliveryCounts,
+    length: Duration,
+    tracks: BTreeMap<String, Tracks>,
+}
+
+/// The window under way: the last snapshots and when they were taken, the
+/// window's start and its counts.
+struct OpenWindow {
+    last: Snapshots,
+    last_at: Instant,
+    started: Instant,
+    delivery: Delivery,
 }
 
 /// Runs `scenario` against the server in `opts`; the report says whether it passed.
@@ -139,7 +169,7 @@ pub(crate) fn progress_bar(visible: bool) -> ProgressBar {
 
 /// The exporter must answer before anything starts (a few tries: a server
 /// just launched may still be binding).
-pub(crate) async fn first_scrape(exporter: &Url) -> anyhow::Result<Scrape> {
+pub(crate) async fn first_scrape(exporter: &Exporter) -> anyhow::Result<Scrape> {
     let mut last = None;
     for _ in 0..20 {
         match scrape(exporter, SCRAPE_TIMEOUT).await {
@@ -148,14 +178,14 @@ pub(crate) async fn first_scrape(exporter: &Url) -> anyhow::Result<Scrape> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    Err(last.expect("tried at least once")).context(format!("cannot scrape {exporter}"))
+    Err(last.expect("tried at least once")).context(format!("cannot scrape {}", exporter.url()))
 }
 
 impl Run<'_> {
     /// Ramps up, runs until the duration is over; returns the delivered
-    /// ratio's window (its counts and length). The [`Schedule`] says when;
-    /// this loop only waits and does.
-    async fn media_phase(&mut self) -> Option<(WindowCounts, Duration)> {
+    /// ratio's window. The [`Schedule`] says when; this loop only waits
+    /// and does.
+    async fn media_phase(&mut self) -> Option<Window> {
         let mut schedule = Schedule::new(self.scenario, &self.opts.tag, self.start);
         let mut joins: JoinSet<Joined> = JoinSet::new();
         let mut leaves: JoinSet<()> = JoinSet::new();
@@ -166,8 +196,7 @@ impl Run<'_> {
             self.scenario.scrape_interval(),
             SCRAPE_TIMEOUT,
         );
-        // The window so far: its last snapshots, its start, its counts.
-        let mut window: Option<(Snapshots, Instant, WindowCounts)> = None;
+        let mut window: Option<OpenWindow> = None;
         'run: loop {
             for action in schedule.on_tick(Instant::now()) {
                 match action {
@@ -175,7 +204,13 @@ impl Run<'_> {
                     Action::ChurnLeave => self.churn_leave(&mut leaves),
                     Action::Progress => self.progress(),
                     Action::StartWindow => {
-                        window = Some((self.snapshots(), Instant::now(), WindowCounts::new()));
+                        let now = Instant::now();
+                        window = Some(OpenWindow {
+                            last: self.snapshots(),
+                            last_at: now,
+                            started: now,
+                            delivery: Delivery::default(),
+                        });
                     }
                     Action::End => break 'run,
                 }
@@ -194,10 +229,8 @@ impl Run<'_> {
                 result = scraper.next() => {
                     let steady = matches!(&result, Ok(s) if schedule.judges_steady(s.started));
                     self.check_scraped(result, steady, true);
-                    if let Some((prev, _, acc)) = window.as_mut() {
-                        let now = self.snapshots();
-                        report::add_interval(&self.ledger, prev, &now, acc);
-                        *prev = now;
+                    if let Some(w) = window.as_mut() {
+                        self.close_interval(w);
                     }
                 }
             }
@@ -217,9 +250,32 @@ impl Run<'_> {
             }
         }
         self.observe_all();
-        let (prev, at, mut acc) = window?;
-        report::add_interval(&self.ledger, &prev, &self.snapshots(), &mut acc);
-        Some((acc, at.elapsed()))
+        let mut w = window?;
+        self.close_interval(&mut w);
+        let length = w.last_at - w.started;
+        let tracks = crate::delivery::tracks(&self.ledger, &w.last);
+        // Packets still in flight arrive before the counts are read.
+        tokio::time::sleep(DRAIN).await;
+        Some(Window {
+            counts: w.delivery.counts(),
+            length,
+            tracks,
+        })
+    }
+
+    /// Ends the window's current interval now and starts the next.
+    fn close_interval(&mut self, w: &mut OpenWindow) {
+        let now = Instant::now();
+        let snapshots = self.snapshots();
+        // Consumers older than the warm-up must be receiving.
+        let cutoff = w
+            .last_at
+            .checked_sub(self.scenario.warm_up())
+            .unwrap_or(w.last_at);
+        w.delivery
+            .add_interval(&self.ledger, &w.last, &snapshots, cutoff);
+        w.last = snapshots;
+        w.last_at = now;
     }
 
     /// Records a peer in the ledger and starts its join, timed.
@@ -229,7 +285,8 @@ impl Run<'_> {
         if churn {
             self.churn_joining.insert(plan.peer_id.clone());
         }
-        let config = plan.config(self.scenario, &self.opts.tokens);
+        let mut config = plan.config(self.scenario, &self.opts.tokens);
+        config.tls = self.opts.tls.clone();
         let url = self.opts.server.to_string();
         joins.spawn(async move { join(url.trim_end_matches('/'), plan.peer_id, config).await });
     }

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use super::{Run, SCRAPE_TIMEOUT, SETTLE};
 use crate::checks::{CheckContext, Rule, Violation};
-use crate::exposition::{Scrape, ScrapeError, scrape};
+use crate::exporter::scrape;
+use crate::exposition::{Scrape, ScrapeError};
 use crate::ledger::PeerState;
 use crate::report;
 

@@ -44,6 +44,8 @@ pub struct ConnectOptions {
     /// by another node with `redirect: <url> …`, and the client connects to
     /// `<url>` with the same query and auth. 0 returns the refusal.
     pub follow_redirects: usize,
+    /// TLS for `wss` (and `https`) URLs; the system's roots when `None`.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl Default for ConnectOptions {
@@ -58,6 +60,7 @@ impl Default for ConnectOptions {
             max_message_size: 16 << 20,
             auth: None,
             follow_redirects: 2,
+            tls: None,
         }
     }
 }
@@ -174,6 +177,7 @@ impl Client {
             user_agent,
             options.auth.as_ref(),
             options.max_message_size,
+            options.tls.as_ref(),
         );
         let (ws, handshake) = tokio::time::timeout(options.connect_timeout, opened)
             .await

@@ -3,6 +3,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
+use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::{
     Message,
     client::IntoClientRequest,
@@ -23,9 +24,9 @@ const DEFAULT_PATH: &str = "/socket.io/";
 
 /// Builds the websocket URL: `ws://host:port/socket.io/?EIO=4&transport=websocket&<query>`.
 ///
-/// Accepts `http://` and `ws://` (the server is plain HTTP; TLS would need a
-/// connector and is out of scope). A path other than `/` is kept, for servers
-/// mounted elsewhere. Query values are percent-encoded here.
+/// Accepts `http://` and `ws://`, and `https://` and `wss://` (TLS). A path
+/// other than `/` is kept, for servers mounted elsewhere. Query values are
+/// percent-encoded here.
 pub(crate) fn websocket_url(base: &str, query: &[(&str, &str)]) -> Result<Url, Error> {
     let invalid = |reason: &str| Error::InvalidUrl {
         url: base.to_owned(),
@@ -37,12 +38,11 @@ pub(crate) fn websocket_url(base: &str, query: &[(&str, &str)]) -> Result<Url, E
         "http" => url
             .set_scheme("ws")
             .map_err(|()| invalid("cannot switch to ws"))?,
-        "https" | "wss" => {
-            return Err(invalid(
-                "TLS (https/wss) is not supported; use http:// or ws://",
-            ));
-        }
-        _ => return Err(invalid("the scheme must be http or ws")),
+        "wss" => {}
+        "https" => url
+            .set_scheme("wss")
+            .map_err(|()| invalid("cannot switch to wss"))?,
+        _ => return Err(invalid("the scheme must be http, https, ws or wss")),
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("no host"));
@@ -71,6 +71,7 @@ pub(crate) async fn open(
     user_agent: Option<&str>,
     auth: Option<&Value>,
     max_message_size: usize,
+    tls: Option<&crate::tls::Tls>,
 ) -> Result<(WsStream, Handshake), Error> {
     let mut request = url.as_str().into_client_request()?;
     if let Some(ua) = user_agent {
@@ -85,8 +86,20 @@ pub(crate) async fn open(
         .max_message_size(Some(max_message_size))
         .max_frame_size(Some(max_message_size));
     // Nagle off: signaling is request/response of small frames; latency matters.
-    let (mut ws, _response) =
-        tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
+    let connector = match url.scheme() {
+        "wss" => {
+            let tls = tls.cloned().unwrap_or_else(crate::tls::system);
+            Connector::Rustls(tls.config())
+        }
+        _ => Connector::Plain,
+    };
+    let (mut ws, _response) = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(config),
+        true,
+        Some(connector),
+    )
+    .await?;
 
     let open = match engine_io::decode(&next_text(&mut ws).await?) {
         Ok(EnginePacket::Open(open)) => open,
@@ -200,6 +213,18 @@ mod tests {
     }
 
     #[test]
+    fn tls_urls_become_wss() {
+        assert_eq!(
+            url("https://example.test:8443", &[]),
+            "wss://example.test:8443/socket.io/?EIO=4&transport=websocket"
+        );
+        assert_eq!(
+            url("wss://h/", &[]),
+            "wss://h/socket.io/?EIO=4&transport=websocket"
+        );
+    }
+
+    #[test]
     fn percent_encodes_query_values() {
         assert_eq!(
             url("http://h:1", &[("peerId", "a b&c=d/é")]),
@@ -209,7 +234,7 @@ mod tests {
 
     #[test]
     fn rejects_unusable_urls() {
-        for base in ["https://h", "wss://h", "ftp://h", "not a url", "h:3443"] {
+        for base in ["ftp://h", "not a url", "h:3443", "wss://"] {
             assert!(
                 matches!(websocket_url(base, &[]), Err(Error::InvalidUrl { .. })),
                 "{base}"

@@ -1,0 +1,155 @@
+//! A server's exporter as the sim reaches it: its metrics URL (`http` or
+//! `https`), an HTTP client (reqwest on the sim's rustls configuration)
+//! and the bearer secret a protected exporter wants.
+//!
+//! Scrapes ask for gzip as Prometheus does and decompress the body
+//! themselves, so that both sizes (on the wire and as text) are known.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use flate2::read::GzDecoder;
+use url::Url;
+
+use crate::exposition::{Scrape, ScrapeError, parse};
+use crate::tls::Tls;
+
+/// Where and how to scrape; cheap to clone (the client is shared).
+#[derive(Debug, Clone)]
+pub struct Exporter {
+    url: Url,
+    client: reqwest::Client,
+    secret: Option<String>,
+}
+
+/// A response body as received.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The bytes on the wire (after any transfer encoding).
+    pub body: Vec<u8>,
+    /// Whether they are gzip (`Content-Encoding: gzip`).
+    pub gzip: bool,
+}
+
+impl Exporter {
+    /// The exporter at `url` (`http` or `https`), trusting `tls`, sending
+    /// `secret` as a bearer token when given.
+    pub fn new(url: Url, tls: &Tls, secret: Option<String>) -> Result<Exporter, ScrapeError> {
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ScrapeError::Url(url.to_string()));
+        }
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls((*tls.config()).clone())
+            // Proxies from the environment would send loopback scrapes astray.
+            .no_proxy()
+            .build()
+            .map_err(|e| ScrapeError::Http(format!("HTTP client: {e}")))?;
+        Ok(Exporter {
+            url,
+            client,
+            secret,
+        })
+    }
+
+    /// A plain `http` exporter without a secret (TLS from the system's roots
+    /// should the URL be `https`).
+    pub fn plain(url: Url) -> Result<Exporter, ScrapeError> {
+        Exporter::new(url, &crate::tls::system(), None)
+    }
+
+    /// Its metrics URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// One GET of the exposition.
+    pub async fn fetch(&self) -> Result<Fetched, ScrapeError> {
+        let mut request = self
+            .client
+            .get(self.url.clone())
+            // What Prometheus sends.
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+            .header(
+                reqwest::header::ACCEPT,
+                "text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+            );
+        if let Some(secret) = &self.secret {
+            request = request.bearer_auth(secret);
+        }
+        let response = request.send().await.map_err(http_error)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ScrapeError::Http(format!("status {}", status.as_u16())));
+        }
+        let gzip = response
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+        let body = response.bytes().await.map_err(http_error)?.to_vec();
+        Ok(Fetched { body, gzip })
+    }
+}
+
+/// GETs and parses the exposition of `exporter`.
+pub async fn scrape(exporter: &Exporter, timeout: Duration) -> Result<Scrape, ScrapeError> {
+    let started = Instant::now();
+    let fetched = tokio::time::timeout(timeout, exporter.fetch())
+        .await
+        .map_err(|_| ScrapeError::Timeout(timeout))??;
+    let latency = started.elapsed();
+    let wire_bytes = fetched.body.len();
+    let text = text(fetched)?;
+    Ok(Scrape {
+        started,
+        latency,
+        body_bytes: text.len(),
+        wire_bytes,
+        families: parse(&text)?,
+    })
+}
+
+/// The exposition text, decompressed if it came as gzip.
+fn text(fetched: Fetched) -> Result<String, ScrapeError> {
+    let bytes = if fetched.gzip {
+        let mut out = Vec::with_capacity(fetched.body.len() * 8);
+        GzDecoder::new(&fetched.body[..])
+            .read_to_end(&mut out)
+            .map_err(|e| ScrapeError::Http(format!("bad gzip body: {e}")))?;
+        out
+    } else {
+        fetched.body
+    };
+    String::from_utf8(bytes).map_err(|_| ScrapeError::Http("body is not UTF-8".into()))
+}
+
+fn http_error(e: reqwest::Error) -> ScrapeError {
+    // The chain says why (refused, certificate, reset): reqwest's own
+    // message alone is only "error sending request".
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    ScrapeError::Http(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_and_https_urls() {
+        for bad in ["ws://h/metrics", "ftp://h/", "unix:/tmp/x"] {
+            let url = Url::parse(bad).unwrap();
+            assert!(
+                matches!(Exporter::plain(url), Err(ScrapeError::Url(_))),
+                "{bad}"
+            );
+        }
+        let ok = Url::parse("https://127.0.0.1:9/metrics").unwrap();
+        assert!(Exporter::plain(ok).is_ok());
+    }
+}

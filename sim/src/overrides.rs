@@ -1,0 +1,291 @@
+//! Scenario fields from the command line: every field of a [`Scenario`]
+//! can be set by a flag, over the scenario file's value (or the built-in
+//! default run's, when no file is given). Durations take units (`20s`,
+//! `500ms`, `2m`; a bare number is seconds) and bitrates suffixes (`500k`,
+//! `1.5M`; a bare number is bits per second).
+
+use clap::Args;
+
+use crate::scenario::{Burst, Capacity, Churn, Scenario, ScenarioError};
+
+/// Flags that override scenario fields; unset ones leave the field alone.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Overrides {
+    /// Name of the run in reports.
+    #[arg(long, help_heading = "Scenario")]
+    pub name: Option<String>,
+    /// Number of rooms.
+    #[arg(long, help_heading = "Scenario")]
+    pub rooms: Option<usize>,
+    /// Peers joining each room.
+    #[arg(long, help_heading = "Scenario")]
+    pub peers_per_room: Option<usize>,
+    /// From the first join until everyone leaves (`20s`, `2m`, or seconds).
+    #[arg(long, value_parser = parse_secs, help_heading = "Scenario")]
+    pub duration: Option<f64>,
+    /// Every peer publishes Opus.
+    #[arg(long, overrides_with = "no_audio", help_heading = "Scenario")]
+    pub audio: bool,
+    /// No peer publishes audio.
+    #[arg(long, overrides_with = "audio", help_heading = "Scenario")]
+    pub no_audio: bool,
+    /// Every peer publishes VP8.
+    #[arg(long, overrides_with = "no_video", help_heading = "Scenario")]
+    pub video: bool,
+    /// No peer publishes video.
+    #[arg(long, overrides_with = "video", help_heading = "Scenario")]
+    pub no_video: bool,
+    /// VP8 bitrate (`500k`, `1.5M`, or bits per second).
+    #[arg(long, value_parser = parse_bitrate, help_heading = "Scenario")]
+    pub video_bitrate: Option<u32>,
+    /// VP8 frames per second.
+    #[arg(long, help_heading = "Scenario")]
+    pub video_fps: Option<u32>,
+    /// Time between unprompted VP8 keyframes.
+    #[arg(long, value_parser = parse_secs, help_heading = "Scenario")]
+    pub keyframe_interval: Option<f64>,
+    /// Every peer consumes the others of its room.
+    #[arg(long, overrides_with = "no_consume", help_heading = "Scenario")]
+    pub consume: bool,
+    /// Peers only publish.
+    #[arg(long, overrides_with = "consume", help_heading = "Scenario")]
+    pub no_consume: bool,
+    /// Peers started per second (all rooms together).
+    #[arg(long, help_heading = "Scenario")]
+    pub ramp_up: Option<f64>,
+    /// Time between exporter scrapes.
+    #[arg(long, value_parser = parse_secs, help_heading = "Scenario")]
+    pub scrape_interval: Option<f64>,
+    /// How old a stream must be before its counters must rise and its score be high.
+    #[arg(long, value_parser = parse_secs, help_heading = "Scenario")]
+    pub warm_up: Option<f64>,
+    /// Lowest acceptable score after the warm-up (0 to 10).
+    #[arg(long, help_heading = "Scenario")]
+    pub min_score: Option<u8>,
+    /// Every publisher drops every Nth packet before sending it (a known
+    /// 1/N uplink loss).
+    #[arg(long, help_heading = "Scenario")]
+    pub drop_every: Option<u32>,
+    /// Churn: peers leaving (and replaced) per second.
+    #[arg(long, help_heading = "Churn")]
+    pub churn: Option<f64>,
+    /// Churn: share of leaves that drop the socket (0 to 1).
+    #[arg(long, help_heading = "Churn")]
+    pub churn_abrupt: Option<f64>,
+    /// Run the capacity ramp (steps of `--rooms` x `--peers-per-room`).
+    #[arg(long, help_heading = "Capacity")]
+    pub capacity: bool,
+    /// Capacity: time after a step's joins before it is measured.
+    #[arg(long, value_parser = parse_secs, help_heading = "Capacity")]
+    pub settle: Option<f64>,
+    /// Capacity: how long each step is measured.
+    #[arg(long, value_parser = parse_secs, help_heading = "Capacity")]
+    pub step: Option<f64>,
+    /// Capacity: the delivered ratio a step needs (0 to 1).
+    #[arg(long, help_heading = "Capacity")]
+    pub min_delivered: Option<f64>,
+    /// Capacity: no step beyond this many peers.
+    #[arg(long, help_heading = "Capacity")]
+    pub max_peers: Option<usize>,
+    /// Capacity: a join burst of this many peers first.
+    #[arg(long, help_heading = "Capacity")]
+    pub burst: Option<usize>,
+    /// Capacity: joins under way at once in the burst.
+    #[arg(long, help_heading = "Capacity")]
+    pub burst_concurrency: Option<usize>,
+}
+
+impl Overrides {
+    /// `scenario` with every given flag applied, validated again.
+    pub fn apply(&self, mut s: Scenario) -> Result<Scenario, ScenarioError> {
+        fn set<T: Clone>(field: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                *field = v.clone();
+            }
+        }
+        set(&mut s.name, &self.name);
+        set(&mut s.rooms, &self.rooms);
+        set(&mut s.peers_per_room, &self.peers_per_room);
+        set(&mut s.duration_secs, &self.duration);
+        set(&mut s.video_bitrate, &self.video_bitrate);
+        set(&mut s.video_fps, &self.video_fps);
+        set(&mut s.keyframe_interval, &self.keyframe_interval);
+        set(&mut s.ramp_up, &self.ramp_up);
+        set(&mut s.scrape_interval_secs, &self.scrape_interval);
+        set(&mut s.warm_up_secs, &self.warm_up);
+        set(&mut s.min_score, &self.min_score);
+        if self.drop_every.is_some() {
+            s.drop_every = self.drop_every;
+        }
+        for (field, on, off) in [
+            (&mut s.publish_audio, self.audio, self.no_audio),
+            (&mut s.publish_video, self.video, self.no_video),
+            (&mut s.consume, self.consume, self.no_consume),
+        ] {
+            if on {
+                *field = true;
+            } else if off {
+                *field = false;
+            }
+        }
+        if self.churn.is_some() || self.churn_abrupt.is_some() {
+            let churn = s.churn.get_or_insert(Churn {
+                leaves_per_sec: 1.0,
+                abrupt_fraction: 0.0,
+            });
+            set(&mut churn.leaves_per_sec, &self.churn);
+            set(&mut churn.abrupt_fraction, &self.churn_abrupt);
+        }
+        let wants_capacity = self.capacity
+            || self.settle.is_some()
+            || self.step.is_some()
+            || self.min_delivered.is_some()
+            || self.max_peers.is_some()
+            || self.burst.is_some()
+            || self.burst_concurrency.is_some();
+        if wants_capacity {
+            let cap = s.capacity.get_or_insert_with(Capacity::default);
+            set(&mut cap.settle_secs, &self.settle);
+            set(&mut cap.step_secs, &self.step);
+            set(&mut cap.min_delivered, &self.min_delivered);
+            set(&mut cap.max_peers, &self.max_peers);
+            if self.burst.is_some() || self.burst_concurrency.is_some() {
+                let burst = cap.burst.get_or_insert(Burst {
+                    peers: 100,
+                    concurrency: 25,
+                });
+                set(&mut burst.peers, &self.burst);
+                set(&mut burst.concurrency, &self.burst_concurrency);
+            }
+        }
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+/// `20s`, `500ms`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_secs(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = text.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (e.g. 20s, 500ms, 2m)"))?;
+    let secs = value * scale;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("`{text}` must be a duration of zero or more"));
+    }
+    Ok(secs)
+}
+
+/// `500k`, `1.5M`, `2m` or a bare number of bits per second.
+pub fn parse_bitrate(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    let (number, scale) = match text.chars().last() {
+        Some('k' | 'K') => (&text[..text.len() - 1], 1e3),
+        Some('m' | 'M') => (&text[..text.len() - 1], 1e6),
+        _ => (text, 1.0),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a bitrate (e.g. 500k, 1.5M)"))?;
+    let bps = (value * scale).round();
+    if !(1.0..=f64::from(u32::MAX)).contains(&bps) {
+        return Err(format!("`{text}` is out of range"));
+    }
+    Ok(bps as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        o: Overrides,
+    }
+
+    fn apply(args: &[&str]) -> Result<Scenario, String> {
+        let cli = Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.o.apply(Scenario::builtin()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(parse_secs("20s"), Ok(20.0));
+        assert_eq!(parse_secs("20"), Ok(20.0));
+        assert_eq!(parse_secs("500ms"), Ok(0.5));
+        assert_eq!(parse_secs("2m"), Ok(120.0));
+        assert!(parse_secs("-1s").is_err());
+        assert!(parse_secs("soon").is_err());
+        assert_eq!(parse_bitrate("500k"), Ok(500_000));
+        assert_eq!(parse_bitrate("1.5M"), Ok(1_500_000));
+        assert_eq!(parse_bitrate("64000"), Ok(64_000));
+        assert!(parse_bitrate("0").is_err());
+        assert!(parse_bitrate("fast").is_err());
+    }
+
+    #[test]
+    fn flags_override_fields_and_nothing_else() {
+        let base = Scenario::builtin();
+        assert_eq!(apply(&[]).unwrap(), base);
+        let s = apply(&[
+            "--rooms",
+            "3",
+            "--peers-per-room",
+            "4",
+            "--duration",
+            "20s",
+            "--no-audio",
+            "--video-bitrate",
+            "300k",
+            "--video-fps",
+            "15",
+            "--ramp-up",
+            "5",
+            "--scrape-interval",
+            "1s",
+        ])
+        .unwrap();
+        assert_eq!((s.rooms, s.peers_per_room, s.duration_secs), (3, 4, 20.0));
+        assert!(!s.publish_audio && s.publish_video);
+        assert_eq!((s.video_bitrate, s.video_fps), (300_000, 15));
+        assert_eq!((s.ramp_up, s.scrape_interval_secs), (5.0, 1.0));
+        assert_eq!(s.min_score, base.min_score);
+        // The last of a pair wins.
+        assert!(apply(&["--no-video", "--video"]).unwrap().publish_video);
+        assert!(!apply(&["--video", "--no-video"]).unwrap().publish_video);
+    }
+
+    #[test]
+    fn churn_and_capacity_tables_are_made_when_asked() {
+        let s = apply(&["--churn", "2"]).unwrap();
+        assert_eq!(s.churn.map(|c| c.leaves_per_sec), Some(2.0));
+        let s = apply(&["--max-peers", "40", "--burst", "50"]).unwrap();
+        let cap = s.capacity.unwrap();
+        assert_eq!(cap.max_peers, 40);
+        assert_eq!(cap.burst.map(|b| b.peers), Some(50));
+    }
+
+    #[test]
+    fn invalid_results_are_refused() {
+        let err = apply(&["--rooms", "0"]).unwrap_err();
+        assert!(err.contains("rooms"), "{err}");
+        let err = apply(&["--min-score", "11"]).unwrap_err();
+        assert!(err.contains("min_score"), "{err}");
+    }
+}
