@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use ejtimaa::server::Server;
-use ejtimaa_sim::runner::{RunOptions, run};
+use ejtimaa_sim::runner::run;
 use ejtimaa_sim::scenario::Scenario;
 use support::*;
 
@@ -86,13 +86,7 @@ async fn a_big_room_spreads_over_two_workers_and_pipes_its_media() {
     config.rooms.consumers_per_router = 16;
     let grace = Duration::from_millis(config.rooms.empty_grace_ms);
     let server = start(config).await;
-    let mut opts = RunOptions::new(
-        format!("http://{}", server.signaling_addr).parse().unwrap(),
-        format!("http://{}/metrics", server.exporter_addr.unwrap())
-            .parse()
-            .unwrap(),
-    );
-    opts.room_grace = grace;
+    let opts = sim_options(&server, grace);
     let scenario = scenario();
     let running = tokio::spawn(async move { run(&scenario, &opts).await });
 
@@ -290,13 +284,7 @@ async fn churn_in_a_spread_room_leaves_nothing_behind() {
     let churn = scenario.churn.as_mut().expect("churn.toml churns");
     churn.leaves_per_sec = 1.0;
     churn.abrupt_fraction = 0.5;
-    let mut opts = RunOptions::new(
-        format!("http://{}", server.signaling_addr).parse().unwrap(),
-        format!("http://{}/metrics", server.exporter_addr.unwrap())
-            .parse()
-            .unwrap(),
-    );
-    opts.room_grace = grace;
+    let opts = sim_options(&server, grace);
     let running = tokio::spawn(async move { run(&scenario, &opts).await });
     let mut most_routers = 0;
     while !running.is_finished() {

@@ -9,7 +9,6 @@ mod support;
 use std::time::Duration;
 
 use ejtimaa_sim::report::Report;
-use ejtimaa_sim::runner::{RunOptions, run};
 use ejtimaa_sim::scenario::Scenario;
 use support::*;
 
@@ -17,26 +16,7 @@ use support::*;
 const DEADLINE: Duration = Duration::from_secs(40);
 
 async fn run_fresh(scenario: &Scenario) -> Report {
-    let config = test_config();
-    let grace = Duration::from_millis(config.rooms.empty_grace_ms);
-    let server = start(config).await;
-    let signaling = format!("http://{}", server.signaling_addr);
-    let exporter = format!(
-        "http://{}/metrics",
-        server.exporter_addr.expect("exporter on")
-    );
-    let mut opts = RunOptions::new(
-        signaling.parse().expect("url"),
-        exporter.parse().expect("url"),
-    );
-    opts.room_grace = grace;
-    let report = tokio::time::timeout(DEADLINE, run(scenario, &opts))
-        .await
-        .unwrap_or_else(|_| panic!("the run took longer than {DEADLINE:?}"))
-        .expect("the run completes");
-    println!("{}", report.table());
-    server.shutdown().await;
-    report
+    run_sim(test_config(), scenario, DEADLINE).await
 }
 
 fn smoke(duration: f64) -> Scenario {

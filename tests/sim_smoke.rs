@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use ejtimaa_sim::report::Report;
-use ejtimaa_sim::runner::{RunOptions, run};
+use ejtimaa_sim::runner::RunOptions;
 use ejtimaa_sim::scenario::Scenario;
 use support::*;
 
@@ -18,30 +18,7 @@ const DEADLINE: Duration = Duration::from_secs(40);
 
 /// Runs `scenario` against a fresh in-process server and returns its report.
 async fn run_against_fresh_server(scenario: &Scenario) -> Report {
-    run_against(test_config(), scenario).await
-}
-
-/// Runs `scenario` against a fresh in-process server started with `config`.
-async fn run_against(config: ejtimaa::config::Config, scenario: &Scenario) -> Report {
-    let grace = Duration::from_millis(config.rooms.empty_grace_ms);
-    let server = start(config).await;
-    let signaling = format!("http://{}", server.signaling_addr);
-    let exporter = format!(
-        "http://{}/metrics",
-        server.exporter_addr.expect("exporter on")
-    );
-    let mut opts = RunOptions::new(
-        signaling.parse().expect("url"),
-        exporter.parse().expect("url"),
-    );
-    opts.room_grace = grace;
-    let report = tokio::time::timeout(DEADLINE, run(scenario, &opts))
-        .await
-        .unwrap_or_else(|_| panic!("the run took longer than {DEADLINE:?}"))
-        .expect("the run completes");
-    println!("{}", report.table());
-    server.shutdown().await;
-    report
+    run_sim(test_config(), scenario, DEADLINE).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,7 +143,7 @@ async fn smoke_passes_against_an_aggregated_server() {
     scenario.warm_up_secs = 3.0;
     let mut config = test_config();
     config.prometheus.metrics = ejtimaa::config::MetricsSetting::Aggregated;
-    let report = run_against(config, &scenario).await;
+    let report = run_sim(config, &scenario, DEADLINE).await;
 
     assert!(report.failed_joins.is_empty(), "{:?}", report.failed_joins);
     assert!(report.violations.is_empty(), "{:#?}", report.violations);

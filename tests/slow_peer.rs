@@ -41,6 +41,21 @@ impl Polling {
         Polling { addr, sid }
     }
 
+    /// Connects and joins `ROOM` as `peer`.
+    async fn join(addr: SocketAddr, peer: &str) -> Self {
+        let polling = Self::open(addr, ROOM, peer).await;
+        polling.post("40").await;
+        polling.poll_for("40").await;
+        polling
+            .post(&format!(
+                r#"420["request",{{"method":"join","data":{{"displayName":"{peer}"}}}}]"#
+            ))
+            .await;
+        let answer = polling.poll_for("430").await;
+        assert!(answer.starts_with("430[null"), "join failed: {answer}");
+        polling
+    }
+
     async fn post(&self, packet: &str) {
         let path = format!("/socket.io/?EIO=4&transport=polling&sid={}", self.sid);
         let (status, _, body) = http_request(
@@ -85,19 +100,30 @@ impl Polling {
     }
 }
 
+/// The slow peer is gone from its room, and its overflow counted once.
+async fn evicted_once(server: &ejtimaa::server::Server) {
+    let text = scrape_until(server, "one peer left", |t| {
+        sample(t, r#"Ejtimaa_peers{room_id="slow"}"#) == Some(1.0)
+    })
+    .await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"Ejtimaa_limit_refusals_total{limit="max_queued_messages"}"#
+        ),
+        Some(1.0),
+        "the overflow is counted once"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_stops_reading_is_disconnected_when_its_queue_is_full() {
     let mut config = test_config();
     config.limits.max_queued_messages = QUEUE;
     let server = start(config).await;
 
-    let slow = Polling::open(server.signaling_addr, ROOM, "slow").await;
-    slow.post("40").await;
-    slow.poll_for("40").await;
-    slow.post(r#"420["request",{"method":"join","data":{"displayName":"slow"}}]"#)
-        .await;
-    let answer = slow.poll_for("430").await;
-    assert!(answer.starts_with("430[null"), "join failed: {answer}");
+    // Joined, and never polls again.
+    Polling::join(server.signaling_addr, "slow").await;
 
     let (observer, mut observer_in) = connect(&server, ROOM, "observer").await;
     request(&observer, "join", json!({ "displayName": "observer" }))
@@ -136,18 +162,7 @@ async fn a_peer_that_stops_reading_is_disconnected_when_its_queue_is_full() {
         }
     }
 
-    let text = scrape_until(&server, "one peer left", |t| {
-        sample(t, r#"Ejtimaa_peers{room_id="slow"}"#) == Some(1.0)
-    })
-    .await;
-    assert_eq!(
-        sample(
-            &text,
-            r#"Ejtimaa_limit_refusals_total{limit="max_queued_messages"}"#
-        ),
-        Some(1.0),
-        "the overflow is counted once"
-    );
+    evicted_once(&server).await;
     // The observer is still served.
     request(&observer, "getRouterRtpCapabilities", json!({}))
         .await
@@ -165,12 +180,7 @@ async fn a_peer_that_reads_none_of_its_answers_is_disconnected() {
         .await
         .expect("joined");
 
-    let slow = Polling::open(server.signaling_addr, ROOM, "slow").await;
-    slow.post("40").await;
-    slow.poll_for("40").await;
-    slow.post(r#"420["request",{"method":"join","data":{"displayName":"slow"}}]"#)
-        .await;
-    slow.poll_for("430").await;
+    let slow = Polling::join(server.signaling_addr, "slow").await;
     expect_message(&mut observer_in, "newPeer").await;
     // More requests than its queue holds answers, in one payload, and no
     // poll for their answers.
@@ -181,16 +191,6 @@ async fn a_peer_that_reads_none_of_its_answers_is_disconnected() {
 
     let closed = expect_message(&mut observer_in, "peerClosed").await;
     assert_eq!(closed["peerId"], "slow");
-    let text = scrape_until(&server, "one peer left", |t| {
-        sample(t, r#"Ejtimaa_peers{room_id="slow"}"#) == Some(1.0)
-    })
-    .await;
-    assert_eq!(
-        sample(
-            &text,
-            r#"Ejtimaa_limit_refusals_total{limit="max_queued_messages"}"#
-        ),
-        Some(1.0)
-    );
+    evicted_once(&server).await;
     server.shutdown().await;
 }

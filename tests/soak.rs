@@ -11,7 +11,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use ejtimaa::server::Server;
-use ejtimaa_sim::runner::{RunOptions, run};
+use ejtimaa_sim::runner::run;
 use ejtimaa_sim::scenario::Scenario;
 use support::*;
 
@@ -111,13 +111,7 @@ async fn churn_rounds_leave_nothing_behind() {
     let mut after_round = Vec::new();
     let started = Instant::now();
     for round in 0..rounds {
-        let mut opts = RunOptions::new(
-            format!("http://{}", server.signaling_addr).parse().unwrap(),
-            format!("http://{}/metrics", server.exporter_addr.unwrap())
-                .parse()
-                .unwrap(),
-        );
-        opts.room_grace = grace;
+        let mut opts = sim_options(&server, grace);
         opts.tag = format!("soak{round}");
         let report = tokio::time::timeout(Duration::from_secs(60), run(&scenario, &opts))
             .await

@@ -264,3 +264,40 @@ pub async fn wait_for<T>(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The simulator's options against `server`, whose emptied rooms close
+/// after `grace`.
+pub fn sim_options(server: &Server, grace: Duration) -> ejtimaa_sim::runner::RunOptions {
+    let mut opts = ejtimaa_sim::runner::RunOptions::new(
+        format!("http://{}", server.signaling_addr)
+            .parse()
+            .expect("url"),
+        format!(
+            "http://{}/metrics",
+            server.exporter_addr.expect("exporter on")
+        )
+        .parse()
+        .expect("url"),
+    );
+    opts.room_grace = grace;
+    opts
+}
+
+/// Runs `scenario` against a fresh in-process server started with `config`,
+/// failing past `deadline` (server start-up excluded); prints its table.
+pub async fn run_sim(
+    config: Config,
+    scenario: &ejtimaa_sim::scenario::Scenario,
+    deadline: Duration,
+) -> ejtimaa_sim::report::Report {
+    let grace = Duration::from_millis(config.rooms.empty_grace_ms);
+    let server = start(config).await;
+    let opts = sim_options(&server, grace);
+    let report = tokio::time::timeout(deadline, ejtimaa_sim::runner::run(scenario, &opts))
+        .await
+        .unwrap_or_else(|_| panic!("the run took longer than {deadline:?}"))
+        .expect("the run completes");
+    println!("{}", report.table());
+    server.shutdown().await;
+    report
+}

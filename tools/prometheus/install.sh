@@ -1,65 +1,8 @@
 #!/usr/bin/env bash
 # Installs Debian's `prometheus` package (/usr/bin/prometheus and promtool),
-# which tests/prometheus.rs runs against the server. Called by `tools/dev
-# setup` and by that test when promtool is missing.
-#
-# Idempotent: does nothing when the package is installed. Meant to run as root
-# (CI and the developers' machines are root); falls back to sudo otherwise.
-#
-# The package ships a service that would start a system Prometheus on :9090
-# (tests start their own, on a free loopback port, with a temporary database).
-# A policy-rc.d that answers 101 ("action forbidden") keeps invoke-rc.d from
-# starting it during the install; an existing policy-rc.d (Docker images have
-# one) is put back afterwards.
+# which tests/prometheus.rs runs against the server, with its service kept
+# from starting (tests start their own, on a free loopback port, with a
+# temporary database). Called by `tools/dev setup` and by that test when
+# promtool is missing.
 set -euo pipefail
-
-PKG=prometheus
-POLICY=/usr/sbin/policy-rc.d
-
-if dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -q 'install ok installed'; then
-  exit 0
-fi
-
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-
-backup=""
-restore_policy() {
-  if [ -n "$backup" ]; then
-    $SUDO mv -f "$backup" "$POLICY"
-  else
-    $SUDO rm -f "$POLICY"
-  fi
-}
-if [ -e "$POLICY" ]; then
-  backup="$(mktemp /tmp/policy-rc.d.XXXXXX)"
-  $SUDO cp -p "$POLICY" "$backup"
-fi
-trap restore_policy EXIT
-printf '#!/bin/sh\n# tools/prometheus/install.sh: no service starts during this install\nexit 101\n' \
-  | $SUDO tee "$POLICY" >/dev/null
-$SUDO chmod 0755 "$POLICY"
-
-echo "tools/prometheus/install.sh: installing $PKG" >&2
-# Debian's mirror is enough; update only when the package is unknown.
-if ! apt-cache show "$PKG" >/dev/null 2>&1; then
-  $SUDO apt-get update -qq
-fi
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$PKG" \
-  || { $SUDO apt-get update -qq &&
-       DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$PKG"; }
-
-# Should a service manager have started it anyway (policy-rc.d is only
-# honoured by invoke-rc.d), stop it and keep it from starting at boot.
-if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
-elif [ -x /etc/init.d/prometheus ]; then
-  $SUDO /etc/init.d/prometheus stop >/dev/null 2>&1 || true
-fi
-
-for tool in prometheus promtool; do
-  command -v "$tool" >/dev/null || {
-    echo "tools/prometheus/install.sh: $tool not on PATH after installing $PKG" >&2
-    exit 1
-  }
-done
+exec "$(dirname "${BASH_SOURCE[0]}")/../apt/install-quiet.sh" prometheus prometheus prometheus promtool
