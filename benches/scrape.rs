@@ -13,6 +13,10 @@
 //!   server does: the wall time of a scrape on an idle machine.
 //! - `now_with_stats`: `now` plus applying one scrape's worth of stats, for a
 //!   comparison that leaves nothing out.
+//! - `now_reusing`: `now_with_stats` with the server's gzip, which deflates
+//!   again only the chunks that changed since the previous scrape (the stats
+//!   of a steady call move bytes, packets, bitrate, jitter and round-trip
+//!   time; the `_info` series, losses, feedback counts and scores stay).
 //!
 //! Run with `cargo bench --bench scrape`; it also prints the text and gzip
 //! sizes at both levels.
@@ -21,7 +25,7 @@ use std::hint::black_box;
 use std::io::Write;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ejtimaa::exporter::{gzip, gzip_in_parts};
+use ejtimaa::exporter::{compress, gzip, gzip_in_parts};
 use ejtimaa_systems::{Core, ExportOptions, WorldEvent};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -103,6 +107,26 @@ fn bench_scrape(c: &mut Criterion) {
                 black_box(body.len())
             })
         });
+        // The previous scrape's text and gzip, and a spare buffer.
+        let first = core.render_owned(String::new());
+        let mut base = (compress(first.as_bytes(), 1, None, 1), first);
+        let mut reused = 0;
+        group.bench_function(BenchmarkId::new("now_reusing", streams), |b| {
+            b.iter(|| {
+                next_scrape(&mut stats);
+                core.apply_all(stats.iter().cloned());
+                let text = core.render_owned(std::mem::take(&mut spare));
+                let body = compress(text.as_bytes(), 1, Some((base.1.as_bytes(), &base.0)), 1);
+                reused = body.reused();
+                let size = body.bytes().len();
+                spare = std::mem::replace(&mut base, (body, text)).1;
+                black_box(size)
+            })
+        });
+        println!(
+            "streams={streams} reused_bytes={reused} of text_bytes={}",
+            base.1.len()
+        );
     }
     group.finish();
 }

@@ -19,9 +19,28 @@ pub const STREAMS_PER_PEER: usize = 2 * PEERS_PER_ROOM;
 pub const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
                           Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.51";
 
-/// A 36-character, UUID-shaped id.
+/// A 36-character id shaped like mediasoup's random (v4) UUIDs, with as
+/// little repetition between ids as theirs, so that compression benches see
+/// live text's entropy; the same `(kind, n)` always gives the same id.
 pub fn uuid(kind: u32, n: usize) -> String {
-    format!("{kind:08x}-1c2d-4e5f-8a9b-{n:012x}")
+    let a = splitmix((u64::from(kind) << 40) ^ n as u64);
+    let b = splitmix(a);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        0x8000 | (b >> 48) & 0x3fff,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// One step of SplitMix64: a cheap, well-mixed hash of a counter.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// One stream as the original built its series: 13 label values and the
@@ -183,12 +202,17 @@ pub fn kind_str(kind: MediaKind) -> &'static str {
     kind.as_str()
 }
 
-/// Advances every stream's counters, as the next scrape's get_stats would.
+/// Advances every stream's figures the way a steady, loss-free call's next
+/// get_stats does: bytes, packets, bitrate, jitter and round-trip time move;
+/// losses, feedback counts and scores stay.
 pub fn next_scrape(stats: &mut [WorldEvent]) {
     for e in stats {
         if let WorldEvent::StatsUpdated { stats, .. } = e {
             stats.byte_count += 1200;
             stats.packet_count += 1;
+            stats.bitrate = stats.bitrate % 600_000 + 997;
+            stats.jitter = stats.jitter % 200 + 7;
+            stats.round_trip_time = stats.round_trip_time.map(|rtt| rtt % 20.0 + 0.25);
         }
     }
 }

@@ -3,12 +3,14 @@
 //!
 //! A scrape asks the engine thread to render what the World holds (stats are
 //! refreshed in the background, or first collected when so configured),
-//! compresses the text once per render when asked for gzip, and sends it
-//! without copying. Overlapping scrapes share one render. The HTTP side never
-//! touches the World.
+//! compresses the text once per render when asked for gzip (deflating again
+//! only what changed since the last compressed render), and sends it without
+//! copying. Overlapping scrapes share one render. The HTTP side never touches
+//! the World.
 
 mod auth;
 mod body;
+mod gzip;
 mod landing;
 mod negotiate;
 mod renders;
@@ -32,7 +34,7 @@ use crate::cluster::Cluster;
 use crate::engine::{EngineGone, EngineHandle};
 
 pub use auth::BearerSecret;
-pub use body::{gzip, gzip_in_parts};
+pub use gzip::{Gzipped, compress, gzip, gzip_in_parts};
 
 /// Refreshes stats before a render; the media layer provides it.
 pub type StatsRefresh = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -187,7 +189,7 @@ async fn scrape(State(exporter): State<Exporter>, uri: Uri, headers: HeaderMap) 
     };
     let gzip = negotiate::accepts_gzip(&headers);
     let payload = if gzip {
-        got.body.gzip(exporter.gzip_level).await
+        exporter.renders.gzip(&got.body, exporter.gzip_level).await
     } else {
         got.body.identity()
     };

@@ -1,11 +1,13 @@
 //! Overlapping scrapes share one render: while one is rendering, the others
 //! wait for it and send its text, so that a burst of scrapes costs one render
-//! and one compression, and renders never run side by side.
+//! and one compression, and renders never run side by side. The newest
+//! compressed body is kept as the base the next compression reuses from.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::body::Bytes;
 use parking_lot::Mutex;
 
 use super::body::Body;
@@ -14,6 +16,11 @@ use super::body::Body;
 #[derive(Default)]
 pub struct Renders {
     latest: Mutex<Option<Arc<Body>>>,
+    /// The newest body that was compressed: the next compression takes
+    /// from its gzip what did not change.
+    base: Mutex<Option<Arc<Body>>>,
+    /// A text buffer no body uses any more, for the next render.
+    spare: Mutex<Option<String>>,
     /// Bumped by every render that finished.
     finished: AtomicU64,
     running: tokio::sync::Mutex<()>,
@@ -46,7 +53,7 @@ impl Renders {
             return Ok(Got { body, shared: true });
         }
         let text = render(self.spare()).await?;
-        let body = Arc::new(Body::new(text));
+        let body = Arc::new(Body::new(text, seen + 1));
         *self.latest.lock() = Some(Arc::clone(&body));
         self.finished.fetch_add(1, Ordering::Release);
         Ok(Got {
@@ -55,27 +62,63 @@ impl Renders {
         })
     }
 
+    /// `body`'s gzip at `level`, reusing what did not change since the
+    /// newest compressed body, which it then becomes if it is newer.
+    pub async fn gzip(&self, body: &Arc<Body>, level: u32) -> Bytes {
+        let base = self
+            .base
+            .lock()
+            .clone()
+            .filter(|base| base.seq() < body.seq());
+        let bytes = body.gzip(level, base).await;
+        let replaced = {
+            let mut base = self.base.lock();
+            if base.as_ref().is_none_or(|b| b.seq() < body.seq()) {
+                base.replace(Arc::clone(body))
+            } else {
+                None
+            }
+        };
+        if let Some(old) = replaced {
+            self.recycle(old);
+        }
+        bytes
+    }
+
     /// The newest body, if any render happened.
     pub fn latest(&self) -> Option<Arc<Body>> {
         self.latest.lock().clone()
     }
 
-    /// The previous body's buffer if no response holds it any more, so that
-    /// steady-state renders reuse two buffers instead of allocating.
+    /// A buffer for the next render: one set aside when a base was
+    /// replaced, or else the previous body's if nothing holds it any more
+    /// (no response, not the base), so that steady-state renders reuse a
+    /// few buffers instead of allocating.
     fn spare(&self) -> String {
-        let Some(previous) = self.latest.lock().take() else {
-            return String::new();
-        };
-        match Arc::try_unwrap(previous) {
-            Ok(body) => {
-                let mut buffer = body.into_buffer();
-                buffer.clear();
-                buffer
+        let mut buffer = self.spare.lock().take().or_else(|| {
+            let previous = self.latest.lock().take()?;
+            match Arc::try_unwrap(previous) {
+                Ok(body) => Some(body.into_buffer()),
+                Err(held) => {
+                    // Still being sent, or the base; the render allocates.
+                    *self.latest.lock() = Some(held);
+                    None
+                }
             }
-            Err(held) => {
-                // Still being sent; the next render allocates.
-                *self.latest.lock() = Some(held);
-                String::new()
+        });
+        if let Some(buffer) = buffer.as_mut() {
+            buffer.clear();
+        }
+        buffer.unwrap_or_default()
+    }
+
+    /// Sets aside the buffer of a body that stopped being the base, if it
+    /// was the last holder.
+    fn recycle(&self, old: Arc<Body>) {
+        if let Ok(body) = Arc::try_unwrap(old) {
+            let mut spare = self.spare.lock();
+            if spare.is_none() {
+                *spare = Some(body.into_buffer());
             }
         }
     }
@@ -140,6 +183,43 @@ mod tests {
             .unwrap();
         assert!(!second.shared);
         assert_eq!(renders.latest().unwrap().text(), "b\n");
+    }
+
+    #[tokio::test]
+    async fn compressed_scrapes_reuse_the_base_and_rotate_buffers() {
+        let renders = Renders::default();
+        let text = |n: u32| format!("# HELP a A.\n{}# HELP b B.\nb {n}\n", "a 1\n".repeat(200));
+        let mut pointers = Vec::new();
+        for n in 0..4 {
+            let got = renders
+                .get(|spare| async move {
+                    let mut spare = spare;
+                    spare.reserve(4096);
+                    spare.push_str(&text(n));
+                    Ok::<_, Infallible>(spare)
+                })
+                .await
+                .unwrap();
+            pointers.push(got.body.text().as_ptr());
+            let bytes = renders.gzip(&got.body, 1).await;
+            let mut unzipped = String::new();
+            std::io::Read::read_to_string(
+                &mut flate2::read::GzDecoder::new(&bytes[..]),
+                &mut unzipped,
+            )
+            .unwrap();
+            assert_eq!(unzipped, text(n));
+            // Family `a` is the same in every render; the first has no base.
+            let unchanged = text(n).find("# HELP b").unwrap();
+            assert_eq!(
+                got.body.gzip_reused(),
+                Some(if n == 0 { 0 } else { unchanged })
+            );
+        }
+        // The base is kept while the next renders; the one before it gives
+        // its buffer to the render after next.
+        assert_eq!(pointers[2], pointers[0]);
+        assert_eq!(pointers[3], pointers[1]);
     }
 
     #[tokio::test]
