@@ -1,7 +1,8 @@
 //! Peers joining and producing at the same moment in one room: each must be
 //! offered every other peer's producers exactly once. (A producer created
 //! while a peer joins is offered by both `join` and `produce`; the server
-//! must create only one consumer of it.)
+//! must create only one consumer of it.) And connections with one peer id
+//! arriving together: exactly one of them stays.
 
 mod support;
 
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use ejtimaa_sim::peer::{Peer, PeerConfig};
 use ejtimaa_sim::report::duplicate_consumers;
+use ejtimaa_sim::signaling::{Client, Incoming};
 use support::*;
 
 const PEERS: usize = 10;
@@ -68,6 +70,65 @@ async fn simultaneous_joins_give_one_consumer_per_producer() {
         for peer in peers {
             peer.leave().await;
         }
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_connections_with_one_peer_id_leave_one_peer() {
+    let server = start(test_config()).await;
+    let url = format!("http://{}", server.signaling_addr);
+    for round in 0..3 {
+        // A fresh room each round: its opening holds every connection up,
+        // then lets them all through together.
+        let room = format!("twins-{round}");
+        let mut connects = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (url, room) = (url.clone(), room.clone());
+            connects.spawn(async move {
+                Client::connect(&url, &[("roomId", room.as_str()), ("peerId", "twin")], None)
+                    .await
+                    .expect("connects")
+            });
+        }
+        let clients: Vec<(Client, Incoming)> = connects.join_all().await;
+
+        // Each admitted connection replaced the one before: one stays.
+        let open = |clients: &[(Client, Incoming)]| {
+            clients
+                .iter()
+                .filter(|(c, _)| c.closed_reason().is_none())
+                .count()
+        };
+        let start = Instant::now();
+        while open(&clients) > 1 && start.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(open(&clients), 1, "round {round}: connections left open");
+        let start = Instant::now();
+        while server.signaling.peer_objects() > 1 && start.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(server.signaling.peer_objects(), 1, "round {round}");
+
+        // The one left is served, and is the room's only peer.
+        let (survivor, _) = clients
+            .iter()
+            .find(|(c, _)| c.closed_reason().is_none())
+            .expect("one open");
+        join(survivor, "Twin").await;
+        let series = format!("Ejtimaa_peers{{room_id=\"{room}\"}}");
+        scrape_until(&server, "one peer", |t| sample(t, &series) == Some(1.0)).await;
+        survivor.disconnect().await;
+        scrape_until(&server, "no peer", |t| {
+            sample(t, &series).unwrap_or(0.0) == 0.0
+        })
+        .await;
+        let start = Instant::now();
+        while server.signaling.peer_objects() > 0 && start.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(server.signaling.peer_objects(), 0, "round {round}");
     }
     server.shutdown().await;
 }

@@ -97,6 +97,10 @@ pub(super) async fn admit(
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
 
+    // One admission per peer id at a time, until the World has the peer:
+    // connections with one id that arrive together are admitted one after
+    // the other, each replacing the one before, so exactly one stays.
+    let _turn = ctx.admitting.turn(&peer_id).await;
     // A peer id already connected: the newcomer replaces it (a reconnect),
     // but only once it is admitted; a refused one leaves it alone.
     let existing = ctx.peers.lock().get(&peer_id).cloned();

@@ -14,13 +14,13 @@ pub mod decode;
 mod gate;
 mod handlers;
 pub mod method;
-mod opening;
 mod overflow;
 mod peer;
 pub mod protocol;
 mod refusals;
 mod room;
 mod spread;
+mod turns;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,6 +67,9 @@ pub struct Signaling {
     pub rooms: Arc<Rooms>,
     /// Connected peers by id, across rooms (ids are unique server-wide).
     peers: Mutex<HashMap<String, Arc<Peer>>>,
+    /// Admissions take turns per peer id: a second connection with an id
+    /// waits until the first is in, and then replaces it as a reconnect.
+    admitting: turns::Turns,
     /// Requests and errors per method, for the exporter.
     tally: MethodTally,
     /// What each limit refused, for the exporter.
@@ -107,6 +110,7 @@ impl Signaling {
             registry,
             address_hook,
             peers: Mutex::new(HashMap::new()),
+            admitting: turns::Turns::default(),
             tally: MethodTally::default(),
             refusals: RefusalTally::default(),
             gate: TokenGate::new(secret),

@@ -12,10 +12,10 @@ use ejtimaa_systems::export::Limit;
 use mediasoup::prelude::*;
 use parking_lot::Mutex;
 
-use super::opening::OpeningGates;
 use super::peer::Peer;
 use super::protocol::SignalingError;
 use super::spread::{RoomRouter, RoomRouters, RouterOpener};
+use super::turns::Turns;
 use crate::engine::EngineHandle;
 use crate::media::codecs::media_codecs;
 use crate::media::workers::{PoolWorker, WorkerPool};
@@ -71,7 +71,7 @@ pub struct Rooms {
     opening: Mutex<usize>,
     /// One opening per room id, so that two peers of a new room share one
     /// router while other rooms open side by side.
-    gates: OpeningGates,
+    gates: Turns,
     opened: AtomicU64,
     engine: EngineHandle,
     /// Opens the rooms' routers.
@@ -95,7 +95,7 @@ impl Rooms {
         Arc::new(Self {
             rooms: Mutex::new(HashMap::new()),
             opening: Mutex::new(0),
-            gates: OpeningGates::default(),
+            gates: Turns::default(),
             opened: AtomicU64::new(0),
             opener: RouterOpener {
                 pool,

@@ -1,6 +1,7 @@
-//! [`OpeningGates`]: one room opening per id at a time, any number of ids
-//! side by side, so that a worker slow to create one router holds up only
-//! the peers of that room.
+//! [`Turns`]: one holder per id at a time, any number of ids side by side.
+//! Rooms open in turns per room id, so that a worker slow to create one
+//! router holds up only the peers of that room; peers are admitted in turns
+//! per peer id, so that two connections with one id cannot both get in.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -11,16 +12,16 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 /// Past this many entries, those no one holds any more are swept out.
 const SWEEP_ABOVE: usize = 64;
 
-/// A gate per room id being opened; an id's gate lives while someone holds
-/// or waits for it.
+/// A gate per id being worked on; an id's gate lives while someone holds or
+/// waits for it.
 #[derive(Default)]
-pub struct OpeningGates {
+pub struct Turns {
     gates: Mutex<HashMap<String, Weak<AsyncMutex<()>>>>,
 }
 
-impl OpeningGates {
-    /// Waits until no one else is opening room `id`; holding the turn, the
-    /// caller looks for the room again and opens it if still needed.
+impl Turns {
+    /// Waits until no one else holds `id`'s turn; the turn is the caller's
+    /// until the guard is dropped.
     pub async fn turn(&self, id: &str) -> OwnedMutexGuard<()> {
         let gate = {
             let mut gates = self.gates.lock();
@@ -52,8 +53,8 @@ mod tests {
     use std::time::Duration;
 
     #[tokio::test]
-    async fn one_opening_per_id_and_ids_side_by_side() {
-        let gates = Arc::new(OpeningGates::default());
+    async fn one_turn_per_id_and_ids_side_by_side() {
+        let gates = Arc::new(Turns::default());
         let a = gates.turn("a").await;
         // Another id proceeds while `a` is held.
         let b = tokio::time::timeout(Duration::from_secs(1), gates.turn("b"))
@@ -63,7 +64,7 @@ mod tests {
         let g = Arc::clone(&gates);
         let second_a = tokio::spawn(async move { g.turn("a").await });
         tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(!second_a.is_finished(), "two openings of one id at once");
+        assert!(!second_a.is_finished(), "two turns of one id at once");
         drop(a);
         tokio::time::timeout(Duration::from_secs(1), second_a)
             .await
@@ -74,7 +75,7 @@ mod tests {
 
     #[tokio::test]
     async fn gates_no_one_holds_are_swept() {
-        let gates = OpeningGates::default();
+        let gates = Turns::default();
         for i in 0..SWEEP_ABOVE * 4 {
             drop(gates.turn(&format!("room{i}")).await);
         }
