@@ -134,6 +134,35 @@ async fn each_method_family_has_its_own_rate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_does_not_refill_its_rates() {
+    let mut config = test_config();
+    config.limits.rates.display_name = Rate {
+        per_sec: 0.001,
+        burst: 2,
+    };
+    let server = start(config).await;
+    let rename = json!({ "displayName": "x" });
+    let (a, _a_in) = connect(&server, "refill", "a").await;
+    join_without_transports(&a, "A").await;
+    let used = errors_of(&a, "changeDisplayName", &rename, 2).await;
+    assert!(used.is_empty(), "{used:?}");
+    // The same peer id again replaces the connection, not its buckets.
+    let (again, _again_in) = connect(&server, "refill", "a").await;
+    join_without_transports(&again, "A").await;
+    let errors = errors_of(&again, "changeDisplayName", &rename, 1).await;
+    assert!(
+        errors.len() == 1 && errors[0].contains("rates.display_name"),
+        "{errors:?}"
+    );
+    // Another peer id has its own.
+    let (b, _b_in) = connect(&server, "refill", "b").await;
+    join_without_transports(&b, "B").await;
+    let own = errors_of(&b, "changeDisplayName", &rename, 2).await;
+    assert!(own.is_empty(), "{own:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_rates_let_a_client_join_and_poll_stats() {
     let server = start(test_config()).await;
     let (a, _a_in) = connect(&server, "normal", "a").await;

@@ -131,7 +131,11 @@ pub(super) async fn admit(
             socket: socket.clone(),
             router: Default::default(),
             state: Mutex::new(PeerState::default()),
-            requests: RequestGate::new(&ctx.config.limits.rates, Instant::now()),
+            // A reconnect keeps the rates its old connection had used up.
+            requests: existing.as_ref().map_or_else(
+                || RequestGate::new(&ctx.config.limits.rates, Instant::now()),
+                |old| old.requests.succeeded_by(),
+            ),
             outgoing: OverflowWatch::new(ctx.overflows.clone()),
             live: ctx.live_peers.mark(),
         });

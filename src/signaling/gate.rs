@@ -52,6 +52,16 @@ impl RequestGate {
         }
     }
 
+    /// The gate of a connection that replaces this one (a reconnect with the
+    /// same peer id): its buckets carry over as they are, so that
+    /// reconnecting does not refill them; nothing is in flight on it yet.
+    pub fn succeeded_by(&self) -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            buckets: Mutex::new(*self.buckets.lock()),
+        }
+    }
+
     /// Takes a place for one more request in flight, or refuses it when
     /// `max` are already waiting for their answer.
     pub fn enter(&self, max: usize) -> Result<InFlight<'_>, SignalingError> {
