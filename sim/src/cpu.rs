@@ -36,6 +36,12 @@ impl CpuSample {
         })
     }
 
+    /// CPU time spent between `earlier` and this sample (zero if the
+    /// counter went backwards, as for a different process).
+    pub fn cpu_since(&self, earlier: &CpuSample) -> Duration {
+        self.cpu.saturating_sub(earlier.cpu)
+    }
+
     /// Cores used between `earlier` and this sample (1.0 = one core busy).
     pub fn cores_since(&self, earlier: &CpuSample) -> Option<f64> {
         let wall = self.at.checked_duration_since(earlier.at)?.as_secs_f64();
@@ -59,6 +65,7 @@ mod tests {
         std::hint::black_box(x);
         let b = CpuSample::read(Process::Own).expect("/proc/self/stat");
         assert!(b.cores_since(&a).is_some_and(|c| c >= 0.0));
+        assert!(b.cpu_since(&a) > Duration::ZERO, "5M multiplications take a tick");
         assert!(CpuSample::read(Process::Pid(u32::MAX)).is_none());
     }
 }
