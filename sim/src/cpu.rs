@@ -65,7 +65,10 @@ mod tests {
         std::hint::black_box(x);
         let b = CpuSample::read(Process::Own).expect("/proc/self/stat");
         assert!(b.cores_since(&a).is_some_and(|c| c >= 0.0));
-        assert!(b.cpu_since(&a) > Duration::ZERO, "5M multiplications take a tick");
+        assert!(
+            b.cpu_since(&a) > Duration::ZERO,
+            "5M multiplications take a tick"
+        );
         assert!(CpuSample::read(Process::Pid(u32::MAX)).is_none());
     }
 }

@@ -39,7 +39,11 @@ impl Scraper {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if tx.send(scrape_to(&exporter, timeout, depth).await).await.is_err() {
+                if tx
+                    .send(scrape_to(&exporter, timeout, depth).await)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -58,6 +58,9 @@ pub async fn run(
     tls: Option<&crate::tls::Tls>,
     server_pid: Option<u32>,
 ) -> BurstReport {
+    // The burst measures join latency and rate: no resting between
+    // wake-ups while it runs.
+    let _awake = crate::idle::pause();
     let server_cpu = || server_pid.and_then(|pid| CpuSample::read(Process::Pid(pid)));
     let cpu_before = (CpuSample::read(Process::Own), server_cpu());
     let permits = Arc::new(Semaphore::new(burst.concurrency));
@@ -117,7 +120,10 @@ pub async fn run(
     let joined = peers.len();
     futures_util::future::join_all(peers.into_iter().map(Peer::leave)).await;
     let cpu_after = (CpuSample::read(Process::Own), server_cpu());
-    let per_join = |secs: Option<f64>| secs.filter(|_| joined > 0).map(|s| s * 1000.0 / joined as f64);
+    let per_join = |secs: Option<f64>| {
+        secs.filter(|_| joined > 0)
+            .map(|s| s * 1000.0 / joined as f64)
+    };
     BurstReport {
         sim_cpu_ms_per_join: per_join(cpu_secs(cpu_before.0, cpu_after.0)),
         server_cpu_ms_per_join: per_join(cpu_secs(cpu_before.1, cpu_after.1)),

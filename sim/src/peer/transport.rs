@@ -288,10 +288,7 @@ impl Driver {
                         // candidate): send it on its own. A full socket
                         // buffer drops the datagram, like a congested
                         // network would; never block the loop on it.
-                        let _ = self
-                            .endpoint
-                            .socket
-                            .try_send_to(&t.contents, t.destination);
+                        let _ = self.endpoint.socket.try_send_to(&t.contents, t.destination);
                     }
                 }
                 Ok(Output::Event(e)) => self.event(e),
