@@ -150,25 +150,25 @@ fn send_many(socket: &UdpSocket, datagrams: &[Vec<u8>]) -> io::Result<usize> {
             hdr
         })
         .collect();
-    let fd = socket.as_raw_fd();
-    socket.try_io(Interest::WRITABLE, || {
-        // SAFETY: `headers` points at `iovecs`, which point at the
-        // datagrams; all outlive the call, and the lengths are theirs. The
-        // socket is connected, so no address is needed.
-        let n = unsafe {
-            libc::sendmmsg(
-                fd,
-                headers.as_mut_ptr(),
-                headers.len() as libc::c_uint,
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
-    })
+    // Straight to the kernel, not through tokio's readiness: nothing ever
+    // waits for this socket to become writable (a full buffer drops), and
+    // a socket tokio has not polled yet would refuse to try.
+    // SAFETY: `headers` points at `iovecs`, which point at the datagrams;
+    // all outlive the call, and the lengths are theirs. The socket is
+    // connected, so no address is needed.
+    let n = unsafe {
+        libc::sendmmsg(
+            socket.as_raw_fd(),
+            headers.as_mut_ptr(),
+            headers.len() as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
 }
 
 #[cfg(test)]
