@@ -1,7 +1,8 @@
 //! The join-rate burst: many peers joining at once, at most `concurrency`
 //! under way, each join being connect + join + two WebRTC transports + two
-//! produces (`Peer::spawn`). Burst peers consume nothing, so that the
-//! figure is the signaling and transport set-up rate, not media load.
+//! produces (`Peer::spawn`). Burst peers consume nothing and send no media
+//! once their producers exist, so that the figure is the signaling and
+//! transport set-up rate, not the media load of the peers already in.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -71,6 +72,7 @@ pub async fn run(
         let peer = format!("{tag}-b{i}");
         let mut config = scenario.peer_config(&room, &peer, &format!("Burst peer {i}"));
         config.consume = false;
+        config.silent = true;
         config.token = tokens.for_peer(&room, &peer);
         config.tls = tls.cloned();
         let (permits, server) = (permits.clone(), server.to_string());

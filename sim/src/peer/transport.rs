@@ -140,6 +140,14 @@ impl Driver {
         }
     }
 
+    /// Sends no media when `silent` (set-up and RTCP only).
+    pub fn silent(mut self, silent: bool) -> Self {
+        if silent {
+            self.outgoing.clear();
+        }
+        self
+    }
+
     /// Drops every `n`th packet the sources generate (by sequence number)
     /// instead of sending it: a loss the delivered ratio must show.
     pub fn with_drop_every(mut self, n: Option<u32>) -> Self {
