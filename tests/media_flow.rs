@@ -270,3 +270,43 @@ async fn scenario(server: &ejtimaa::server::Server) {
     })
     .await;
 }
+
+/// A silent peer (what a join burst uses) connects and produces but sends
+/// no media: the consumer of its producers gets nothing, while a normal
+/// peer's media flows to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_produces_but_sends_nothing() {
+    let server = start(test_config()).await;
+    let url = format!("http://{}", server.signaling_addr);
+    let run = async {
+        let silent = Peer::spawn(
+            &url,
+            PeerConfig {
+                silent: true,
+                ..config("quiet", "Quiet")
+            },
+        )
+        .await
+        .expect("the silent peer joins");
+        let listener = Peer::spawn(&url, config("ear", "Ear"))
+            .await
+            .expect("the listener joins");
+        // Long enough for several frames and for the listener's media to
+        // reach the silent peer.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let quiet = silent.stats().snapshot();
+        let ear = listener.stats().snapshot();
+        assert!(quiet.send_connected, "ICE and DTLS still complete");
+        assert_eq!(quiet.producers.len(), 2, "{:?}", quiet.producers);
+        assert_eq!(quiet.audio_sent.packets + quiet.video_sent.packets, 0);
+        assert!(quiet.received.packets > 0, "the silent peer still consumes");
+        assert_eq!(ear.consumers_of("quiet").count(), 2);
+        assert_eq!(ear.received.packets, 0, "nothing came from the silent peer");
+        listener.leave().await;
+        silent.leave().await;
+    };
+    tokio::time::timeout(SCENARIO_DEADLINE, run)
+        .await
+        .unwrap_or_else(|_| panic!("the scenario took longer than {SCENARIO_DEADLINE:?}"));
+    server.shutdown().await;
+}

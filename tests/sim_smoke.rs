@@ -112,6 +112,8 @@ async fn capacity_ramps_in_steps_and_reports_them() {
 
     let burst = report.burst.as_ref().expect("a burst report");
     assert_eq!((burst.joined, burst.latency.failed), (10, 0), "{burst:?}");
+    assert!(burst.sim_cpu_ms_per_join.is_some(), "{burst:?}");
+    assert!(burst.server_cpu_ms_per_join.is_none(), "no server pid");
     assert_eq!(report.steps.len(), 2, "{:#?}", report.steps);
     for (i, step) in report.steps.iter().enumerate() {
         let peers = 3 * (i + 1);

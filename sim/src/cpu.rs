@@ -36,6 +36,12 @@ impl CpuSample {
         })
     }
 
+    /// CPU time spent between `earlier` and this sample (zero if the
+    /// counter went backwards, as for a different process).
+    pub fn cpu_since(&self, earlier: &CpuSample) -> Duration {
+        self.cpu.saturating_sub(earlier.cpu)
+    }
+
     /// Cores used between `earlier` and this sample (1.0 = one core busy).
     pub fn cores_since(&self, earlier: &CpuSample) -> Option<f64> {
         let wall = self.at.checked_duration_since(earlier.at)?.as_secs_f64();
@@ -59,6 +65,18 @@ mod tests {
         std::hint::black_box(x);
         let b = CpuSample::read(Process::Own).expect("/proc/self/stat");
         assert!(b.cores_since(&a).is_some_and(|c| c >= 0.0));
+        // Burn until the counter moves (a tick is 10 ms).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut c = b;
+        while c.cpu_since(&a).is_zero() && Instant::now() < deadline {
+            for i in 0..1_000_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x);
+            c = CpuSample::read(Process::Own).expect("/proc/self/stat");
+        }
+        assert!(c.cpu_since(&a) > Duration::ZERO);
+        assert!(a.cpu_since(&c).is_zero(), "backwards is zero");
         assert!(CpuSample::read(Process::Pid(u32::MAX)).is_none());
     }
 }

@@ -91,8 +91,28 @@ impl Exporter {
     }
 }
 
+/// What a scrape keeps of the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Every sample, parsed (what the live checks read).
+    Parse,
+    /// Its sizes only, `families` left empty: parsing a large exposition
+    /// costs the sim more CPU than anything but its media, and a capacity
+    /// ramp reads only the latency.
+    Sizes,
+}
+
 /// GETs and parses the exposition of `exporter`.
 pub async fn scrape(exporter: &Exporter, timeout: Duration) -> Result<Scrape, ScrapeError> {
+    scrape_to(exporter, timeout, Depth::Parse).await
+}
+
+/// GETs the exposition of `exporter`, parsing it only at [`Depth::Parse`].
+pub async fn scrape_to(
+    exporter: &Exporter,
+    timeout: Duration,
+    depth: Depth,
+) -> Result<Scrape, ScrapeError> {
     let started = Instant::now();
     let fetched = tokio::time::timeout(timeout, exporter.fetch())
         .await
@@ -105,7 +125,10 @@ pub async fn scrape(exporter: &Exporter, timeout: Duration) -> Result<Scrape, Sc
         latency,
         body_bytes: text.len(),
         wire_bytes,
-        families: parse(&text)?,
+        families: match depth {
+            Depth::Parse => parse(&text)?,
+            Depth::Sizes => Default::default(),
+        },
     })
 }
 

@@ -7,6 +7,7 @@ pub mod cpu;
 pub mod delivery;
 pub mod exporter;
 pub mod exposition;
+pub mod idle;
 pub mod join;
 pub mod launch;
 pub mod ledger;

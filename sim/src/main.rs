@@ -68,6 +68,13 @@ struct Cli {
     /// a second thread saves; more helps only when one core is not enough.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
+    /// When the peers' runtime runs out of work, it rests this long before
+    /// waiting for more, ms (0: never rests). What arrives meanwhile is
+    /// handled in one go: a fraction of the wake-ups and system calls, for
+    /// at most this much delay on a packet (a browser's pacer sends in 5 ms
+    /// bursts). A capacity run's join burst runs without it.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=20))]
+    tick_ms: u64,
     /// The server's join-token secret (its `[auth]` secret): each peer
     /// presents a token minted with it. A server the sim starts is given
     /// it too. Prefer the environment variable to the flag.
@@ -146,17 +153,17 @@ fn real_main(cli: Cli) -> anyhow::Result<bool> {
         "ejtimaa-sim: scenario {} ({} rooms x {} peers, {} s) against {}",
         scenario.name, scenario.rooms, scenario.peers_per_room, scenario.duration_secs, opts.server
     );
-    let runtime = match cli.threads {
+    let mut builder = match cli.threads {
         1 => tokio::runtime::Builder::new_current_thread(),
         n => {
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             builder.worker_threads(usize::from(n));
             builder
         }
-    }
-    .enable_all()
-    .thread_name("ejtimaa-sim")
-    .build()?;
+    };
+    ejtimaa_sim::idle::set(std::time::Duration::from_millis(cli.tick_ms));
+    builder.on_thread_park(ejtimaa_sim::idle::rest);
+    let runtime = builder.enable_all().thread_name("ejtimaa-sim").build()?;
     let title = format!("ejtimaa-sim {}", scenario.name);
     let (passed, json, svg) = if scenario.capacity.is_some() {
         let pid = server.as_ref().map(launch::Launched::pid);

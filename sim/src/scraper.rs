@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::exporter::{Exporter, scrape};
+use crate::exporter::{Depth, Exporter, scrape_to};
 use crate::exposition::{Scrape, ScrapeError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -20,6 +20,16 @@ impl Scraper {
     /// Scrapes `exporter` every `interval` (the first after one interval), each
     /// scrape given up after `timeout`. Must run inside a tokio runtime.
     pub fn spawn(exporter: Exporter, interval: Duration, timeout: Duration) -> Scraper {
+        Scraper::spawn_to(exporter, interval, timeout, Depth::Parse)
+    }
+
+    /// Like [`Scraper::spawn`], keeping of each body what `depth` says.
+    pub fn spawn_to(
+        exporter: Exporter,
+        interval: Duration,
+        timeout: Duration,
+        depth: Depth,
+    ) -> Scraper {
         // A few results of slack; a run loop that falls further behind
         // makes the scraper wait rather than pile up stale scrapes.
         let (tx, results) = mpsc::channel(4);
@@ -29,7 +39,11 @@ impl Scraper {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if tx.send(scrape(&exporter, timeout).await).await.is_err() {
+                if tx
+                    .send(scrape_to(&exporter, timeout, depth).await)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

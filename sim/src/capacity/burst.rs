@@ -1,7 +1,8 @@
 //! The join-rate burst: many peers joining at once, at most `concurrency`
 //! under way, each join being connect + join + two WebRTC transports + two
-//! produces (`Peer::spawn`). Burst peers consume nothing, so that the
-//! figure is the signaling and transport set-up rate, not media load.
+//! produces (`Peer::spawn`). Burst peers consume nothing and send no media
+//! once their producers exist, so that the figure is the signaling and
+//! transport set-up rate, not the media load of the peers already in.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::cpu::{CpuSample, Process};
 use crate::join::{Joined, join};
 use crate::peer::Peer;
 use crate::report::{FailedJoin, LatencyReport};
@@ -33,6 +35,17 @@ pub struct BurstReport {
     pub latency: LatencyReport,
     /// The failures (at most the first ten).
     pub failures: Vec<FailedJoin>,
+    /// CPU the sim spent per join, milliseconds (set-up and leave included).
+    pub sim_cpu_ms_per_join: Option<f64>,
+    /// CPU the server spent per join, milliseconds (only when the sim
+    /// launched it): with the sim's, what bounds the join rate.
+    pub server_cpu_ms_per_join: Option<f64>,
+}
+
+/// CPU seconds `process` spent between two samples.
+fn cpu_secs(before: Option<CpuSample>, after: Option<CpuSample>) -> Option<f64> {
+    let (before, after) = (before?, after?);
+    Some(after.cpu_since(&before).as_secs_f64())
 }
 
 /// Runs the burst against `server` (signaling URL) with ids under `tag`;
@@ -44,7 +57,13 @@ pub async fn run(
     tag: &str,
     tokens: &Tokens,
     tls: Option<&crate::tls::Tls>,
+    server_pid: Option<u32>,
 ) -> BurstReport {
+    // The burst measures join latency and rate: no resting between
+    // wake-ups while it runs.
+    let _awake = crate::idle::pause();
+    let server_cpu = || server_pid.and_then(|pid| CpuSample::read(Process::Pid(pid)));
+    let cpu_before = (CpuSample::read(Process::Own), server_cpu());
     let permits = Arc::new(Semaphore::new(burst.concurrency));
     let mut joins: JoinSet<Joined> = JoinSet::new();
     let started = Instant::now();
@@ -53,6 +72,7 @@ pub async fn run(
         let peer = format!("{tag}-b{i}");
         let mut config = scenario.peer_config(&room, &peer, &format!("Burst peer {i}"));
         config.consume = false;
+        config.silent = true;
         config.token = tokens.for_peer(&room, &peer);
         config.tls = tls.cloned();
         let (permits, server) = (permits.clone(), server.to_string());
@@ -101,7 +121,14 @@ pub async fn run(
     let secs = last_end.duration_since(started).as_secs_f64();
     let joined = peers.len();
     futures_util::future::join_all(peers.into_iter().map(Peer::leave)).await;
+    let cpu_after = (CpuSample::read(Process::Own), server_cpu());
+    let per_join = |secs: Option<f64>| {
+        secs.filter(|_| joined > 0)
+            .map(|s| s * 1000.0 / joined as f64)
+    };
     BurstReport {
+        sim_cpu_ms_per_join: per_join(cpu_secs(cpu_before.0, cpu_after.0)),
+        server_cpu_ms_per_join: per_join(cpu_secs(cpu_before.1, cpu_after.1)),
         peers: burst.peers,
         concurrency: burst.concurrency,
         joined,

@@ -27,6 +27,7 @@ use tokio::task::JoinSet;
 
 use crate::cpu::{CpuSample, Process};
 use crate::delivery::{DRAIN, Delivery, DeliveryCounts};
+use crate::exporter::Depth;
 use crate::exposition::{Scrape, ScrapeError};
 use crate::join::{Joined, PeerPlan, join};
 use crate::ledger::{Ledger, PeerState};
@@ -71,6 +72,7 @@ pub async fn run(
                 &opts.tag,
                 &opts.tokens,
                 opts.tls.as_ref(),
+                server_pid,
             )
             .await;
             tokio::time::sleep(AFTER_BURST).await;
@@ -89,10 +91,13 @@ pub async fn run(
         start: Instant::now(),
         ledger: Ledger::default(),
         peers: BTreeMap::new(),
-        scraper: Scraper::spawn(
+        // The ramp reads only latency and sizes: no parse, whose CPU
+        // would count as the sim's.
+        scraper: Scraper::spawn_to(
             opts.exporter.clone(),
             scenario.scrape_interval(),
             SCRAPE_TIMEOUT,
+            Depth::Sizes,
         ),
         latencies: Vec::new(),
         bodies: Vec::new(),

@@ -72,13 +72,19 @@ impl CapacityReport {
                 b.latency.p99_ms,
                 b.latency.max_ms
             );
+            let _ = writeln!(
+                t,
+                "burst CPU per join: sim {}, server {}",
+                opt(b.sim_cpu_ms_per_join, |v| format!("{v:.2} ms")),
+                opt(b.server_cpu_ms_per_join, |v| format!("{v:.2} ms")),
+            );
             for f in &b.failures {
                 let _ = writeln!(t, "  burst join failed: {}: {}", f.peer_id, f.error);
             }
         }
         let _ = writeln!(
             t,
-            "{:>4} {:>5} {:>5} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>7} {:>7}",
+            "{:>4} {:>5} {:>5} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>7} {:>7} {:>7} {:>10}",
             "step",
             "peers",
             "prod",
@@ -92,12 +98,14 @@ impl CapacityReport {
             "join p50",
             "join p99",
             "sim cpu",
-            "srv cpu"
+            "srv cpu",
+            "sim/srv",
+            "us/pkt s/s"
         );
         for s in &self.steps {
             let _ = writeln!(
                 t,
-                "{:>4} {:>5} {:>5} {:>5} {:>9.0} {:>9.0} {:>9.2} {:>9.2} {:>9} {:>7} {:>6.0}ms {:>6.0}ms {:>7} {:>7}",
+                "{:>4} {:>5} {:>5} {:>5} {:>9.0} {:>9.0} {:>9.2} {:>9.2} {:>9} {:>7} {:>6.0}ms {:>6.0}ms {:>7} {:>7} {:>7} {:>10}",
                 s.step,
                 s.peers,
                 s.producers,
@@ -112,6 +120,12 @@ impl CapacityReport {
                 s.joins.p99_ms,
                 opt(s.sim_cpu, |c| format!("{:.0}%", c * 100.0)),
                 opt(s.server_cpu, |c| format!("{:.0}%", c * 100.0)),
+                opt(s.cpu_ratio(), |r| format!("{r:.2}")),
+                match (s.sim_us_per_packet(), s.server_us_per_packet()) {
+                    (Some(a), Some(b)) => format!("{a:.1}/{b:.1}"),
+                    (Some(a), None) => format!("{a:.1}/-"),
+                    _ => "-".to_string(),
+                },
             );
         }
         for s in self.steps.iter().filter(|s| s.duplicate_consumers > 0) {

@@ -51,6 +51,28 @@ impl StepResult {
     pub fn passed(&self, min_delivered: f64) -> bool {
         self.joins.failed == 0 && self.delivered_ratio.is_some_and(|d| d >= min_delivered)
     }
+
+    /// Sim CPU over server CPU (below 1: the sim is the cheaper side).
+    pub fn cpu_ratio(&self) -> Option<f64> {
+        let (sim, server) = (self.sim_cpu?, self.server_cpu?);
+        (server > 0.0).then(|| sim / server)
+    }
+
+    /// Sim CPU microseconds per RTP packet sent or received by the peers:
+    /// a cost that does not depend on how busy the machine is.
+    pub fn sim_us_per_packet(&self) -> Option<f64> {
+        self.us_per_packet(self.sim_cpu?)
+    }
+
+    /// Server CPU microseconds per RTP packet sent or received by the peers.
+    pub fn server_us_per_packet(&self) -> Option<f64> {
+        self.us_per_packet(self.server_cpu?)
+    }
+
+    fn us_per_packet(&self, cores: f64) -> Option<f64> {
+        let pps = self.sent_pps + self.received_pps;
+        (pps > 0.0).then(|| cores * 1e6 / pps)
+    }
 }
 
 /// Why the ramp ended.
@@ -165,6 +187,22 @@ mod tests {
             after_step(&step(40, 200, 1000, 500, 0), 0.99, 5, 200),
             Some(StopReason::Degraded { .. })
         ));
+    }
+
+    #[test]
+    fn cpu_per_packet_and_ratio() {
+        let mut s = step(1, 5, 1000, 1000, 0);
+        assert_eq!(s.cpu_ratio(), None);
+        assert_eq!(s.sim_us_per_packet(), None);
+        s.sent_pps = 1_000.0;
+        s.received_pps = 4_000.0;
+        s.sim_cpu = Some(0.05);
+        s.server_cpu = Some(0.1);
+        assert_eq!(s.cpu_ratio(), Some(0.5));
+        assert!((s.sim_us_per_packet().unwrap() - 10.0).abs() < 1e-9);
+        assert!((s.server_us_per_packet().unwrap() - 20.0).abs() < 1e-9);
+        s.server_cpu = Some(0.0);
+        assert_eq!(s.cpu_ratio(), None);
     }
 
     #[test]

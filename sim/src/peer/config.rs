@@ -33,6 +33,10 @@ pub struct PeerConfig {
     /// Drop every Nth packet the peer generates instead of sending it: a
     /// known uplink loss of 1/N, for testing loss measurements.
     pub drop_every: Option<u32>,
+    /// Produce, but send no media: ICE, DTLS and the producers are set up
+    /// and no packet follows (a join-rate burst measures set-up, not the
+    /// media of the peers already in).
+    pub silent: bool,
     /// TLS for a `wss`/`https` signaling URL (the system's roots when `None`).
     pub tls: Option<crate::tls::Tls>,
 }
@@ -65,6 +69,7 @@ impl Default for PeerConfig {
             consume: true,
             token: None,
             drop_every: None,
+            silent: false,
             tls: None,
         }
     }

@@ -7,10 +7,11 @@
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use str0m::config::Fingerprint;
+use str0m::config::{DtlsCert, Fingerprint};
 use str0m::ice::IceCreds;
 use str0m::media::{MediaKind as StrKind, Mid};
 use str0m::{Candidate, Rtc, RtcConfig};
@@ -94,7 +95,22 @@ pub struct Endpoint {
     pub(super) rtc: Rtc,
     pub(super) socket: UdpSocket,
     pub(super) local: SocketAddr,
+    /// mediasoup's candidate, the address the socket is connected to.
+    pub(super) remote: SocketAddr,
     pub(super) direction: Direction,
+}
+
+/// One DTLS certificate for every endpoint of the process: generating a
+/// key pair per transport is a good share of what a join costs the sim,
+/// and mediasoup only checks the fingerprint we announce.
+fn shared_dtls_cert() -> Option<DtlsCert> {
+    static CERT: OnceLock<Option<DtlsCert>> = OnceLock::new();
+    CERT.get_or_init(|| {
+        str0m::crypto::from_feature_flags()
+            .dtls_provider
+            .generate_certificate()
+    })
+    .clone()
 }
 
 impl Endpoint {
@@ -115,6 +131,10 @@ impl Endpoint {
         // candidate str0m must announce; it also filters other senders.
         socket.connect(remote.candidate).await?;
         let local = socket.local_addr()?;
+        let config = match shared_dtls_cert() {
+            Some(cert) => config.set_dtls_cert(cert),
+            None => config,
+        };
         let mut rtc = config
             .set_rtp_mode(true)
             .set_stats_interval(Some(Duration::from_secs(1)))
@@ -145,6 +165,7 @@ impl Endpoint {
             rtc,
             socket,
             local,
+            remote: remote.candidate,
             direction,
         })
     }

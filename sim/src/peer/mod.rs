@@ -25,8 +25,8 @@
 //! ```
 //!
 //! Files: `negotiate` (capabilities and RTP parameters), `media`
-//! (packetisation), `transport` (str0m and UDP), `session` (signaling),
-//! `stats` (counters).
+//! (packetisation), `transport` (str0m and UDP), `udp_batch` (several
+//! datagrams per system call), `session` (signaling), `stats` (counters).
 
 mod config;
 mod endpoint;
@@ -37,6 +37,7 @@ pub mod seqs;
 mod session;
 mod stats;
 mod transport;
+mod udp_batch;
 
 pub use config::PeerConfig;
 pub use error::PeerError;

@@ -20,12 +20,16 @@ use super::endpoint::{Direction, Endpoint, str_kind};
 use super::media::{AudioSource, RtpOut, VideoSource};
 use super::seqs::read_tag;
 use super::stats::{ConsumerCounters, PeerStats};
+use super::udp_batch::{RECV_SLOTS, RecvBatch, SendBatch};
 
 /// Longest sleep between two looks at the clock: keeps the loop responsive
 /// even if str0m asks to be woken much later.
 const MAX_WAIT: Duration = Duration::from_millis(100);
 /// A burst of PLIs (one per new consumer) needs only one keyframe.
 const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(250);
+/// Most datagrams read in one wake-up before the loop looks at its timer
+/// and commands again.
+const RECV_BATCH: usize = 64;
 
 /// A stream we publish, with its generator.
 pub enum Outgoing {
@@ -101,6 +105,10 @@ pub struct Driver {
     /// Consumers by SSRC.
     consumers: HashMap<u32, Arc<ConsumerCounters>>,
     connected: bool,
+    /// Datagrams str0m produced, sent together at the end of a wake-up.
+    outbox: SendBatch,
+    /// Buffers for reading several datagrams per system call.
+    inbox: RecvBatch,
 }
 
 impl Driver {
@@ -127,7 +135,17 @@ impl Driver {
             commands,
             consumers: HashMap::new(),
             connected: false,
+            outbox: SendBatch::default(),
+            inbox: RecvBatch::default(),
         }
+    }
+
+    /// Sends no media when `silent` (set-up and RTCP only).
+    pub fn silent(mut self, silent: bool) -> Self {
+        if silent {
+            self.outgoing.clear();
+        }
+        self
     }
 
     /// Drops every `n`th packet the sources generate (by sequence number)
@@ -139,13 +157,22 @@ impl Driver {
 
     /// Runs until the session drops its command sender, str0m fails, or
     /// the task is aborted.
+    ///
+    /// Cheap per packet, since a sim machine must load a server machine:
+    /// one timer re-armed only when its deadline moves, every datagram
+    /// waiting on the socket read in one wake-up, and what str0m wants sent
+    /// handed to the kernel in one `sendmmsg` per wake-up.
     pub async fn run(mut self) {
         let dir = self.endpoint.direction;
-        let mut buf = vec![0u8; 2000];
+        let timer = tokio::time::sleep(MAX_WAIT);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             let Some(timeout) = self.drain_output() else {
+                self.flush();
                 return;
             };
+            self.flush();
             if !self.endpoint.rtc.is_alive() {
                 tracing::debug!(peer = %self.peer, ?dir, "rtc closed");
                 return;
@@ -157,28 +184,27 @@ impl Driver {
                 self.input(Input::Timeout(now));
                 continue;
             }
+            if timeout <= now {
+                // Due already: no need to go through the timer.
+                self.input(Input::Timeout(now));
+                continue;
+            }
             let mut deadline = timeout.min(now + MAX_WAIT);
             if self.connected {
                 for o in &self.outgoing {
                     deadline = deadline.min(o.next_due());
                 }
             }
+            if armed != Some(deadline) {
+                timer.as_mut().reset(deadline.into());
+                armed = Some(deadline);
+            }
             let socket = &self.endpoint.socket;
             tokio::select! {
-                received = socket.recv_from(&mut buf) => match received {
-                    Ok((n, source)) => {
-                        let destination = self.endpoint.local;
-                        // Anything str0m cannot classify (not STUN, DTLS,
-                        // RTP or RTCP) is dropped, as a browser would.
-                        if let Ok(contents) = buf[..n].try_into() {
-                            let r = Receive { proto: Protocol::Udp, source, destination, contents };
-                            self.input(Input::Receive(Instant::now(), r));
-                        }
-                    }
+                ready = socket.readable() => match ready {
+                    Ok(()) => self.receive_waiting(),
                     Err(e) => {
-                        // ICMP "port unreachable" shows up as an error on
-                        // Linux; the server may come back, so keep going.
-                        tracing::debug!(peer = %self.peer, ?dir, "udp recv: {e}");
+                        tracing::debug!(peer = %self.peer, ?dir, "udp readable: {e}");
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 },
@@ -187,13 +213,66 @@ impl Driver {
                     None => {
                         self.endpoint.rtc.disconnect();
                         let _ = self.drain_output();
+                        self.flush();
                         return;
                     }
                 },
-                () = tokio::time::sleep_until(deadline.into()) => {
+                () = &mut timer => {
+                    armed = None;
                     self.input(Input::Timeout(Instant::now()));
                 }
             }
+        }
+    }
+
+    /// Reads the datagrams waiting on the socket (at most [`RECV_BATCH`],
+    /// a few per system call) into str0m, handling its output after each.
+    fn receive_waiting(&mut self) {
+        let (source, destination) = (self.endpoint.remote, self.endpoint.local);
+        let mut inbox = std::mem::take(&mut self.inbox);
+        let mut read = 0;
+        while read < RECV_BATCH {
+            let n = match inbox.recv(&self.endpoint.socket) {
+                Ok(n) => n,
+                // ICMP "port unreachable" shows up as an error on Linux
+                // (once per datagram); the server may come back, so keep
+                // going.
+                Err(e) => {
+                    tracing::debug!(peer = %self.peer, dir = ?self.endpoint.direction, "udp recv: {e}");
+                    break;
+                }
+            };
+            let now = Instant::now();
+            for i in 0..n {
+                // The socket is connected: every datagram is the server's.
+                // Anything str0m cannot classify (not STUN, DTLS, RTP or
+                // RTCP), or a truncated one, is dropped, as a browser would.
+                if let Ok(contents) = inbox.datagram(i).try_into() {
+                    let r = Receive {
+                        proto: Protocol::Udp,
+                        source,
+                        destination,
+                        contents,
+                    };
+                    self.input(Input::Receive(now, r));
+                    if self.drain_output().is_none() {
+                        break;
+                    }
+                }
+            }
+            read += n;
+            if n < RECV_SLOTS {
+                break;
+            }
+        }
+        self.inbox = inbox;
+    }
+
+    /// Hands every datagram str0m produced since the last flush to the
+    /// kernel at once.
+    fn flush(&mut self) {
+        if !self.outbox.is_empty() {
+            self.outbox.flush(&self.endpoint.socket);
         }
     }
 
@@ -203,16 +282,22 @@ impl Driver {
         }
     }
 
-    /// Sends what str0m wants sent and handles its events; returns when it
-    /// next wants to be woken, or `None` if it failed.
+    /// Queues what str0m wants sent and handles its events; returns when
+    /// it next wants to be woken, or `None` if it failed.
     fn drain_output(&mut self) -> Option<Instant> {
         loop {
             match self.endpoint.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => return Some(t),
                 Ok(Output::Transmit(t)) => {
-                    // A full socket buffer drops the datagram, like a
-                    // congested network would; never block the loop on it.
-                    let _ = self.endpoint.socket.try_send_to(&t.contents, t.destination);
+                    if t.destination == self.endpoint.remote {
+                        self.outbox.push(t.contents.into());
+                    } else {
+                        // Not the connected address (never, with one remote
+                        // candidate): send it on its own. A full socket
+                        // buffer drops the datagram, like a congested
+                        // network would; never block the loop on it.
+                        let _ = self.endpoint.socket.try_send_to(&t.contents, t.destination);
+                    }
                 }
                 Ok(Output::Event(e)) => self.event(e),
                 Err(e) => {
