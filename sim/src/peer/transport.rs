@@ -17,7 +17,7 @@ use str0m::{Event, IceConnectionState, Input, Output};
 use tokio::sync::{mpsc, oneshot};
 
 use super::endpoint::{Direction, Endpoint, str_kind};
-use super::media::{AudioSource, RtpOut, VideoSource};
+use super::media::{AudioSource, Pacer, RtpOut, VideoSource};
 use super::seqs::read_tag;
 use super::stats::{ConsumerCounters, PeerStats};
 
@@ -48,6 +48,10 @@ pub enum Outgoing {
         pt: u8,
         /// The generator.
         source: VideoSource,
+        /// Frames' packets on their way out.
+        pacer: Pacer,
+        /// Packets written to str0m (originals, not resends).
+        written: u64,
         /// When the last keyframe was forced by a request.
         last_forced: Option<Instant>,
     },
@@ -63,7 +67,10 @@ impl Outgoing {
     fn next_due(&self) -> Instant {
         match self {
             Outgoing::Audio { source, .. } => source.next_due(),
-            Outgoing::Video { source, .. } => source.next_due(),
+            Outgoing::Video { source, pacer, .. } => {
+                let frame = source.next_due();
+                pacer.next_due().map_or(frame, |p| p.min(frame))
+            }
         }
     }
 }
@@ -77,6 +84,8 @@ pub enum Command {
         counters: Arc<ConsumerCounters>,
         /// Its mid.
         mid: String,
+        /// The SSRC of its retransmissions, if it has RTX.
+        rtx_ssrc: Option<u32>,
         /// Done.
         done: oneshot::Sender<()>,
     },
@@ -266,6 +275,19 @@ impl Driver {
                     }
                 }
             }
+            Event::MediaEgressStats(s) => {
+                // str0m counts resends in `packets`; what it sent beyond
+                // the originals we wrote are retransmissions.
+                for o in &self.outgoing {
+                    if let Outgoing::Video { mid, written, .. } = o
+                        && Mid::from(mid.as_str()) == s.mid
+                    {
+                        let resent = s.packets.saturating_sub(*written);
+                        stats.retransmissions.fetch_max(resent, Ordering::Relaxed);
+                        stats.nacks_received.fetch_max(s.nacks, Ordering::Relaxed);
+                    }
+                }
+            }
             Event::KeyframeRequest(r) => {
                 stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
                 let now = Instant::now();
@@ -296,6 +318,7 @@ impl Driver {
             Command::AddConsumer {
                 counters,
                 mid,
+                rtx_ssrc,
                 done,
             } => {
                 let mid = Mid::from(mid.as_str());
@@ -306,7 +329,7 @@ impl Driver {
                 if missing {
                     api.declare_media(mid, str_kind(counters.kind));
                 }
-                api.expect_stream_rx(counters.ssrc.into(), None, mid, None);
+                api.expect_stream_rx(counters.ssrc.into(), rtx_ssrc.map(Ssrc::from), mid, None);
                 self.consumers.insert(counters.ssrc, counters);
                 let _ = done.send(());
             }
@@ -344,23 +367,30 @@ impl Driver {
                     }
                 }
                 Outgoing::Video {
-                    ssrc, pt, source, ..
+                    ssrc,
+                    pt,
+                    source,
+                    pacer,
+                    written,
+                    ..
                 } => {
+                    let Some(stream) = api.stream_tx(&Ssrc::from(*ssrc)) else {
+                        continue;
+                    };
                     while let Some(frame) = source.poll(now) {
-                        let Some(stream) = api.stream_tx(&Ssrc::from(*ssrc)) else {
-                            break;
-                        };
                         if frame.keyframe {
                             stats.keyframes_sent.fetch_add(1, Ordering::Relaxed);
                         }
-                        for p in frame.packets {
-                            next_seq.store(p.seq + 1, Ordering::Relaxed);
-                            if dropped(p.seq) {
-                                continue;
-                            }
-                            stats.video_sent.add(p.payload.len());
-                            stream.write_rtp(rtp_write(*pt, now, p).nackable(true));
+                        pacer.push(frame.packets);
+                    }
+                    while let Some(p) = pacer.pop(now) {
+                        next_seq.store(p.seq + 1, Ordering::Relaxed);
+                        if dropped(p.seq) {
+                            continue;
                         }
+                        stats.video_sent.add(p.payload.len());
+                        *written += 1;
+                        stream.write_rtp(rtp_write(*pt, now, p).nackable(true));
                         wrote = true;
                     }
                 }
