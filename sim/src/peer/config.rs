@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// Opus payload bitrate of Chromium's fake microphone as mediasoup counts
 /// it (a steady tone: small packets).
-pub const DEFAULT_AUDIO_BITRATE: u32 = 18_000;
+pub const DEFAULT_AUDIO_BITRATE: u32 = 21_000;
 
 /// The behaviour of one synthetic peer. `Default` publishes audio and video
 /// and consumes everything, like a browser tab with camera and microphone on.

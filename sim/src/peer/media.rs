@@ -193,6 +193,10 @@ pub struct VideoSource {
     gop: u64,
     frames_since_key: u64,
     force_keyframe: bool,
+    /// Bytes sent over the budget by requested keyframes, paid back by the
+    /// next delta frames (an encoder's rate control keeps its bitrate
+    /// however often it is asked for keyframes).
+    debt: usize,
     picture_id: u16,
     tl0_pic_idx: u8,
 }
@@ -222,6 +226,7 @@ impl VideoSource {
             gop: gop.max(1),
             frames_since_key: 0,
             force_keyframe: true,
+            debt: 0,
         }
     }
 
@@ -261,7 +266,10 @@ impl VideoSource {
         if !self.clock.due(now) {
             return None;
         }
-        let keyframe = self.force_keyframe || self.frames_since_key >= self.gop;
+        let scheduled = self.frames_since_key >= self.gop;
+        // The very first keyframe is part of the schedule, not extra.
+        let extra = self.force_keyframe && !scheduled && self.frames_since_key > 0;
+        let keyframe = self.force_keyframe || scheduled;
         if keyframe {
             self.force_keyframe = false;
             self.frames_since_key = 0;
@@ -269,7 +277,18 @@ impl VideoSource {
         self.frames_since_key += 1;
         let timestamp = self.clock.advance();
         let (key_size, delta_size) = self.frame_sizes();
-        let base = if keyframe { key_size } else { delta_size };
+        let base = if keyframe {
+            if extra {
+                // In place of a delta frame: the difference is owed.
+                self.debt += key_size.saturating_sub(delta_size);
+            }
+            key_size
+        } else {
+            // Pay back at most half of a delta frame at a time.
+            let pay = self.debt.min(delta_size / 2);
+            self.debt -= pay;
+            delta_size - pay
+        };
         // +-10 % so that packet counts vary a little, as real frames do.
         let size = self.rng.range(base * 9 / 10, base * 11 / 10).max(16);
         let data = self.frame_data(keyframe, size);
@@ -503,6 +522,37 @@ mod tests {
     }
 
     #[test]
+    fn requested_keyframes_keep_the_bitrate() {
+        let t0 = Instant::now();
+        let params = VideoParams {
+            bitrate: 500_000,
+            fps: 30,
+            keyframe_interval: Duration::from_secs(2),
+        };
+        let mut v = VideoSource::new(t0, params, Rng::new(5));
+        let mut bytes = 0;
+        let mut keys = 0;
+        let mut t = t0;
+        // Four seconds, a keyframe asked for every 15 frames (half a
+        // second), as a receiver that cannot decode would.
+        for i in 0..120 {
+            if i % 15 == 14 {
+                v.request_keyframe();
+            }
+            let f = v.poll(t).expect("due");
+            keys += usize::from(f.keyframe);
+            bytes += f.packets.iter().map(|p| p.payload.len()).sum::<usize>();
+            t = v.next_due();
+        }
+        assert!(keys >= 8, "{keys}");
+        let expected = 4 * 500_000 / 8;
+        assert!(
+            bytes.abs_diff(expected) * 10 <= expected,
+            "{bytes} against {expected}"
+        );
+    }
+
+    #[test]
     fn skips_ahead_after_a_stall() {
         let t0 = Instant::now();
         let mut a = AudioSource::new(t0, 48_000, 18_000, Rng::new(1));
@@ -520,7 +570,10 @@ mod tests {
     #[test]
     fn audio_size_follows_the_bitrate() {
         let t0 = Instant::now();
-        for (bitrate, lo, hi) in [(18_000, 40, 50), (0, MIN_AUDIO_PAYLOAD, MIN_AUDIO_PAYLOAD)] {
+        for (bitrate, lo, hi) in [
+            (21_000, 46, 58),
+            (0, MIN_AUDIO_PAYLOAD, MIN_AUDIO_PAYLOAD + 1),
+        ] {
             let mut a = AudioSource::new(t0, 48_000, bitrate, Rng::new(2));
             let mut t = t0;
             let mut bytes = 0;
