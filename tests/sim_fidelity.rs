@@ -1,7 +1,7 @@
 //! How close a sim peer comes to a browser: one headless chromium page
 //! (fake camera and microphone, the app's mediasoup-client) and one sim
-//! peer in the same room, the sim publishing VP8 at the bitrate chromium
-//! settled on. mediasoup's own figures for both producers (the exporter's
+//! peer in the same room, the sim publishing VP8 and Opus at the bitrates
+//! chromium settled on. mediasoup's own figures for both producers (the exporter's
 //! producer families) are compared per stream: packets/s, bitrate, packet
 //! size, NACK/PLI/FIR counts and score. The table is printed (the README's
 //! fidelity table comes from it); the assertions are only the robust ones:
@@ -32,6 +32,11 @@ const BROWSER_SETTLE: Duration = Duration::from_secs(12);
 const BROWSER_PROBE: Duration = Duration::from_secs(6);
 /// From the sim's join to the start of the measurement (scores settle).
 const SIM_SETTLE: Duration = Duration::from_secs(8);
+/// Bytes a sim video packet carries besides its payload, as mediasoup
+/// counts them (RTP header and extensions).
+const VIDEO_HEADER: f64 = 30.0;
+/// The same for audio (measured: 75.6 bytes a packet for 52.5 of payload).
+const AUDIO_HEADER: f64 = 23.0;
 /// The measurement window.
 const WINDOW: Duration = Duration::from_secs(20);
 /// The whole scenario, browser start-up included: never hang CI.
@@ -154,23 +159,30 @@ async fn scenario(server: &ejtimaa::server::Server, browser: &Browser) {
     )
     .await;
     tokio::time::sleep(BROWSER_SETTLE).await;
-    let video_of = |s: &[Series]| producer(s, MediaKind::Video, false).expect("chromium video");
+    let browser_of = |s: &[Series], kind| producer(s, kind, false).expect("chromium's streams");
     let t0 = Instant::now();
-    let a = video_of(&parse(&scrape(server).await));
+    let a = parse(&scrape(server).await);
     tokio::time::sleep(BROWSER_PROBE).await;
-    let b = video_of(&parse(&scrape(server).await));
-    let probe = Rates::between(a, b, t0.elapsed().as_secs_f64());
-    // The sim's payload bitrate: chromium's on the wire, less its headers
-    // (RTP header and extensions, about 30 bytes a packet).
-    let header_bits = probe.packets_per_sec * 30.0 * 8.0;
-    let bitrate = ((probe.kbps * 1000.0 - header_bits).max(50_000.0)) as u32;
+    let b = parse(&scrape(server).await);
+    let secs = t0.elapsed().as_secs_f64();
+    let probe = |kind| Rates::between(browser_of(&a, kind), browser_of(&b, kind), secs);
+    let (audio, video) = (probe(MediaKind::Audio), probe(MediaKind::Video));
+    // The sim's payload bitrates: chromium's on the wire, less the sim's
+    // own headers (RTP header and extensions, as mediasoup counts them).
+    let payload = |r: &Rates, header: f64, floor: f64| {
+        ((r.kbps * 1000.0 - r.packets_per_sec * header * 8.0).max(floor)) as u32
+    };
+    let video_bitrate = payload(&video, VIDEO_HEADER, 50_000.0);
+    let audio_bitrate = payload(&audio, AUDIO_HEADER, 8_000.0);
     println!(
-        "chromium's video: {:.0} kbit/s, {:.1} packets/s; the sim sends {bitrate} bit/s of payload",
-        probe.kbps, probe.packets_per_sec
+        "chromium: video {:.0} kbit/s, {:.1} packets/s; audio {:.1} kbit/s, {:.1} bytes/packet; \
+         the sim sends {video_bitrate} and {audio_bitrate} bit/s of payload",
+        video.kbps, video.packets_per_sec, audio.kbps, audio.bytes_per_packet
     );
 
     let config = PeerConfig {
-        video_bitrate: bitrate,
+        video_bitrate,
+        audio_bitrate,
         ..PeerConfig::new(ROOM, SIM_PEER)
     };
     let sim = Peer::spawn(&base, config)

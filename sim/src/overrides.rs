@@ -87,6 +87,10 @@ pub struct Overrides {
     /// 1/N uplink loss).
     #[arg(long, help_heading = "Scenario")]
     pub drop_every: Option<u32>,
+    /// Every publisher loses every Nth datagram on the wire (a lossy
+    /// uplink; NACK and RTX repair video).
+    #[arg(long, help_heading = "Wire")]
+    pub lose_every: Option<u32>,
     /// Churn: peers leaving (and replaced) per second.
     #[arg(long, help_heading = "Churn")]
     pub churn: Option<f64>,
@@ -138,6 +142,9 @@ impl Overrides {
         set(&mut s.min_score, &self.min_score);
         if self.drop_every.is_some() {
             s.drop_every = self.drop_every;
+        }
+        if self.lose_every.is_some() {
+            s.lose_every = self.lose_every;
         }
         for (field, on, off) in [
             (&mut s.publish_audio, self.audio, self.no_audio),

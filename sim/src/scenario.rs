@@ -103,6 +103,11 @@ pub struct Scenario {
     /// delivered ratio must show. Off by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop_every: Option<u32>,
+    /// Every publisher's sending transport loses every Nth datagram after
+    /// it left str0m: a lossy uplink that NACKs and RTX repair for video
+    /// when `rtx` is on (Opus is not resent). Off by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lose_every: Option<u32>,
     /// Join/leave churn once the initial ramp is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<Churn>,
@@ -339,6 +344,9 @@ impl Scenario {
         if self.drop_every.is_some_and(|n| n < 2) {
             return fail("drop_every must be at least 2");
         }
+        if self.lose_every.is_some_and(|n| n < 2) {
+            return fail("lose_every must be at least 2");
+        }
         if self.min_score > 10 {
             return fail("min_score must be within 0..=10");
         }
@@ -400,6 +408,7 @@ impl Scenario {
             keyframe_interval: Duration::from_secs_f64(self.keyframe_interval),
             consume: self.consume,
             drop_every: self.drop_every,
+            lose_every: self.lose_every,
             ..PeerConfig::new(room_id, peer_id)
         }
     }

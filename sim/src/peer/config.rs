@@ -42,6 +42,10 @@ pub struct PeerConfig {
     /// Drop every Nth packet the peer generates instead of sending it: a
     /// known uplink loss of 1/N, for testing loss measurements.
     pub drop_every: Option<u32>,
+    /// Lose every Nth datagram the sending transport puts on the wire once
+    /// connected (after str0m sent it): a lossy uplink, which the SFU's
+    /// NACKs and our RTX repair for video when `wire.rtx` is on.
+    pub lose_every: Option<u32>,
     /// TLS for a `wss`/`https` signaling URL (the system's roots when `None`).
     pub tls: Option<crate::tls::Tls>,
 }
@@ -103,6 +107,7 @@ impl Default for PeerConfig {
             consume: true,
             token: None,
             drop_every: None,
+            lose_every: None,
             tls: None,
         }
     }

@@ -162,7 +162,8 @@ pub async fn establish(
         connect_transport(&client, &remote, &mut endpoint).await?;
         let (tx, rx) = mpsc::channel(1);
         let driver = Driver::new(endpoint, stats.clone(), peer.clone(), outgoing, rx)
-            .with_drop_every(config.drop_every);
+            .with_drop_every(config.drop_every)
+            .with_lose_every(config.lose_every);
         let span = tracing::debug_span!("send", peer = %peer);
         tasks.spawn(driver.run().instrument(span));
         send_commands = Some(tx);

@@ -106,6 +106,10 @@ pub struct Driver {
     next_seqs: Vec<Arc<AtomicU64>>,
     /// Drop every Nth generated packet instead of sending it (a known loss).
     drop_every: Option<u64>,
+    /// Lose every Nth datagram once connected (a lossy link).
+    lose_every: Option<u64>,
+    /// Datagrams sent since connected.
+    transmitted: u64,
     commands: mpsc::Receiver<Command>,
     /// Consumers by SSRC.
     consumers: HashMap<u32, Arc<ConsumerCounters>>,
@@ -133,6 +137,8 @@ impl Driver {
             outgoing,
             next_seqs,
             drop_every: None,
+            lose_every: None,
+            transmitted: 0,
             commands,
             consumers: HashMap::new(),
             connected: false,
@@ -143,6 +149,13 @@ impl Driver {
     /// instead of sending it: a loss the delivered ratio must show.
     pub fn with_drop_every(mut self, n: Option<u32>) -> Self {
         self.drop_every = n.filter(|&n| n > 0).map(u64::from);
+        self
+    }
+
+    /// Loses every `n`th datagram once connected, after str0m sent it: a
+    /// lossy link the other end's NACKs (and our RTX) can repair.
+    pub fn with_lose_every(mut self, n: Option<u32>) -> Self {
+        self.lose_every = n.filter(|&n| n > 0).map(u64::from);
         self
     }
 
@@ -219,6 +232,15 @@ impl Driver {
             match self.endpoint.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => return Some(t),
                 Ok(Output::Transmit(t)) => {
+                    if self.connected {
+                        self.transmitted += 1;
+                        if self
+                            .lose_every
+                            .is_some_and(|n| self.transmitted.is_multiple_of(n))
+                        {
+                            continue;
+                        }
+                    }
                     // A full socket buffer drops the datagram, like a
                     // congested network would; never block the loop on it.
                     let _ = self.endpoint.socket.try_send_to(&t.contents, t.destination);
