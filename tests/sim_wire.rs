@@ -1,10 +1,9 @@
 //! The sim's peers on the wire, as mediasoup sees them: RTX repairs a
 //! lossy uplink (every publisher loses every 20th datagram after sending
 //! it; with RTX the consumers still get every video packet, without it 5 %
-//! go missing), and transport-cc feedback from the receiving transports
-//! feeds mediasoup's send-side estimate (its transports report an
-//! available outgoing bitrate moved off the initial one), against a real
-//! in-process server.
+//! go missing), and transport-cc reaches mediasoup's send-side estimate
+//! (it probes a sim's downlink only when transport-cc is on), against a
+//! real in-process server.
 
 mod support;
 
@@ -47,14 +46,18 @@ async fn rtx_repairs_a_lossy_uplink() {
     assert!(without <= 0.97, "without RTX: {without}");
 }
 
-/// The available outgoing bitrate of every transport of the server that
-/// has one (mediasoup keeps a send-side estimate only on transports whose
-/// consumers negotiated transport-cc).
-async fn outgoing_estimates(server: &ejtimaa::server::Server) -> Vec<u64> {
+/// Per transport of the server: probation bytes it sent (mediasoup probes
+/// a peer's downlink only when that peer negotiated transport-cc or REMB;
+/// the sim never offers REMB) and its available outgoing bitrate.
+async fn send_side_estimates(server: &ejtimaa::server::Server) -> Vec<(u64, Option<u64>)> {
     let mut out = Vec::new();
     for t in server.signaling.registry().transports() {
         if let Ok(stats) = t.get_stats().await {
-            out.extend(stats.iter().filter_map(|s| s.available_outgoing_bitrate));
+            out.extend(
+                stats
+                    .iter()
+                    .map(|s| (s.probation_bytes_sent, s.available_outgoing_bitrate)),
+            );
         }
     }
     out
@@ -77,29 +80,31 @@ async fn two_peers(server: &ejtimaa::server::Server, room: &str, twcc: bool) -> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transport_cc_feedback_moves_the_servers_estimate() {
-    let config = test_config();
-    let initial = u64::from(config.mediasoup.initial_available_outgoing_bitrate);
-    let server = start(config).await;
-    // Without transport-cc: no estimate at all.
+async fn transport_cc_reaches_mediasoups_send_side_estimate() {
+    let server = start(test_config()).await;
+    // Without transport-cc: mediasoup never probes the sim's downlink.
     let peers = two_peers(&server, "plain", false).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(outgoing_estimates(&server).await, Vec::<u64>::new());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let plain = send_side_estimates(&server).await;
+    println!("without transport-cc (probation bytes, estimate): {plain:?}");
+    assert!(plain.len() >= 4, "{plain:?}");
+    assert!(plain.iter().all(|(probed, _)| *probed == 0), "{plain:?}");
     for p in peers {
         p.leave().await;
     }
-    // With it, feedback arrives and the estimate moves off its start.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // With it, mediasoup probes the receiving transports, whose
+    // transport-cc feedback closes the probe clusters.
     let peers = two_peers(&server, "twcc", true).await;
-    let moved = wait_for(
-        "an estimate moved by feedback",
-        Duration::from_secs(20),
-        async || {
-            let estimates = outgoing_estimates(&server).await;
-            estimates.iter().any(|&e| e != initial).then_some(estimates)
-        },
-    )
+    let probed = wait_for("a probed downlink", Duration::from_secs(20), async || {
+        let estimates = send_side_estimates(&server).await;
+        estimates
+            .iter()
+            .any(|(probed, _)| *probed > 0)
+            .then_some(estimates)
+    })
     .await;
-    println!("available outgoing bitrates: {moved:?} (initial {initial})");
+    println!("with transport-cc (probation bytes, estimate): {probed:?}");
     for p in peers {
         p.leave().await;
     }

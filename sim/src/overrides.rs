@@ -35,7 +35,7 @@ pub struct Overrides {
     /// No peer publishes video.
     #[arg(long, overrides_with = "video", help_heading = "Scenario")]
     pub no_video: bool,
-    /// Opus payload bitrate (`21k`, or bits per second).
+    /// Opus payload bitrate (`26k`, or bits per second).
     #[arg(long, value_parser = parse_bitrate, help_heading = "Scenario")]
     pub audio_bitrate: Option<u32>,
     /// VP8 bitrate (`500k`, `1.5M`, or bits per second).

@@ -571,7 +571,7 @@ mod tests {
     fn audio_size_follows_the_bitrate() {
         let t0 = Instant::now();
         for (bitrate, lo, hi) in [
-            (21_000, 46, 58),
+            (26_000, 58, 72),
             (0, MIN_AUDIO_PAYLOAD, MIN_AUDIO_PAYLOAD + 1),
         ] {
             let mut a = AudioSource::new(t0, 48_000, bitrate, Rng::new(2));
