@@ -1,7 +1,8 @@
 //! The sim's peers on the wire, as mediasoup sees them: RTX repairs a
 //! lossy uplink (every publisher loses every 20th datagram after sending
 //! it; with RTX the consumers still get every video packet, without it 5 %
-//! go missing), and transport-cc reaches mediasoup's send-side estimate
+//! go missing; the publisher counts the NACKs and its resends), and
+//! transport-cc reaches mediasoup's send-side estimate
 //! (it probes a sim's downlink only when transport-cc is on), against a
 //! real in-process server.
 
@@ -44,6 +45,33 @@ async fn rtx_repairs_a_lossy_uplink() {
     assert!(with >= 0.995, "with RTX: {with}");
     // 5 % of the datagrams, nearly all of them video: about 95 %.
     assert!(without <= 0.97, "without RTX: {without}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nacks_and_resends_are_counted() {
+    let server = start(test_config()).await;
+    let url = format!("http://{}", server.signaling_addr);
+    let mut peers = Vec::new();
+    for id in ["a", "b"] {
+        let config = PeerConfig {
+            publish_audio: false,
+            lose_every: Some(20),
+            ..PeerConfig::new("counted", format!("counted-{id}"))
+        };
+        peers.push(Peer::spawn(&url, config).await.expect("joins"));
+    }
+    // str0m reports its send statistics once a second.
+    let (nacks, resent) = wait_for("NACKs and resends", Duration::from_secs(15), async || {
+        let s = peers[0].stats().snapshot();
+        (s.nacks_received > 0 && s.retransmissions > 0)
+            .then_some((s.nacks_received, s.retransmissions))
+    })
+    .await;
+    println!("publisher a: {nacks} NACKs received, {resent} packets resent");
+    for p in peers {
+        p.leave().await;
+    }
+    server.shutdown().await;
 }
 
 /// Per transport of the server: probation bytes it sent (mediasoup probes
