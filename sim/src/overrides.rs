@@ -35,6 +35,9 @@ pub struct Overrides {
     /// No peer publishes video.
     #[arg(long, overrides_with = "video", help_heading = "Scenario")]
     pub no_video: bool,
+    /// Opus payload bitrate (`26k`, or bits per second).
+    #[arg(long, value_parser = parse_bitrate, help_heading = "Scenario")]
+    pub audio_bitrate: Option<u32>,
     /// VP8 bitrate (`500k`, `1.5M`, or bits per second).
     #[arg(long, value_parser = parse_bitrate, help_heading = "Scenario")]
     pub video_bitrate: Option<u32>,
@@ -44,6 +47,24 @@ pub struct Overrides {
     /// Time between unprompted VP8 keyframes.
     #[arg(long, value_parser = parse_secs, help_heading = "Scenario")]
     pub keyframe_interval: Option<f64>,
+    /// VP8 with RTX (resends on NACK), as browsers do.
+    #[arg(long, overrides_with = "no_rtx", help_heading = "Wire")]
+    pub rtx: bool,
+    /// No RTX: NACKed packets are not resent.
+    #[arg(long, overrides_with = "rtx", help_heading = "Wire")]
+    pub no_rtx: bool,
+    /// transport-wide-cc and transport-cc feedback, as browsers do.
+    #[arg(long, overrides_with = "no_twcc", help_heading = "Wire")]
+    pub twcc: bool,
+    /// No transport-wide-cc.
+    #[arg(long, overrides_with = "twcc", help_heading = "Wire")]
+    pub no_twcc: bool,
+    /// Video paced at 2.5x its bitrate, as browsers do.
+    #[arg(long, overrides_with = "no_pacing", help_heading = "Wire")]
+    pub pacing: bool,
+    /// Each video frame sent in one burst.
+    #[arg(long, overrides_with = "pacing", help_heading = "Wire")]
+    pub no_pacing: bool,
     /// Every peer consumes the others of its room.
     #[arg(long, overrides_with = "no_consume", help_heading = "Scenario")]
     pub consume: bool,
@@ -66,6 +87,10 @@ pub struct Overrides {
     /// 1/N uplink loss).
     #[arg(long, help_heading = "Scenario")]
     pub drop_every: Option<u32>,
+    /// Every publisher loses every Nth datagram on the wire (a lossy
+    /// uplink; NACK and RTX repair video).
+    #[arg(long, help_heading = "Wire")]
+    pub lose_every: Option<u32>,
     /// Churn: peers leaving (and replaced) per second.
     #[arg(long, help_heading = "Churn")]
     pub churn: Option<f64>,
@@ -107,6 +132,7 @@ impl Overrides {
         set(&mut s.rooms, &self.rooms);
         set(&mut s.peers_per_room, &self.peers_per_room);
         set(&mut s.duration_secs, &self.duration);
+        set(&mut s.audio_bitrate, &self.audio_bitrate);
         set(&mut s.video_bitrate, &self.video_bitrate);
         set(&mut s.video_fps, &self.video_fps);
         set(&mut s.keyframe_interval, &self.keyframe_interval);
@@ -117,10 +143,16 @@ impl Overrides {
         if self.drop_every.is_some() {
             s.drop_every = self.drop_every;
         }
+        if self.lose_every.is_some() {
+            s.lose_every = self.lose_every;
+        }
         for (field, on, off) in [
             (&mut s.publish_audio, self.audio, self.no_audio),
             (&mut s.publish_video, self.video, self.no_video),
             (&mut s.consume, self.consume, self.no_consume),
+            (&mut s.rtx, self.rtx, self.no_rtx),
+            (&mut s.twcc, self.twcc, self.no_twcc),
+            (&mut s.pacing, self.pacing, self.no_pacing),
         ] {
             if on {
                 *field = true;
@@ -266,6 +298,15 @@ mod tests {
         assert_eq!((s.video_bitrate, s.video_fps), (300_000, 15));
         assert_eq!((s.ramp_up, s.scrape_interval_secs), (5.0, 1.0));
         assert_eq!(s.min_score, base.min_score);
+        // Browser-like on the wire by default; each part switchable.
+        assert!(base.rtx && base.twcc && base.pacing);
+        let s = apply(&["--no-rtx", "--no-pacing", "--audio-bitrate", "32k"]).unwrap();
+        assert!(!s.rtx && s.twcc && !s.pacing);
+        assert_eq!(s.audio_bitrate, 32_000);
+        assert!(!apply(&["--no-twcc"]).unwrap().twcc);
+        let config = s.peer_config("r", "p", "p");
+        assert!(!config.wire.rtx && config.wire.twcc && !config.wire.pacing);
+        assert_eq!(config.audio_bitrate, 32_000);
         // The last of a pair wins.
         assert!(apply(&["--no-video", "--video"]).unwrap().publish_video);
         assert!(!apply(&["--video", "--no-video"]).unwrap().publish_video);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::peer::PeerConfig;
+use crate::peer::{PeerConfig, WireFeatures};
 
 /// Why a scenario could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +52,10 @@ pub struct Scenario {
     /// Every peer publishes an Opus stream.
     #[serde(default = "yes")]
     pub publish_audio: bool,
+    /// Opus payload bitrate, bits per second (Chromium's fake microphone
+    /// by default).
+    #[serde(default = "default_audio_bitrate")]
+    pub audio_bitrate: u32,
     /// Every peer publishes a VP8 stream.
     #[serde(default = "yes")]
     pub publish_video: bool,
@@ -64,6 +68,17 @@ pub struct Scenario {
     /// Seconds between unprompted VP8 keyframes.
     #[serde(default = "default_keyframe_interval")]
     pub keyframe_interval: f64,
+    /// VP8 with RTX: NACKed packets are resent (like a browser).
+    #[serde(default = "yes")]
+    pub rtx: bool,
+    /// transport-wide-cc on both transports, with transport-cc feedback
+    /// from the receiving one (like a browser).
+    #[serde(default = "yes")]
+    pub twcc: bool,
+    /// Video packets paced at 2.5x the bitrate rather than sent a frame
+    /// at a time (like a browser).
+    #[serde(default = "yes")]
+    pub pacing: bool,
     /// Every peer consumes the others of its room.
     #[serde(default = "yes")]
     pub consume: bool,
@@ -88,6 +103,11 @@ pub struct Scenario {
     /// delivered ratio must show. Off by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop_every: Option<u32>,
+    /// Every publisher's sending transport loses every Nth datagram after
+    /// it left str0m: a lossy uplink that NACKs and RTX repair for video
+    /// when `rtx` is on (Opus is not resent). Off by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lose_every: Option<u32>,
     /// Join/leave churn once the initial ramp is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<Churn>,
@@ -150,6 +170,9 @@ pub struct Churn {
 
 fn yes() -> bool {
     true
+}
+fn default_audio_bitrate() -> u32 {
+    crate::peer::DEFAULT_AUDIO_BITRATE
 }
 fn default_video_bitrate() -> u32 {
     500_000
@@ -321,6 +344,9 @@ impl Scenario {
         if self.drop_every.is_some_and(|n| n < 2) {
             return fail("drop_every must be at least 2");
         }
+        if self.lose_every.is_some_and(|n| n < 2) {
+            return fail("lose_every must be at least 2");
+        }
         if self.min_score > 10 {
             return fail("min_score must be within 0..=10");
         }
@@ -371,11 +397,18 @@ impl Scenario {
             display_name: display_name.into(),
             publish_audio: self.publish_audio,
             publish_video: self.publish_video,
+            audio_bitrate: self.audio_bitrate,
+            wire: WireFeatures {
+                rtx: self.rtx,
+                twcc: self.twcc,
+                pacing: self.pacing,
+            },
             video_bitrate: self.video_bitrate,
             video_fps: self.video_fps,
             keyframe_interval: Duration::from_secs_f64(self.keyframe_interval),
             consume: self.consume,
             drop_every: self.drop_every,
+            lose_every: self.lose_every,
             ..PeerConfig::new(room_id, peer_id)
         }
     }

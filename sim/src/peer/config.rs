@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+/// Opus payload bitrate close to Chromium's with its fake microphone once
+/// its estimate has settled (75 to 95 bytes a packet as mediasoup counts
+/// them, RTP header and extensions included, from run to run).
+pub const DEFAULT_AUDIO_BITRATE: u32 = 26_000;
+
 /// The behaviour of one synthetic peer. `Default` publishes audio and video
 /// and consumes everything, like a browser tab with camera and microphone on.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,8 +19,11 @@ pub struct PeerConfig {
     pub display_name: String,
     /// The User-Agent header of the signaling connection.
     pub user_agent: String,
-    /// Publish an Opus stream (~50 packets/s).
+    /// Publish an Opus stream (50 packets/s).
     pub publish_audio: bool,
+    /// The Opus stream's average payload bitrate, in bits per second
+    /// (packet sizes follow: 20 ms per packet).
+    pub audio_bitrate: u32,
     /// Publish a VP8 stream.
     pub publish_video: bool,
     /// The VP8 stream's average bitrate, in bits per second.
@@ -24,6 +32,8 @@ pub struct PeerConfig {
     pub video_fps: u32,
     /// How often a VP8 keyframe is sent unprompted (PLI/FIR also trigger one).
     pub keyframe_interval: Duration,
+    /// How the peer's media looks on the wire (RTX, transport-cc, pacing).
+    pub wire: WireFeatures,
     /// Create a receiving transport, join with capabilities and accept every
     /// `newConsumer`.
     pub consume: bool,
@@ -37,8 +47,39 @@ pub struct PeerConfig {
     /// and no packet follows (a join-rate burst measures set-up, not the
     /// media of the peers already in).
     pub silent: bool,
+    /// Lose every Nth datagram the sending transport puts on the wire once
+    /// connected (after str0m sent it): a lossy uplink, which the SFU's
+    /// NACKs and our RTX repair for video when `wire.rtx` is on.
+    pub lose_every: Option<u32>,
     /// TLS for a `wss`/`https` signaling URL (the system's roots when `None`).
     pub tls: Option<crate::tls::Tls>,
+}
+
+/// What a browser's WebRTC stack does on the wire besides the media itself,
+/// each switchable for A/B runs. `Default` is what Chromium does with
+/// mediasoup-client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireFeatures {
+    /// VP8 with an RTX stream (`video/rtx`, apt): packets the SFU NACKs are
+    /// resent from str0m's send buffer; consumers are asked for with RTX too.
+    pub rtx: bool,
+    /// The transport-wide-cc header extension on what we send and receive,
+    /// and transport-cc feedback from the receiving transport (the SFU's
+    /// send-side bandwidth estimate of our downlink lives on it).
+    pub twcc: bool,
+    /// Spread a video frame's packets at a pacing rate instead of sending
+    /// them in one burst.
+    pub pacing: bool,
+}
+
+impl Default for WireFeatures {
+    fn default() -> Self {
+        WireFeatures {
+            rtx: true,
+            twcc: true,
+            pacing: true,
+        }
+    }
 }
 
 impl PeerConfig {
@@ -62,14 +103,17 @@ impl Default for PeerConfig {
             display_name: "sim peer".into(),
             user_agent: concat!("ejtimaa-sim/", env!("CARGO_PKG_VERSION")).into(),
             publish_audio: true,
+            audio_bitrate: DEFAULT_AUDIO_BITRATE,
             publish_video: true,
             video_bitrate: 500_000,
             video_fps: 30,
             keyframe_interval: Duration::from_secs(2),
+            wire: WireFeatures::default(),
             consume: true,
             token: None,
             drop_every: None,
             silent: false,
+            lose_every: None,
             tls: None,
         }
     }

@@ -187,18 +187,24 @@ impl Endpoint {
         })
     }
 
-    /// Declares a stream we will send: a media section `mid` and its SSRC.
-    /// Returns the SSRC (str0m picks a random one).
-    pub fn declare_send(&mut self, mid: &str, kind: MediaKind) -> u32 {
+    /// Declares a stream we will send: a media section `mid` and its SSRC,
+    /// with an RTX SSRC when `rtx` (str0m then resends NACKed packets from
+    /// its send buffer, with the RTX payload type `config_with` gave the
+    /// codec). Returns the SSRCs (str0m picks random ones).
+    pub fn declare_send(&mut self, mid: &str, kind: MediaKind, rtx: bool) -> (u32, Option<u32>) {
         let mut api = self.rtc.direct_api();
         let ssrc = api.new_ssrc();
+        let rtx = rtx.then(|| api.new_ssrc());
         let mid = Mid::from(mid);
         api.declare_media(mid, str_kind(kind));
-        // No RTX SSRC, and `config_with` gives no codec an RTX payload
-        // type: str0m then caches nothing for resends and never sends RTX,
-        // matching `produce`, which announces none.
-        api.declare_stream_tx(ssrc, None, mid, None);
-        *ssrc
+        api.declare_stream_tx(ssrc, rtx, mid, None);
+        (*ssrc, rtx.map(|s| *s))
+    }
+
+    /// Sends transport-cc feedback for what arrives (the receiving
+    /// transport, when transport-wide-cc is negotiated).
+    pub fn enable_twcc_feedback(&mut self) {
+        self.rtc.direct_api().enable_twcc_feedback();
     }
 }
 

@@ -5,9 +5,10 @@
 //! framing is right (mediasoup parses the VP8 payload descriptor and the
 //! frame tag to find keyframes, and watches sequence numbers for loss).
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::seqs::write_tag;
+use super::seqs::{TAG_LEN, write_tag};
 use crate::rng::Rng;
 
 /// Largest RTP payload we write, descriptor included: with the RTP header,
@@ -103,21 +104,31 @@ impl Clock {
     }
 }
 
-/// Opus at 20 ms: ~50 packets/s of 90..110 bytes.
+/// Opus at 20 ms: 50 packets/s whose payloads average `bitrate` (+-10 %
+/// per packet, as a variable-bitrate encoder's do).
 #[derive(Debug)]
 pub struct AudioSource {
     clock: Clock,
     rng: Rng,
+    /// Average payload size, bytes.
+    size: usize,
 }
+
+/// The smallest Opus payload we write: the TOC byte, a byte of frame and
+/// the sequence tag.
+const MIN_AUDIO_PAYLOAD: usize = 2 + TAG_LEN;
 
 impl AudioSource {
     /// A source whose first packet is due at `now`; `clock_rate` is the
-    /// negotiated Opus clock (48 kHz).
-    pub fn new(now: Instant, clock_rate: u32, mut rng: Rng) -> Self {
+    /// negotiated Opus clock (48 kHz), `bitrate` the average payload bitrate.
+    pub fn new(now: Instant, clock_rate: u32, bitrate: u32, mut rng: Rng) -> Self {
         let ticks = u64::from(clock_rate) * AUDIO_PTIME.as_millis() as u64 / 1000;
+        let per_second = 1000 / AUDIO_PTIME.as_millis() as u64;
+        let size = (u64::from(bitrate) / 8 / per_second) as usize;
         AudioSource {
             clock: Clock::new(now, AUDIO_PTIME, ticks, &mut rng),
             rng,
+            size: size.clamp(MIN_AUDIO_PAYLOAD, MAX_PAYLOAD),
         }
     }
 
@@ -137,7 +148,10 @@ impl AudioSource {
             return None;
         }
         let timestamp = self.clock.advance();
-        let len = self.rng.range(90, 110);
+        let len = self
+            .rng
+            .range(self.size * 9 / 10, self.size * 11 / 10)
+            .max(MIN_AUDIO_PAYLOAD);
         let mut payload = Vec::with_capacity(len);
         // TOC byte: config 15 (hybrid, fullband, 20 ms), mono, one frame,
         // which is what browsers send for speech.
@@ -179,6 +193,10 @@ pub struct VideoSource {
     gop: u64,
     frames_since_key: u64,
     force_keyframe: bool,
+    /// Bytes sent over the budget by requested keyframes, paid back by the
+    /// next delta frames (an encoder's rate control keeps its bitrate
+    /// however often it is asked for keyframes).
+    debt: usize,
     picture_id: u16,
     tl0_pic_idx: u8,
 }
@@ -208,6 +226,7 @@ impl VideoSource {
             gop: gop.max(1),
             frames_since_key: 0,
             force_keyframe: true,
+            debt: 0,
         }
     }
 
@@ -247,7 +266,10 @@ impl VideoSource {
         if !self.clock.due(now) {
             return None;
         }
-        let keyframe = self.force_keyframe || self.frames_since_key >= self.gop;
+        let scheduled = self.frames_since_key >= self.gop;
+        // The very first keyframe is part of the schedule, not extra.
+        let extra = self.force_keyframe && !scheduled && self.frames_since_key > 0;
+        let keyframe = self.force_keyframe || scheduled;
         if keyframe {
             self.force_keyframe = false;
             self.frames_since_key = 0;
@@ -255,7 +277,18 @@ impl VideoSource {
         self.frames_since_key += 1;
         let timestamp = self.clock.advance();
         let (key_size, delta_size) = self.frame_sizes();
-        let base = if keyframe { key_size } else { delta_size };
+        let base = if keyframe {
+            if extra {
+                // In place of a delta frame: the difference is owed.
+                self.debt += key_size.saturating_sub(delta_size);
+            }
+            key_size
+        } else {
+            // Pay back at most half of a delta frame at a time.
+            let pay = self.debt.min(delta_size / 2);
+            self.debt -= pay;
+            delta_size - pay
+        };
         // +-10 % so that packet counts vary a little, as real frames do.
         let size = self.rng.range(base * 9 / 10, base * 11 / 10).max(16);
         let data = self.frame_data(keyframe, size);
@@ -318,6 +351,79 @@ impl VideoSource {
     }
 }
 
+/// Chromium paces video at 2.5 times its target bitrate: the factor in
+/// halves.
+const PACING_FACTOR_HALVES: u64 = 5;
+/// A pacer holds at most this much of a backlog before sending what is
+/// late at once (a real pacer drops its queue limit the same way).
+const MAX_PACING_DELAY: Duration = Duration::from_millis(500);
+
+/// Send-side pacing: a frame's packets leave one after another at a
+/// pacing rate (a leaky bucket) instead of in one burst. Without a rate
+/// every packet is due as soon as it is queued.
+#[derive(Debug)]
+pub struct Pacer {
+    /// Bits per second; `None`: no pacing.
+    rate: Option<u64>,
+    queue: VecDeque<RtpOut>,
+    /// When the bucket has drained what was sent so far.
+    free_at: Option<Instant>,
+}
+
+impl Pacer {
+    /// A pacer for a stream of `bitrate` (bits per second) at
+    /// 2.5 times, or one that does not pace.
+    pub fn new(bitrate: u32, pace: bool) -> Self {
+        let rate = u64::from(bitrate) * PACING_FACTOR_HALVES / 2;
+        Pacer {
+            rate: pace.then_some(rate.max(8_000)),
+            queue: VecDeque::new(),
+            free_at: None,
+        }
+    }
+
+    /// Queues a frame's packets.
+    pub fn push(&mut self, packets: impl IntoIterator<Item = RtpOut>) {
+        self.queue.extend(packets);
+    }
+
+    /// When the next queued packet may leave (`None`: nothing queued).
+    pub fn next_due(&self) -> Option<Instant> {
+        self.queue.front()?;
+        Some(match (self.rate, self.free_at) {
+            (Some(_), Some(t)) => t,
+            // Due at once: any instant in the past will do; the caller
+            // compares with its `now`.
+            _ => Instant::now(),
+        })
+    }
+
+    /// The next packet if it may leave at `now`.
+    pub fn pop(&mut self, now: Instant) -> Option<RtpOut> {
+        let Some(rate) = self.rate else {
+            return self.queue.pop_front();
+        };
+        let free_at = self.free_at.unwrap_or(now);
+        let behind = free_at.saturating_duration_since(now);
+        if !behind.is_zero() && behind < MAX_PACING_DELAY {
+            return None;
+        }
+        let p = self.queue.pop_front()?;
+        // The bucket drains from when it was free, or from now if it was
+        // idle (no banked credit, save a millisecond of timer lateness),
+        // or from now again if the backlog is over the limit.
+        let start = if behind >= MAX_PACING_DELAY {
+            now
+        } else {
+            free_at.max(now.checked_sub(Duration::from_millis(1)).unwrap_or(now))
+        };
+        let bits = (p.payload.len() as u64) * 8;
+        let cost = Duration::from_nanos(bits * 1_000_000_000 / rate);
+        self.free_at = Some(start + cost);
+        Some(p)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,7 +431,7 @@ mod tests {
     #[test]
     fn audio_is_fifty_packets_a_second() {
         let t0 = Instant::now();
-        let mut a = AudioSource::new(t0, 48_000, Rng::new(1));
+        let mut a = AudioSource::new(t0, 48_000, 40_000, Rng::new(1));
         let mut out = Vec::new();
         let mut t = t0;
         while t < t0 + Duration::from_secs(1) {
@@ -339,6 +445,7 @@ mod tests {
             assert_eq!(w[1].seq, w[0].seq + 1);
             assert_eq!(w[1].timestamp.wrapping_sub(w[0].timestamp), 960);
         }
+        // 40 kbit/s at 50 packets/s: 100 bytes +- 10 %.
         assert!(out.iter().all(|p| (90..=110).contains(&p.payload.len())));
         assert!(
             out.iter()
@@ -415,9 +522,40 @@ mod tests {
     }
 
     #[test]
+    fn requested_keyframes_keep_the_bitrate() {
+        let t0 = Instant::now();
+        let params = VideoParams {
+            bitrate: 500_000,
+            fps: 30,
+            keyframe_interval: Duration::from_secs(2),
+        };
+        let mut v = VideoSource::new(t0, params, Rng::new(5));
+        let mut bytes = 0;
+        let mut keys = 0;
+        let mut t = t0;
+        // Four seconds, a keyframe asked for every 15 frames (half a
+        // second), as a receiver that cannot decode would.
+        for i in 0..120 {
+            if i % 15 == 14 {
+                v.request_keyframe();
+            }
+            let f = v.poll(t).expect("due");
+            keys += usize::from(f.keyframe);
+            bytes += f.packets.iter().map(|p| p.payload.len()).sum::<usize>();
+            t = v.next_due();
+        }
+        assert!(keys >= 8, "{keys}");
+        let expected = 4 * 500_000 / 8;
+        assert!(
+            bytes.abs_diff(expected) * 10 <= expected,
+            "{bytes} against {expected}"
+        );
+    }
+
+    #[test]
     fn skips_ahead_after_a_stall() {
         let t0 = Instant::now();
-        let mut a = AudioSource::new(t0, 48_000, Rng::new(1));
+        let mut a = AudioSource::new(t0, 48_000, 18_000, Rng::new(1));
         assert!(a.poll(t0).is_some());
         let late = t0 + Duration::from_secs(5);
         assert!(a.poll(late).is_some());
@@ -427,5 +565,82 @@ mod tests {
             burst += 1;
         }
         assert!(burst <= 1, "{burst}");
+    }
+
+    #[test]
+    fn audio_size_follows_the_bitrate() {
+        let t0 = Instant::now();
+        for (bitrate, lo, hi) in [
+            (26_000, 58, 72),
+            (0, MIN_AUDIO_PAYLOAD, MIN_AUDIO_PAYLOAD + 1),
+        ] {
+            let mut a = AudioSource::new(t0, 48_000, bitrate, Rng::new(2));
+            let mut t = t0;
+            let mut bytes = 0;
+            for _ in 0..50 {
+                let p = a.poll(t).expect("due");
+                assert!((lo..=hi).contains(&p.payload.len()), "{}", p.payload.len());
+                assert_eq!(super::super::seqs::read_tag(&p.payload), Some(p.seq));
+                bytes += p.payload.len();
+                t = a.next_due();
+            }
+            if bitrate > 0 {
+                // One second of packets: within 5 % of the bitrate.
+                let expected = bitrate as usize / 8;
+                assert!(bytes.abs_diff(expected) * 20 <= expected, "{bytes}");
+            }
+        }
+    }
+
+    fn packet(seq: u64, len: usize) -> RtpOut {
+        RtpOut {
+            seq,
+            timestamp: 0,
+            marker: false,
+            payload: vec![0; len],
+        }
+    }
+
+    #[test]
+    fn pacer_spreads_a_frame_at_two_and_a_half_times_the_bitrate() {
+        let t0 = Instant::now();
+        // 400 kbit/s paces at 1 Mbit/s: a 1000-byte packet takes 8 ms.
+        let mut p = Pacer::new(400_000, true);
+        p.push((0..4).map(|s| packet(s, 1000)));
+        let mut t = t0;
+        let mut sent = Vec::new();
+        while sent.len() < 4 {
+            while let Some(x) = p.pop(t) {
+                sent.push((x.seq, t - t0));
+            }
+            t += Duration::from_millis(1);
+        }
+        let times: Vec<u64> = sent.iter().map(|(_, d)| d.as_millis() as u64).collect();
+        // The first leaves at once, then one every 8 ms (within the 1 ms
+        // the idle bucket starts early).
+        assert_eq!(sent.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        for (i, ms) in times.iter().enumerate() {
+            let want = 8 * i as u64;
+            assert!(ms.abs_diff(want) <= 1, "{times:?}");
+        }
+        assert_eq!(p.next_due(), None);
+    }
+
+    #[test]
+    fn unpaced_sends_everything_at_once_and_a_backlog_is_flushed() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(400_000, false);
+        p.push((0..10).map(|s| packet(s, 1000)));
+        assert_eq!(std::iter::from_fn(|| p.pop(t0)).count(), 10);
+        // Paced at 20 kbit/s, a 1000-byte packet holds the next for 400 ms.
+        let mut p = Pacer::new(8_000, true);
+        p.push((0..2).map(|s| packet(s, 1000)));
+        assert!(p.pop(t0).is_some());
+        assert!(p.pop(t0 + Duration::from_millis(390)).is_none());
+        assert!(p.pop(t0 + Duration::from_millis(400)).is_some());
+        // A backlog longer than the limit (600 ms a packet) goes out at once.
+        let mut p = Pacer::new(8_000, true);
+        p.push((0..3).map(|s| packet(s, 1500)));
+        assert_eq!(std::iter::from_fn(|| p.pop(t0)).count(), 3);
     }
 }

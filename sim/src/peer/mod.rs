@@ -4,10 +4,12 @@
 //! client would (see `docs/design.md`, "Signaling") and sends and receives
 //! real media through str0m (RTP mode, direct API): ICE controlling against
 //! mediasoup's ICE-lite candidate, DTLS client, SRTP, one UDP socket per
-//! transport on the server's address. It publishes Opus (~50 packets/s) and
-//! VP8 (configurable bitrate and frame rate, keyframes on a schedule and on
-//! PLI/FIR), accepts every consumer the server offers and counts what each
-//! one delivers in [`PeerStats`].
+//! transport on the server's address. It publishes Opus (50 packets/s at a
+//! configurable bitrate) and VP8 (configurable bitrate and frame rate,
+//! keyframes on a schedule and on PLI/FIR), accepts every consumer the
+//! server offers and counts what each one delivers in [`PeerStats`]. On the
+//! wire it behaves like a browser ([`WireFeatures`]): RTX resends on NACK,
+//! transport-cc feedback, paced video.
 //!
 //! Every peer is a few tokio tasks (signaling, sending transport, receiving
 //! transport) on the caller's runtime: no thread per peer.
@@ -39,7 +41,7 @@ mod stats;
 mod transport;
 mod udp_batch;
 
-pub use config::PeerConfig;
+pub use config::{DEFAULT_AUDIO_BITRATE, PeerConfig, WireFeatures};
 pub use error::PeerError;
 pub use stats::{
     ConsumerSnapshot, Counts, MediaKind, PeerStats, PeerStatsSnapshot, ProducerSnapshot,

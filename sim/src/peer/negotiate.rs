@@ -12,6 +12,7 @@ use str0m::format::{Codec, FormatParams};
 use str0m::media::Frequency;
 use str0m::rtp::{Extension, ExtensionMap};
 
+use super::config::WireFeatures;
 use super::error::PeerError;
 use super::stats::MediaKind;
 
@@ -52,7 +53,11 @@ pub struct RouterCaps {
     pub opus: Option<RouterCodec>,
     /// VP8, if offered.
     pub vp8: Option<RouterCodec>,
+    /// The payload type of VP8's `video/rtx` (its `apt`), if offered.
+    pub vp8_rtx: Option<u8>,
     exts: Vec<RouterExt>,
+    /// What we use of what is offered.
+    features: WireFeatures,
 }
 
 fn str0m_ext(uri: &str) -> Option<Extension> {
@@ -118,6 +123,19 @@ impl RouterCaps {
                 raw: c.clone(),
             });
         }
+        // RTX entries name their codec by `apt`.
+        let vp8_rtx = vp8.as_ref().and_then(|vp8| {
+            codecs.iter().find_map(|c| {
+                let mime = c["mimeType"].as_str().unwrap_or_default();
+                let apt = c["parameters"]["apt"].as_u64();
+                let pt = c["preferredPayloadType"]
+                    .as_u64()
+                    .and_then(|v| u8::try_from(v).ok())
+                    .filter(|pt| *pt < 128)?;
+                (mime.eq_ignore_ascii_case("video/rtx") && apt == Some(vp8.payload_type.into()))
+                    .then_some(pt)
+            })
+        });
         let exts = caps["headerExtensions"]
             .as_array()
             .map(|list| {
@@ -136,7 +154,29 @@ impl RouterCaps {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(RouterCaps { opus, vp8, exts })
+        Ok(RouterCaps {
+            opus,
+            vp8,
+            vp8_rtx,
+            exts,
+            features: WireFeatures::default(),
+        })
+    }
+
+    /// The same capabilities, used with `features` (RTX and transport-cc
+    /// only where the router offers them).
+    pub fn with_features(mut self, features: WireFeatures) -> Self {
+        self.features = features;
+        self
+    }
+
+    /// The RTX payload type for VP8, when RTX is on and offered.
+    pub fn rtx_payload_type(&self) -> Option<u8> {
+        self.vp8_rtx.filter(|_| self.features.rtx)
+    }
+
+    fn twcc(&self) -> bool {
+        self.features.twcc && self.ext_id(URI_TWCC).is_some()
     }
 
     /// The codec of `kind`, or why there is none.
@@ -153,35 +193,56 @@ impl RouterCaps {
     }
 
     /// The extensions str0m writes on what we send: mid (until the SFU has
-    /// seen the SSRC), abs-send-time and transport-wide-cc, with the
-    /// router's ids. str0m writes all three on audio and video alike.
+    /// seen the SSRC), abs-send-time and, with transport-cc on,
+    /// transport-wide-cc, with the router's ids. str0m writes them on audio
+    /// and video alike.
     pub fn send_extensions(&self) -> Vec<(&'static str, u8)> {
         [URI_MID, URI_ABS_SEND_TIME, URI_TWCC]
             .into_iter()
+            .filter(|uri| *uri != URI_TWCC || self.features.twcc)
             .filter_map(|uri| Some((uri, self.ext_id(uri)?)))
             .collect()
     }
 
+    /// The transport-cc feedback entry, when on.
+    fn twcc_feedback(&self) -> Option<Value> {
+        self.twcc()
+            .then(|| json!({ "type": "transport-cc", "parameter": "" }))
+    }
+
     /// What we can receive, for `join`: the router's Opus and VP8 entries
-    /// with their payload types (no RTX: str0m would need RTX SSRCs we do
-    /// not track), feedback we act on, and the mid and abs-send-time
-    /// extensions (transport-cc left out: we send no TWCC feedback, so the
-    /// SFU's estimate of our downlink would starve).
+    /// with their payload types, VP8's RTX when on (the receiving str0m
+    /// unwraps retransmissions), feedback we act on, and the mid and
+    /// abs-send-time extensions, plus transport-wide-cc when on (the
+    /// receiving transport then sends transport-cc feedback, which the
+    /// SFU's estimate of our downlink needs).
     pub fn receive_capabilities(&self) -> Value {
         let mut codecs = Vec::new();
         if let Some(opus) = &self.opus {
             let mut c = opus.raw.clone();
-            c["rtcpFeedback"] = json!([]);
+            c["rtcpFeedback"] = json!(self.twcc_feedback().into_iter().collect::<Vec<_>>());
             codecs.push(c);
         }
         if let Some(vp8) = &self.vp8 {
             let mut c = vp8.raw.clone();
-            c["rtcpFeedback"] = json!([
-                { "type": "nack", "parameter": "" },
-                { "type": "nack", "parameter": "pli" },
-                { "type": "ccm", "parameter": "fir" },
-            ]);
+            let mut feedback = vec![
+                json!({ "type": "nack", "parameter": "" }),
+                json!({ "type": "nack", "parameter": "pli" }),
+                json!({ "type": "ccm", "parameter": "fir" }),
+            ];
+            feedback.extend(self.twcc_feedback());
+            c["rtcpFeedback"] = json!(feedback);
             codecs.push(c);
+            if let Some(rtx) = self.rtx_payload_type() {
+                codecs.push(json!({
+                    "kind": "video",
+                    "mimeType": "video/rtx",
+                    "preferredPayloadType": rtx,
+                    "clockRate": vp8.clock_rate,
+                    "parameters": { "apt": vp8.payload_type },
+                    "rtcpFeedback": [],
+                }));
+            }
         }
         let header_extensions: Vec<Value> = self
             .receive_exts()
@@ -196,8 +257,11 @@ impl RouterCaps {
     }
 
     fn receive_exts(&self) -> impl Iterator<Item = &RouterExt> {
-        self.exts.iter().filter(|e| {
-            e.uri == URI_MID || (e.uri == URI_ABS_SEND_TIME && e.kind == Some(MediaKind::Video))
+        let twcc = self.features.twcc;
+        self.exts.iter().filter(move |e| {
+            e.uri == URI_MID
+                || (e.uri == URI_ABS_SEND_TIME && e.kind == Some(MediaKind::Video))
+                || (twcc && e.uri == URI_TWCC)
         })
     }
 
@@ -248,7 +312,7 @@ impl RouterCaps {
         {
             codecs.add_config(
                 vp8.payload_type.into(),
-                None,
+                self.rtx_payload_type().map(Into::into),
                 Codec::Vp8,
                 freq,
                 None,
@@ -258,24 +322,27 @@ impl RouterCaps {
         config
     }
 
-    /// `produce`'s `rtpParameters` for exactly what str0m will send.
+    /// `produce`'s `rtpParameters` for exactly what str0m will send;
+    /// `rtx_ssrc` is the RTX stream's SSRC when str0m has one (VP8 with
+    /// RTX on).
     pub fn producer_parameters(
         &self,
         kind: MediaKind,
         mid: &str,
         ssrc: u32,
+        rtx_ssrc: Option<u32>,
         cname: &str,
     ) -> Result<Value, PeerError> {
         let codec = self.codec(kind)?;
-        let feedback = match kind {
-            MediaKind::Audio => json!([{ "type": "transport-cc", "parameter": "" }]),
-            MediaKind::Video => json!([
-                { "type": "nack", "parameter": "" },
-                { "type": "nack", "parameter": "pli" },
-                { "type": "ccm", "parameter": "fir" },
-                { "type": "transport-cc", "parameter": "" },
-            ]),
+        let mut feedback = match kind {
+            MediaKind::Audio => vec![],
+            MediaKind::Video => vec![
+                json!({ "type": "nack", "parameter": "" }),
+                json!({ "type": "nack", "parameter": "pli" }),
+                json!({ "type": "ccm", "parameter": "fir" }),
+            ],
         };
+        feedback.extend(self.twcc_feedback());
         let mut c = json!({
             "mimeType": codec.raw["mimeType"],
             "payloadType": codec.payload_type,
@@ -291,11 +358,25 @@ impl RouterCaps {
             .into_iter()
             .map(|(uri, id)| json!({ "uri": uri, "id": id, "encrypt": false }))
             .collect();
+        let mut codecs = vec![c];
+        let mut encoding = json!({ "ssrc": ssrc });
+        if let (MediaKind::Video, Some(rtx_ssrc), Some(rtx_pt)) =
+            (kind, rtx_ssrc, self.rtx_payload_type())
+        {
+            codecs.push(json!({
+                "mimeType": "video/rtx",
+                "payloadType": rtx_pt,
+                "clockRate": codec.clock_rate,
+                "parameters": { "apt": codec.payload_type },
+                "rtcpFeedback": [],
+            }));
+            encoding["rtx"] = json!({ "ssrc": rtx_ssrc });
+        }
         Ok(json!({
             "mid": mid,
-            "codecs": [c],
+            "codecs": codecs,
             "headerExtensions": exts,
-            "encodings": [{ "ssrc": ssrc }],
+            "encodings": [encoding],
             "rtcp": { "cname": cname, "reducedSize": true },
         }))
     }
@@ -316,6 +397,8 @@ pub struct ConsumerOffer {
     pub mid: String,
     /// The SSRC the server sends with.
     pub ssrc: u32,
+    /// The SSRC of its retransmissions, when it has RTX.
+    pub rtx_ssrc: Option<u32>,
     /// The payload type it sends with.
     pub payload_type: u8,
     /// Header extension (uri, id) pairs it writes.
@@ -341,6 +424,9 @@ impl ConsumerOffer {
             .as_u64()
             .and_then(|v| u32::try_from(v).ok())
             .ok_or_else(|| PeerError::bad(what, "no SSRC in the first encoding"))?;
+        let rtx_ssrc = params["encodings"][0]["rtx"]["ssrc"]
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok());
         let payload_type = params["codecs"][0]["payloadType"]
             .as_u64()
             .and_then(|v| u8::try_from(v).ok())
@@ -369,6 +455,7 @@ impl ConsumerOffer {
             kind,
             mid,
             ssrc,
+            rtx_ssrc,
             payload_type,
             extensions,
         })
@@ -423,20 +510,17 @@ mod tests {
         })
     }
 
-    #[test]
-    fn reads_the_router_and_offers_no_rtx() {
-        let caps = RouterCaps::parse(&router_caps()).unwrap();
-        assert_eq!(caps.opus.as_ref().unwrap().payload_type, 100);
-        assert_eq!(caps.vp8.as_ref().unwrap().payload_type, 101);
-        let recv = caps.receive_capabilities();
-        let mimes: Vec<&str> = recv["codecs"]
+    fn mimes(recv: &Value) -> Vec<&str> {
+        recv["codecs"]
             .as_array()
             .unwrap()
             .iter()
             .map(|c| c["mimeType"].as_str().unwrap())
-            .collect();
-        assert_eq!(mimes, ["audio/opus", "video/VP8"]);
-        let uris: Vec<(&str, u64)> = recv["headerExtensions"]
+            .collect()
+    }
+
+    fn ext_ids(recv: &Value) -> Vec<(&str, u64)> {
+        recv["headerExtensions"]
             .as_array()
             .unwrap()
             .iter()
@@ -446,8 +530,45 @@ mod tests {
                     e["preferredId"].as_u64().unwrap(),
                 )
             })
-            .collect();
-        assert_eq!(uris, [(URI_MID, 1), (URI_MID, 1), (URI_ABS_SEND_TIME, 4)]);
+            .collect()
+    }
+
+    fn has_twcc_feedback(codec: &Value) -> bool {
+        codec["rtcpFeedback"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["type"] == "transport-cc")
+    }
+
+    const OFF: WireFeatures = WireFeatures {
+        rtx: false,
+        twcc: false,
+        pacing: false,
+    };
+
+    #[test]
+    fn receives_like_a_browser_rtx_and_transport_cc_included() {
+        let caps = RouterCaps::parse(&router_caps()).unwrap();
+        assert_eq!(caps.opus.as_ref().unwrap().payload_type, 100);
+        assert_eq!(caps.vp8.as_ref().unwrap().payload_type, 101);
+        assert_eq!(caps.vp8_rtx, Some(102));
+        let recv = caps.receive_capabilities();
+        assert_eq!(mimes(&recv), ["audio/opus", "video/VP8", "video/rtx"]);
+        assert_eq!(recv["codecs"][2]["parameters"]["apt"], 101);
+        assert_eq!(recv["codecs"][2]["preferredPayloadType"], 102);
+        assert!(has_twcc_feedback(&recv["codecs"][0]));
+        assert!(has_twcc_feedback(&recv["codecs"][1]));
+        assert_eq!(
+            ext_ids(&recv),
+            [
+                (URI_MID, 1),
+                (URI_MID, 1),
+                (URI_ABS_SEND_TIME, 4),
+                (URI_TWCC, 5),
+                (URI_TWCC, 5)
+            ]
+        );
         assert_eq!(
             caps.send_extensions(),
             [(URI_MID, 1), (URI_ABS_SEND_TIME, 4), (URI_TWCC, 5)]
@@ -455,25 +576,62 @@ mod tests {
     }
 
     #[test]
+    fn without_the_features_no_rtx_and_no_transport_cc() {
+        let caps = RouterCaps::parse(&router_caps())
+            .unwrap()
+            .with_features(OFF);
+        let recv = caps.receive_capabilities();
+        assert_eq!(mimes(&recv), ["audio/opus", "video/VP8"]);
+        assert!(!has_twcc_feedback(&recv["codecs"][0]));
+        assert!(!has_twcc_feedback(&recv["codecs"][1]));
+        assert_eq!(
+            ext_ids(&recv),
+            [(URI_MID, 1), (URI_MID, 1), (URI_ABS_SEND_TIME, 4)]
+        );
+        assert_eq!(
+            caps.send_extensions(),
+            [(URI_MID, 1), (URI_ABS_SEND_TIME, 4)]
+        );
+        assert_eq!(caps.rtx_payload_type(), None);
+        let p = caps
+            .producer_parameters(MediaKind::Video, "1", 42, Some(43), "c")
+            .unwrap();
+        assert_eq!(p["codecs"].as_array().unwrap().len(), 1);
+        assert!(p["encodings"][0].get("rtx").is_none());
+        assert!(!has_twcc_feedback(&p["codecs"][0]));
+    }
+
+    #[test]
     fn producer_parameters_match_str0m() {
         let caps = RouterCaps::parse(&router_caps()).unwrap();
         let p = caps
-            .producer_parameters(MediaKind::Video, "1", 42, "c")
+            .producer_parameters(MediaKind::Video, "1", 42, Some(43), "c")
             .unwrap();
         assert_eq!(p["codecs"][0]["payloadType"], 101);
         assert_eq!(p["encodings"][0]["ssrc"], 42);
-        // The router offers video/rtx, but str0m sends no RTX stream (its
-        // tx streams are declared without an RTX SSRC): announcing one
-        // would make mediasoup expect retransmissions that never come.
-        assert_eq!(p["codecs"].as_array().unwrap().len(), 1);
-        assert!(p["encodings"][0].get("rtx").is_none());
+        // RTX as str0m sends it: its own SSRC and the router's RTX type.
+        assert_eq!(p["codecs"][1]["mimeType"], "video/rtx");
+        assert_eq!(p["codecs"][1]["payloadType"], 102);
+        assert_eq!(p["codecs"][1]["parameters"]["apt"], 101);
+        assert_eq!(p["encodings"][0]["rtx"]["ssrc"], 43);
+        assert!(has_twcc_feedback(&p["codecs"][0]));
         assert_eq!(p["mid"], "1");
         assert_eq!(p["headerExtensions"].as_array().unwrap().len(), 3);
         let a = caps
-            .producer_parameters(MediaKind::Audio, "0", 7, "c")
+            .producer_parameters(MediaKind::Audio, "0", 7, None, "c")
             .unwrap();
+        assert_eq!(a["codecs"].as_array().unwrap().len(), 1);
         assert_eq!(a["codecs"][0]["channels"], 2);
         assert_eq!(a["codecs"][0]["parameters"]["useinbandfec"], 1);
+        // A router without RTX: none announced even when on.
+        let mut no_rtx = router_caps();
+        no_rtx["codecs"].as_array_mut().unwrap().pop();
+        let caps = RouterCaps::parse(&no_rtx).unwrap();
+        assert_eq!(caps.vp8_rtx, None);
+        let p = caps
+            .producer_parameters(MediaKind::Video, "1", 42, Some(43), "c")
+            .unwrap();
+        assert!(p["encodings"][0].get("rtx").is_none());
     }
 
     #[test]
@@ -503,11 +661,12 @@ mod tests {
                     "mid": "3",
                     "codecs": [{ "mimeType": "video/VP8", "payloadType": pt }],
                     "headerExtensions": [{ "uri": URI_ABS_SEND_TIME, "id": ext_id }],
-                    "encodings": [{ "ssrc": 1234 }]
+                    "encodings": [{ "ssrc": 1234, "rtx": { "ssrc": 1235 } }]
                 }
             }))
             .unwrap()
         };
+        assert_eq!(offer(101, 4).rtx_ssrc, Some(1235));
         assert!(offer(101, 4).check(&caps).is_ok());
         assert!(offer(96, 4).check(&caps).is_err());
         assert!(offer(101, 9).check(&caps).is_err());

@@ -15,7 +15,7 @@ use tracing::Instrument as _;
 use super::config::PeerConfig;
 use super::endpoint::{Direction, Endpoint, RemoteTransport};
 use super::error::PeerError;
-use super::media::{AudioSource, VideoParams, VideoSource};
+use super::media::{AudioSource, Pacer, VideoParams, VideoSource};
 use super::negotiate::{ConsumerOffer, RouterCaps};
 use super::stats::{ConsumerCounters, MediaKind, PeerStats, ProducerSnapshot};
 use super::transport::{Command, Driver, Outgoing};
@@ -103,7 +103,8 @@ pub async fn establish(
     };
     let (client, incoming) =
         Client::connect_with(url, &query, Some(&config.user_agent), options).await?;
-    let caps = RouterCaps::parse(&request(&client, "getRouterRtpCapabilities", json!({})).await?)?;
+    let caps = RouterCaps::parse(&request(&client, "getRouterRtpCapabilities", json!({})).await?)?
+        .with_features(config.wire);
     // Fail before creating anything if a wanted codec is missing.
     if config.publish_audio {
         caps.codec(MediaKind::Audio)?;
@@ -123,18 +124,24 @@ pub async fn establish(
         let mut outgoing = Vec::new();
         if config.publish_audio {
             let codec = caps.codec(MediaKind::Audio)?;
-            let ssrc = endpoint.declare_send(AUDIO_MID, MediaKind::Audio);
-            let source = AudioSource::new(now, codec.clock_rate, Rng::new(rng.next_u64()));
+            let (ssrc, _) = endpoint.declare_send(AUDIO_MID, MediaKind::Audio, false);
+            let source = AudioSource::new(
+                now,
+                codec.clock_rate,
+                config.audio_bitrate,
+                Rng::new(rng.next_u64()),
+            );
             outgoing.push(Outgoing::Audio {
                 ssrc,
                 pt: codec.payload_type,
                 source,
             });
-            published.push((MediaKind::Audio, AUDIO_MID, ssrc));
+            published.push((MediaKind::Audio, AUDIO_MID, ssrc, None));
         }
         if config.publish_video {
             let codec = caps.codec(MediaKind::Video)?;
-            let ssrc = endpoint.declare_send(VIDEO_MID, MediaKind::Video);
+            let rtx = caps.rtx_payload_type().is_some();
+            let (ssrc, rtx_ssrc) = endpoint.declare_send(VIDEO_MID, MediaKind::Video, rtx);
             let params = VideoParams {
                 bitrate: config.video_bitrate,
                 fps: config.video_fps,
@@ -146,15 +153,18 @@ pub async fn establish(
                 mid: VIDEO_MID.into(),
                 pt: codec.payload_type,
                 source,
+                pacer: Pacer::new(config.video_bitrate, config.wire.pacing),
+                written: 0,
                 last_forced: None,
             });
-            published.push((MediaKind::Video, VIDEO_MID, ssrc));
+            published.push((MediaKind::Video, VIDEO_MID, ssrc, rtx_ssrc));
         }
         connect_transport(&client, &remote, &mut endpoint).await?;
         let (tx, rx) = mpsc::channel(1);
         let driver = Driver::new(endpoint, stats.clone(), peer.clone(), outgoing, rx)
             .with_drop_every(config.drop_every)
-            .silent(config.silent);
+            .silent(config.silent)
+            .with_lose_every(config.lose_every);
         let span = tracing::debug_span!("send", peer = %peer);
         tasks.spawn(driver.run().instrument(span));
         send_commands = Some(tx);
@@ -164,6 +174,9 @@ pub async fn establish(
     let mut recv_commands = None;
     if config.consume {
         let (remote, mut endpoint) = create_transport(&client, &caps, Direction::Recv).await?;
+        if config.wire.twcc {
+            endpoint.enable_twcc_feedback();
+        }
         connect_transport(&client, &remote, &mut endpoint).await?;
         let (tx, rx) = mpsc::channel(64);
         let driver = Driver::new(endpoint, stats.clone(), peer.clone(), Vec::new(), rx);
@@ -198,7 +211,7 @@ pub async fn establish(
 
     if let Some(transport_id) = send_transport_id {
         let cname = format!("ejtimaa-sim-{peer}");
-        for (kind, mid, ssrc) in published {
+        for (kind, mid, ssrc, rtx_ssrc) in published {
             let source = match kind {
                 MediaKind::Audio => "mic",
                 MediaKind::Video => "webcam",
@@ -206,7 +219,7 @@ pub async fn establish(
             let data = json!({
                 "transportId": transport_id,
                 "kind": kind.as_str(),
-                "rtpParameters": caps.producer_parameters(kind, mid, ssrc, &cname)?,
+                "rtpParameters": caps.producer_parameters(kind, mid, ssrc, rtx_ssrc, &cname)?,
                 "appData": { "source": source },
             });
             let reply = request(&client, "produce", data).await?;
@@ -340,6 +353,7 @@ impl Session {
         let command = Command::AddConsumer {
             counters: Arc::clone(&counters),
             mid: offer.mid.clone(),
+            rtx_ssrc: offer.rtx_ssrc,
             done,
         };
         recv.send(command)

@@ -162,6 +162,10 @@ pub struct PeerStatsSnapshot {
     pub keyframes_sent: u64,
     /// PLI/FIR received on the sending transport.
     pub keyframe_requests: u64,
+    /// NACKs received for our video (str0m's count).
+    pub nacks_received: u64,
+    /// VP8 packets resent on NACK (over RTX), beyond the originals.
+    pub retransmissions: u64,
     /// Everything received, over all consumers.
     pub received: Counts,
     /// RTP packets whose SSRC matched no consumer (late packets of closed ones).
@@ -194,6 +198,8 @@ pub(crate) struct Inner {
     pub(crate) video_sent: Counter,
     pub(crate) keyframes_sent: AtomicU64,
     pub(crate) keyframe_requests: AtomicU64,
+    pub(crate) nacks_received: AtomicU64,
+    pub(crate) retransmissions: AtomicU64,
     pub(crate) received: Counter,
     pub(crate) unknown_ssrc_packets: AtomicU64,
     pub(crate) send_connected: AtomicBool,
@@ -242,6 +248,8 @@ impl PeerStats {
             video_sent: i.video_sent.get(),
             keyframes_sent: i.keyframes_sent.load(Ordering::Relaxed),
             keyframe_requests: i.keyframe_requests.load(Ordering::Relaxed),
+            nacks_received: i.nacks_received.load(Ordering::Relaxed),
+            retransmissions: i.retransmissions.load(Ordering::Relaxed),
             received: i.received.get(),
             unknown_ssrc_packets: i.unknown_ssrc_packets.load(Ordering::Relaxed),
             send_connected: i.send_connected.load(Ordering::Relaxed),

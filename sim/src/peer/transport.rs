@@ -17,7 +17,7 @@ use str0m::{Event, IceConnectionState, Input, Output};
 use tokio::sync::{mpsc, oneshot};
 
 use super::endpoint::{Direction, Endpoint, str_kind};
-use super::media::{AudioSource, RtpOut, VideoSource};
+use super::media::{AudioSource, Pacer, RtpOut, VideoSource};
 use super::seqs::read_tag;
 use super::stats::{ConsumerCounters, PeerStats};
 use super::udp_batch::{RECV_SLOTS, RecvBatch, SendBatch};
@@ -52,6 +52,10 @@ pub enum Outgoing {
         pt: u8,
         /// The generator.
         source: VideoSource,
+        /// Frames' packets on their way out.
+        pacer: Pacer,
+        /// Packets written to str0m (originals, not resends).
+        written: u64,
         /// When the last keyframe was forced by a request.
         last_forced: Option<Instant>,
     },
@@ -67,7 +71,10 @@ impl Outgoing {
     fn next_due(&self) -> Instant {
         match self {
             Outgoing::Audio { source, .. } => source.next_due(),
-            Outgoing::Video { source, .. } => source.next_due(),
+            Outgoing::Video { source, pacer, .. } => {
+                let frame = source.next_due();
+                pacer.next_due().map_or(frame, |p| p.min(frame))
+            }
         }
     }
 }
@@ -81,6 +88,8 @@ pub enum Command {
         counters: Arc<ConsumerCounters>,
         /// Its mid.
         mid: String,
+        /// The SSRC of its retransmissions, if it has RTX.
+        rtx_ssrc: Option<u32>,
         /// Done.
         done: oneshot::Sender<()>,
     },
@@ -101,6 +110,10 @@ pub struct Driver {
     next_seqs: Vec<Arc<AtomicU64>>,
     /// Drop every Nth generated packet instead of sending it (a known loss).
     drop_every: Option<u64>,
+    /// Lose every Nth datagram once connected (a lossy link).
+    lose_every: Option<u64>,
+    /// Datagrams sent since connected.
+    transmitted: u64,
     commands: mpsc::Receiver<Command>,
     /// Consumers by SSRC.
     consumers: HashMap<u32, Arc<ConsumerCounters>>,
@@ -132,6 +145,8 @@ impl Driver {
             outgoing,
             next_seqs,
             drop_every: None,
+            lose_every: None,
+            transmitted: 0,
             commands,
             consumers: HashMap::new(),
             connected: false,
@@ -152,6 +167,13 @@ impl Driver {
     /// instead of sending it: a loss the delivered ratio must show.
     pub fn with_drop_every(mut self, n: Option<u32>) -> Self {
         self.drop_every = n.filter(|&n| n > 0).map(u64::from);
+        self
+    }
+
+    /// Loses every `n`th datagram once connected, after str0m sent it: a
+    /// lossy link the other end's NACKs (and our RTX) can repair.
+    pub fn with_lose_every(mut self, n: Option<u32>) -> Self {
+        self.lose_every = n.filter(|&n| n > 0).map(u64::from);
         self
     }
 
@@ -289,6 +311,15 @@ impl Driver {
             match self.endpoint.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => return Some(t),
                 Ok(Output::Transmit(t)) => {
+                    if self.connected {
+                        self.transmitted += 1;
+                        if self
+                            .lose_every
+                            .is_some_and(|n| self.transmitted.is_multiple_of(n))
+                        {
+                            continue;
+                        }
+                    }
                     if t.destination == self.endpoint.remote {
                         self.outbox.push(t.contents.into());
                     } else {
@@ -351,6 +382,19 @@ impl Driver {
                     }
                 }
             }
+            Event::MediaEgressStats(s) => {
+                // str0m counts resends in `packets`; what it sent beyond
+                // the originals we wrote are retransmissions.
+                for o in &self.outgoing {
+                    if let Outgoing::Video { mid, written, .. } = o
+                        && Mid::from(mid.as_str()) == s.mid
+                    {
+                        let resent = s.packets.saturating_sub(*written);
+                        stats.retransmissions.fetch_max(resent, Ordering::Relaxed);
+                        stats.nacks_received.fetch_max(s.nacks, Ordering::Relaxed);
+                    }
+                }
+            }
             Event::KeyframeRequest(r) => {
                 stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
                 let now = Instant::now();
@@ -381,6 +425,7 @@ impl Driver {
             Command::AddConsumer {
                 counters,
                 mid,
+                rtx_ssrc,
                 done,
             } => {
                 let mid = Mid::from(mid.as_str());
@@ -391,7 +436,7 @@ impl Driver {
                 if missing {
                     api.declare_media(mid, str_kind(counters.kind));
                 }
-                api.expect_stream_rx(counters.ssrc.into(), None, mid, None);
+                api.expect_stream_rx(counters.ssrc.into(), rtx_ssrc.map(Ssrc::from), mid, None);
                 self.consumers.insert(counters.ssrc, counters);
                 let _ = done.send(());
             }
@@ -429,23 +474,30 @@ impl Driver {
                     }
                 }
                 Outgoing::Video {
-                    ssrc, pt, source, ..
+                    ssrc,
+                    pt,
+                    source,
+                    pacer,
+                    written,
+                    ..
                 } => {
+                    let Some(stream) = api.stream_tx(&Ssrc::from(*ssrc)) else {
+                        continue;
+                    };
                     while let Some(frame) = source.poll(now) {
-                        let Some(stream) = api.stream_tx(&Ssrc::from(*ssrc)) else {
-                            break;
-                        };
                         if frame.keyframe {
                             stats.keyframes_sent.fetch_add(1, Ordering::Relaxed);
                         }
-                        for p in frame.packets {
-                            next_seq.store(p.seq + 1, Ordering::Relaxed);
-                            if dropped(p.seq) {
-                                continue;
-                            }
-                            stats.video_sent.add(p.payload.len());
-                            stream.write_rtp(rtp_write(*pt, now, p).nackable(true));
+                        pacer.push(frame.packets);
+                    }
+                    while let Some(p) = pacer.pop(now) {
+                        next_seq.store(p.seq + 1, Ordering::Relaxed);
+                        if dropped(p.seq) {
+                            continue;
                         }
+                        stats.video_sent.add(p.payload.len());
+                        *written += 1;
+                        stream.write_rtp(rtp_write(*pt, now, p).nackable(true));
                         wrote = true;
                     }
                 }

@@ -1,0 +1,246 @@
+//! How close a sim peer comes to a browser: one headless chromium page
+//! (fake camera and microphone, the app's mediasoup-client) and one sim
+//! peer in the same room, the sim publishing VP8 and Opus at the bitrates
+//! chromium settled on. mediasoup's own figures for both producers (the exporter's
+//! producer families) are compared per stream: packets/s, bitrate, packet
+//! size, NACK/PLI/FIR counts and score. The table is printed (the README's
+//! fidelity table comes from it); the assertions are only the robust ones:
+//! both peers' streams flow, and each figure of the sim is within a
+//! generous factor of chromium's.
+//!
+//! Run: `cargo test --release --workspace --test sim_fidelity -- --nocapture`.
+
+#[path = "support/cdp.rs"]
+mod cdp;
+#[path = "support/series.rs"]
+mod series;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use cdp::{Browser, MediaPermission};
+use ejtimaa_sim::peer::{MediaKind, Peer, PeerConfig};
+use series::{Series, named, parse};
+use support::*;
+
+const ROOM: &str = "fidelity";
+const SIM_PEER: &str = "fidelity-sim";
+/// Time for chromium's bandwidth estimate to settle before its bitrate is
+/// read (it starts low and ramps up).
+const BROWSER_SETTLE: Duration = Duration::from_secs(40);
+/// How long chromium's bitrate is read to set the sim's.
+const BROWSER_PROBE: Duration = Duration::from_secs(6);
+/// From the sim's join to the start of the measurement (scores settle).
+const SIM_SETTLE: Duration = Duration::from_secs(8);
+/// Bytes a sim video packet carries besides its payload, as mediasoup
+/// counts them (RTP header and extensions).
+const VIDEO_HEADER: f64 = 30.0;
+/// The same for audio (measured: 75.6 bytes a packet for 52.5 of payload).
+const AUDIO_HEADER: f64 = 23.0;
+/// The measurement window.
+const WINDOW: Duration = Duration::from_secs(20);
+/// The whole scenario, browser start-up included: never hang CI.
+const DEADLINE: Duration = Duration::from_secs(180);
+/// A figure of the sim more than this factor off chromium's fails the test
+/// (the goal is 10 %; the test only catches a stream gone wrong).
+const FACTOR: f64 = 2.0;
+
+/// mediasoup's counters of one producer at one scrape.
+#[derive(Debug, Clone, Copy, Default)]
+struct Figures {
+    packets: f64,
+    bytes: f64,
+    nacks: f64,
+    plis: f64,
+    firs: f64,
+    score: f64,
+}
+
+/// The figures of `kind` from peer `peer` (the sim) or from any other peer
+/// (the browser) in `series`.
+fn producer(series: &[Series], kind: MediaKind, sim: bool) -> Option<Figures> {
+    let value = |metric: &str| -> Option<f64> {
+        named(series, metric)
+            .into_iter()
+            .filter(|s| s.label("kind") == kind.as_str())
+            .filter(|s| s.label("room_id") == ROOM || s.label("room_id").is_empty())
+            .find(|s| (s.label("peer_id") == SIM_PEER) == sim)
+            .map(|s| s.value)
+    };
+    Some(Figures {
+        packets: value("mediasoup_producer_packets_total")?,
+        bytes: value("mediasoup_producer_byte_count_bytes")?,
+        nacks: value("mediasoup_producer_nack_packets_total").unwrap_or(0.0),
+        plis: value("mediasoup_producer_pli_packets_total").unwrap_or(0.0),
+        firs: value("mediasoup_producer_fir_packets_total").unwrap_or(0.0),
+        score: value("mediasoup_producer_score").unwrap_or(f64::NAN),
+    })
+}
+
+/// One stream over the window.
+#[derive(Debug, Clone, Copy)]
+struct Rates {
+    packets_per_sec: f64,
+    kbps: f64,
+    bytes_per_packet: f64,
+    nacks: f64,
+    plis: f64,
+    firs: f64,
+    score: f64,
+}
+
+impl Rates {
+    fn between(a: Figures, b: Figures, secs: f64) -> Rates {
+        let packets = b.packets - a.packets;
+        let bytes = b.bytes - a.bytes;
+        Rates {
+            packets_per_sec: packets / secs,
+            kbps: bytes * 8.0 / secs / 1000.0,
+            bytes_per_packet: if packets > 0.0 { bytes / packets } else { 0.0 },
+            nacks: b.nacks - a.nacks,
+            plis: b.plis - a.plis,
+            firs: b.firs - a.firs,
+            score: b.score,
+        }
+    }
+}
+
+/// Percent difference of the sim's figure from chromium's.
+fn diff(sim: f64, browser: f64) -> String {
+    if browser == 0.0 {
+        return if sim == 0.0 { "=".into() } else { "n/a".into() };
+    }
+    format!("{:+.1} %", (sim - browser) / browser * 100.0)
+}
+
+fn table(rows: &[(MediaKind, Rates, Rates)]) -> String {
+    let mut out = String::from(
+        "| stream | figure | chromium | sim | sim vs chromium |\n|---|---|---:|---:|---:|\n",
+    );
+    for (kind, b, s) in rows {
+        let figures: [(&str, f64, f64, usize); 7] = [
+            ("packets/s", b.packets_per_sec, s.packets_per_sec, 1),
+            ("kbit/s", b.kbps, s.kbps, 1),
+            ("bytes/packet", b.bytes_per_packet, s.bytes_per_packet, 1),
+            ("NACKs", b.nacks, s.nacks, 0),
+            ("PLIs", b.plis, s.plis, 0),
+            ("FIRs", b.firs, s.firs, 0),
+            ("score", b.score, s.score, 0),
+        ];
+        for (name, bv, sv, digits) in figures {
+            out.push_str(&format!(
+                "| {kind} | {name} | {bv:.digits$} | {sv:.digits$} | {} |\n",
+                diff(sv, bv)
+            ));
+        }
+    }
+    out
+}
+
+fn within_factor(sim: f64, browser: f64) -> bool {
+    sim > 0.0 && browser > 0.0 && sim / browser < FACTOR && browser / sim < FACTOR
+}
+
+async fn scenario(server: &ejtimaa::server::Server, browser: &Browser) {
+    let base = format!("http://{}", server.signaling_addr);
+    let page = browser
+        .open(&format!("{base}/?room={ROOM}&name=Chromium"), None)
+        .await;
+    // Chromium's streams flow; its bandwidth estimate ramps up first.
+    wait_for(
+        "chromium's producers",
+        Duration::from_secs(30),
+        async || {
+            let s = parse(&scrape(server).await);
+            let audio = producer(&s, MediaKind::Audio, false)?;
+            let video = producer(&s, MediaKind::Video, false)?;
+            (audio.packets > 0.0 && video.packets > 0.0).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(BROWSER_SETTLE).await;
+    let browser_of = |s: &[Series], kind| producer(s, kind, false).expect("chromium's streams");
+    let t0 = Instant::now();
+    let a = parse(&scrape(server).await);
+    tokio::time::sleep(BROWSER_PROBE).await;
+    let b = parse(&scrape(server).await);
+    let secs = t0.elapsed().as_secs_f64();
+    let probe = |kind| Rates::between(browser_of(&a, kind), browser_of(&b, kind), secs);
+    let (audio, video) = (probe(MediaKind::Audio), probe(MediaKind::Video));
+    // The sim's payload bitrates: chromium's on the wire, less the sim's
+    // own headers (RTP header and extensions, as mediasoup counts them).
+    let payload = |r: &Rates, header: f64, floor: f64| {
+        ((r.kbps * 1000.0 - r.packets_per_sec * header * 8.0).max(floor)) as u32
+    };
+    let video_bitrate = payload(&video, VIDEO_HEADER, 50_000.0);
+    let audio_bitrate = payload(&audio, AUDIO_HEADER, 8_000.0);
+    println!(
+        "chromium: video {:.0} kbit/s, {:.1} packets/s; audio {:.1} kbit/s, {:.1} bytes/packet; \
+         the sim sends {video_bitrate} and {audio_bitrate} bit/s of payload",
+        video.kbps, video.packets_per_sec, audio.kbps, audio.bytes_per_packet
+    );
+
+    let config = PeerConfig {
+        video_bitrate,
+        audio_bitrate,
+        ..PeerConfig::new(ROOM, SIM_PEER)
+    };
+    let sim = Peer::spawn(&base, config)
+        .await
+        .expect("the sim peer joins");
+    tokio::time::sleep(SIM_SETTLE).await;
+    let t1 = Instant::now();
+    let first = parse(&scrape(server).await);
+    tokio::time::sleep(WINDOW).await;
+    let last = parse(&scrape(server).await);
+    let secs = t1.elapsed().as_secs_f64();
+
+    let mut rows = Vec::new();
+    for kind in [MediaKind::Audio, MediaKind::Video] {
+        let at = |s: &[Series], is_sim: bool| {
+            producer(s, kind, is_sim).unwrap_or_else(|| panic!("{kind} of sim={is_sim}"))
+        };
+        let browser_rates = Rates::between(at(&first, false), at(&last, false), secs);
+        let sim_rates = Rates::between(at(&first, true), at(&last, true), secs);
+        rows.push((kind, browser_rates, sim_rates));
+    }
+    let stats = sim.stats().snapshot();
+    println!("{}", table(&rows));
+    println!(
+        "sim peer: {} NACKs received, {} packets resent over RTX, {} keyframe requests",
+        stats.nacks_received, stats.retransmissions, stats.keyframe_requests
+    );
+    // Each receives the other's two streams.
+    let from_browser = stats
+        .consumers
+        .iter()
+        .filter(|c| c.peer_id != SIM_PEER && c.received.packets > 0)
+        .count();
+    assert_eq!(from_browser, 2, "{:?}", stats.consumers);
+    for (kind, b, s) in &rows {
+        for (name, bv, sv) in [
+            ("packets/s", b.packets_per_sec, s.packets_per_sec),
+            ("kbit/s", b.kbps, s.kbps),
+            ("bytes/packet", b.bytes_per_packet, s.bytes_per_packet),
+        ] {
+            assert!(
+                within_factor(sv, bv),
+                "{kind} {name}: sim {sv:.1} against chromium {bv:.1}"
+            );
+        }
+        assert!(s.score >= 8.0, "{kind}: the sim's score {}", s.score);
+    }
+    sim.leave().await;
+    browser.close(&page).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sim_peer_loads_the_server_like_chromium() {
+    let server = start(test_config()).await;
+    let browser = Browser::launch(MediaPermission::Granted).await;
+    tokio::time::timeout(DEADLINE, scenario(&server, &browser))
+        .await
+        .unwrap_or_else(|_| panic!("the scenario took longer than {DEADLINE:?}"));
+    drop(browser);
+    server.shutdown().await;
+}
