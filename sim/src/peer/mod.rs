@@ -26,8 +26,9 @@
 //! # }
 //! ```
 //!
-//! Files: `negotiate` (capabilities and RTP parameters), `media`
-//! (packetisation), `transport` (str0m and UDP), `udp_batch` (several
+//! Files: `negotiate` (capabilities and RTP parameters), `offer` (what a
+//! consumer will carry), `media` (packetisation and pacing), `outgoing` (a
+//! published stream), `transport` (str0m and UDP), `udp_batch` (several
 //! datagrams per system call), `session` (signaling), `stats` (counters).
 
 mod config;
@@ -35,6 +36,8 @@ mod endpoint;
 mod error;
 pub mod media;
 mod negotiate;
+mod offer;
+mod outgoing;
 pub mod seqs;
 mod session;
 mod stats;

@@ -16,9 +16,11 @@ use super::config::PeerConfig;
 use super::endpoint::{Direction, Endpoint, RemoteTransport};
 use super::error::PeerError;
 use super::media::{AudioSource, Pacer, VideoParams, VideoSource};
-use super::negotiate::{ConsumerOffer, RouterCaps};
+use super::negotiate::RouterCaps;
+use super::offer::ConsumerOffer;
+use super::outgoing::Outgoing;
 use super::stats::{ConsumerCounters, MediaKind, PeerStats, ProducerSnapshot};
-use super::transport::{Command, Driver, Outgoing};
+use super::transport::{Command, Driver};
 use crate::rng::{Rng, seed_from};
 use crate::signaling::{AckResponder, Client, ConnectOptions, Incoming, ServerMessage};
 

@@ -17,7 +17,8 @@ use str0m::{Event, IceConnectionState, Input, Output};
 use tokio::sync::{mpsc, oneshot};
 
 use super::endpoint::{Direction, Endpoint, str_kind};
-use super::media::{AudioSource, Pacer, RtpOut, VideoSource};
+use super::media::RtpOut;
+use super::outgoing::Outgoing;
 use super::seqs::read_tag;
 use super::stats::{ConsumerCounters, PeerStats};
 use super::udp_batch::{RECV_SLOTS, RecvBatch, SendBatch};
@@ -30,54 +31,6 @@ const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(250);
 /// Most datagrams read in one wake-up before the loop looks at its timer
 /// and commands again.
 const RECV_BATCH: usize = 64;
-
-/// A stream we publish, with its generator.
-pub enum Outgoing {
-    /// Opus.
-    Audio {
-        /// str0m's SSRC for it.
-        ssrc: u32,
-        /// Payload type.
-        pt: u8,
-        /// The generator.
-        source: AudioSource,
-    },
-    /// VP8.
-    Video {
-        /// str0m's SSRC for it.
-        ssrc: u32,
-        /// Its mid, to match keyframe requests.
-        mid: String,
-        /// Payload type.
-        pt: u8,
-        /// The generator.
-        source: VideoSource,
-        /// Frames' packets on their way out.
-        pacer: Pacer,
-        /// Packets written to str0m (originals, not resends).
-        written: u64,
-        /// When the last keyframe was forced by a request.
-        last_forced: Option<Instant>,
-    },
-}
-
-impl Outgoing {
-    fn ssrc(&self) -> u32 {
-        match self {
-            Outgoing::Audio { ssrc, .. } | Outgoing::Video { ssrc, .. } => *ssrc,
-        }
-    }
-
-    fn next_due(&self) -> Instant {
-        match self {
-            Outgoing::Audio { source, .. } => source.next_due(),
-            Outgoing::Video { source, pacer, .. } => {
-                let frame = source.next_due();
-                pacer.next_due().map_or(frame, |p| p.min(frame))
-            }
-        }
-    }
-}
 
 /// What the session tells the receiving task.
 #[derive(Debug)]
