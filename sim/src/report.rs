@@ -66,6 +66,41 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// Load and scrape latency over time (what `--plot` draws).
     pub timeline: Timeline,
+    /// One line per node of a cluster run (empty for a single server).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeReport>,
+    /// Cluster redirects the run's peers followed.
+    pub redirects: usize,
+}
+
+/// One node of a cluster run: the rooms that ended up on it, what its
+/// exporter answered and what it broke.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NodeReport {
+    /// Its node id.
+    pub node: String,
+    /// Its region.
+    pub region: String,
+    /// Its signaling URL.
+    pub signaling: String,
+    /// Its exporter's metrics URL.
+    pub exporter: String,
+    /// Rooms of the run that ended up on it.
+    pub rooms: usize,
+    /// Those rooms' figures together (`room_id` is the node id).
+    pub total: RoomReport,
+    /// The run's peers that knocked here first and were redirected.
+    pub redirected_away: usize,
+    /// How much its `Ejtimaa_cluster_redirects_total` rose during the run.
+    pub redirects_exported: Option<u64>,
+    /// Its exporter's scrapes.
+    pub scrapes: LatencyReport,
+    /// Of those, scrapes judged as steady.
+    pub steady_scrapes: usize,
+    /// Sizes of its scraped bodies.
+    pub bodies: BodyReport,
+    /// Violations its exporter showed.
+    pub violations: usize,
 }
 
 /// What churn did during the run.
@@ -121,6 +156,9 @@ pub struct RoomReport {
     pub window_lost: u64,
     /// Violations concerning this room.
     pub violations: usize,
+    /// The cluster node the room ended up on (cluster runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// What one subscribing peer received.
@@ -310,14 +348,32 @@ pub fn rooms(
             r.violations += 1;
         }
     }
-    let mut total = RoomReport {
-        room_id: "total".into(),
-        violations: violations.len(),
-        ..RoomReport::default()
-    };
     for r in rooms.values_mut() {
         r.delivered_ratio = ratio(r.window_received, r.window_expected);
         r.window_lost = r.window_expected.saturating_sub(r.window_received);
+    }
+    let mut total = sum_rooms("total", &rooms.values().collect::<Vec<_>>());
+    total.violations = violations.len();
+    if let Some((_, secs)) = window {
+        total.sent_mbps = mbps(total_bytes.0, secs);
+        total.received_mbps = mbps(total_bytes.1, secs);
+    }
+    (rooms.into_values().collect(), total)
+}
+
+/// The sum of some rooms' lines, named `label`: counts and window counts
+/// added, the delivered ratio of the sums, bitrates added (none if no room
+/// has one).
+pub fn sum_rooms(label: &str, rooms: &[&RoomReport]) -> RoomReport {
+    let mut total = RoomReport {
+        room_id: label.into(),
+        ..RoomReport::default()
+    };
+    let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+    };
+    for r in rooms {
         total.peers += r.peers;
         total.producers += r.producers;
         total.consumers += r.consumers;
@@ -327,14 +383,13 @@ pub fn rooms(
         total.bytes_received += r.bytes_received;
         total.window_expected += r.window_expected;
         total.window_received += r.window_received;
+        total.window_lost += r.window_lost;
+        total.violations += r.violations;
+        total.sent_mbps = add(total.sent_mbps, r.sent_mbps);
+        total.received_mbps = add(total.received_mbps, r.received_mbps);
     }
     total.delivered_ratio = ratio(total.window_received, total.window_expected);
-    total.window_lost = rooms.values().map(|r| r.window_lost).sum();
-    if let Some((_, secs)) = window {
-        total.sent_mbps = mbps(total_bytes.0, secs);
-        total.received_mbps = mbps(total_bytes.1, secs);
-    }
-    (rooms.into_values().collect(), total)
+    total
 }
 
 /// Open consumers of `s` beyond the first for the same producer (the
@@ -405,6 +460,58 @@ impl Report {
         }
     }
 
+    /// Per node of a cluster run: its rooms, load, delivery, redirects,
+    /// scrapes and violations.
+    fn node_lines(&self, t: &mut String) {
+        if self.nodes.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            t,
+            "nodes: {} ({} redirects followed)",
+            self.nodes.len(),
+            self.redirects
+        );
+        let _ = writeln!(
+            t,
+            "  {:<10} {:<10} {:>5} {:>5} {:>5} {:>9} {:>9} {:>13} {:>11} {:>5}",
+            "node",
+            "region",
+            "rooms",
+            "peers",
+            "cons",
+            "Mb/s recv",
+            "delivered",
+            "redirects s/e",
+            "scrape p50",
+            "viol"
+        );
+        for n in &self.nodes {
+            let redirects = format!(
+                "{}/{}",
+                n.redirected_away,
+                n.redirects_exported
+                    .map_or_else(|| "-".to_string(), |e| e.to_string())
+            );
+            let _ = writeln!(
+                t,
+                "  {:<10} {:<10} {:>5} {:>5} {:>5} {:>9} {:>9} {:>13} {:>8.1} ms {:>5}",
+                n.node,
+                n.region,
+                n.rooms,
+                n.total.peers,
+                n.total.consumers,
+                n.total
+                    .received_mbps
+                    .map_or_else(|| "-".to_string(), |m| format!("{m:.2}")),
+                percent(n.total.delivered_ratio),
+                redirects,
+                n.scrapes.p50_ms,
+                n.violations
+            );
+        }
+    }
+
     /// No violation and every peer joined.
     pub fn passed(&self) -> bool {
         self.violations.is_empty() && self.failed_joins.is_empty()
@@ -447,6 +554,7 @@ impl Report {
             );
         }
         self.subscriber_lines(&mut t);
+        self.node_lines(&mut t);
         let _ = writeln!(
             t,
             "scrapes (gzip accepted): {} ({} failed, {} steady), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {}",
