@@ -27,6 +27,11 @@ use crate::peer::PeerStatsSnapshot;
 use crate::scenario::Scenario;
 use crate::timeline::Timeline;
 
+mod nodes;
+mod sum;
+pub use nodes::NodeReport;
+pub use sum::sum_rooms;
+
 /// Everything a run measured and found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -71,36 +76,6 @@ pub struct Report {
     pub nodes: Vec<NodeReport>,
     /// Cluster redirects the run's peers followed.
     pub redirects: usize,
-}
-
-/// One node of a cluster run: the rooms that ended up on it, what its
-/// exporter answered and what it broke.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct NodeReport {
-    /// Its node id.
-    pub node: String,
-    /// Its region.
-    pub region: String,
-    /// Its signaling URL.
-    pub signaling: String,
-    /// Its exporter's metrics URL.
-    pub exporter: String,
-    /// Rooms of the run that ended up on it.
-    pub rooms: usize,
-    /// Those rooms' figures together (`room_id` is the node id).
-    pub total: RoomReport,
-    /// The run's peers that knocked here first and were redirected.
-    pub redirected_away: usize,
-    /// How much its `Ejtimaa_cluster_redirects_total` rose during the run.
-    pub redirects_exported: Option<u64>,
-    /// Its exporter's scrapes.
-    pub scrapes: LatencyReport,
-    /// Of those, scrapes judged as steady.
-    pub steady_scrapes: usize,
-    /// Sizes of its scraped bodies.
-    pub bodies: BodyReport,
-    /// Violations its exporter showed.
-    pub violations: usize,
 }
 
 /// What churn did during the run.
@@ -361,37 +336,6 @@ pub fn rooms(
     (rooms.into_values().collect(), total)
 }
 
-/// The sum of some rooms' lines, named `label`: counts and window counts
-/// added, the delivered ratio of the sums, bitrates added (none if no room
-/// has one).
-pub fn sum_rooms(label: &str, rooms: &[&RoomReport]) -> RoomReport {
-    let mut total = RoomReport {
-        room_id: label.into(),
-        ..RoomReport::default()
-    };
-    let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
-        (None, None) => None,
-        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
-    };
-    for r in rooms {
-        total.peers += r.peers;
-        total.producers += r.producers;
-        total.consumers += r.consumers;
-        total.packets_sent += r.packets_sent;
-        total.packets_received += r.packets_received;
-        total.bytes_sent += r.bytes_sent;
-        total.bytes_received += r.bytes_received;
-        total.window_expected += r.window_expected;
-        total.window_received += r.window_received;
-        total.window_lost += r.window_lost;
-        total.violations += r.violations;
-        total.sent_mbps = add(total.sent_mbps, r.sent_mbps);
-        total.received_mbps = add(total.received_mbps, r.received_mbps);
-    }
-    total.delivered_ratio = ratio(total.window_received, total.window_expected);
-    total
-}
-
 /// Open consumers of `s` beyond the first for the same producer (the
 /// server should never make them).
 pub fn duplicate_consumers(s: &PeerStatsSnapshot) -> usize {
@@ -406,7 +350,7 @@ pub fn duplicate_consumers(s: &PeerStatsSnapshot) -> usize {
 }
 
 /// `99.95%`, or `-` when nothing was expected.
-fn percent(ratio: Option<f64>) -> String {
+pub(crate) fn percent(ratio: Option<f64>) -> String {
     ratio.map_or_else(|| "-".to_string(), |d| format!("{:.2}%", d * 100.0))
 }
 
@@ -414,7 +358,7 @@ fn percent(ratio: Option<f64>) -> String {
 /// missing tracks or packets are.
 const SUBSCRIBER_LINES: usize = 24;
 
-fn ratio(received: u64, expected: u64) -> Option<f64> {
+pub(crate) fn ratio(received: u64, expected: u64) -> Option<f64> {
     (expected > 0).then(|| received as f64 / expected as f64)
 }
 
@@ -456,58 +400,6 @@ impl Report {
                 tracks,
                 percent(s.delivered_ratio),
                 s.window_expected.saturating_sub(s.window_received)
-            );
-        }
-    }
-
-    /// Per node of a cluster run: its rooms, load, delivery, redirects,
-    /// scrapes and violations.
-    fn node_lines(&self, t: &mut String) {
-        if self.nodes.is_empty() {
-            return;
-        }
-        let _ = writeln!(
-            t,
-            "nodes: {} ({} redirects followed)",
-            self.nodes.len(),
-            self.redirects
-        );
-        let _ = writeln!(
-            t,
-            "  {:<10} {:<10} {:>5} {:>5} {:>5} {:>9} {:>9} {:>13} {:>11} {:>5}",
-            "node",
-            "region",
-            "rooms",
-            "peers",
-            "cons",
-            "Mb/s recv",
-            "delivered",
-            "redirects s/e",
-            "scrape p50",
-            "viol"
-        );
-        for n in &self.nodes {
-            let redirects = format!(
-                "{}/{}",
-                n.redirected_away,
-                n.redirects_exported
-                    .map_or_else(|| "-".to_string(), |e| e.to_string())
-            );
-            let _ = writeln!(
-                t,
-                "  {:<10} {:<10} {:>5} {:>5} {:>5} {:>9} {:>9} {:>13} {:>8.1} ms {:>5}",
-                n.node,
-                n.region,
-                n.rooms,
-                n.total.peers,
-                n.total.consumers,
-                n.total
-                    .received_mbps
-                    .map_or_else(|| "-".to_string(), |m| format!("{m:.2}")),
-                percent(n.total.delivered_ratio),
-                redirects,
-                n.scrapes.p50_ms,
-                n.violations
             );
         }
     }
@@ -554,7 +446,7 @@ impl Report {
             );
         }
         self.subscriber_lines(&mut t);
-        self.node_lines(&mut t);
+        nodes::lines(&self.nodes, self.redirects, &mut t);
         let _ = writeln!(
             t,
             "scrapes (gzip accepted): {} ({} failed, {} steady), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {}",
