@@ -190,7 +190,12 @@ async fn prometheus_discovers_every_node_through_one_nodes_sd() -> anyhow::Resul
         .map(|n| {
             serde_json::json!({
                 "targets": [n.exporter.to_string()],
-                "labels": {"node": n.id, "region": "test", "__scheme__": "http"},
+                "labels": {
+                    "node": n.id,
+                    "region": "test",
+                    "__scheme__": "http",
+                    "__meta_ejtimaa_signaling_url": n.url(),
+                },
             })
         })
         .collect();

@@ -57,6 +57,26 @@ impl Exporter {
         Exporter::new(url, &crate::tls::system(), None)
     }
 
+    /// The same client and secret for another URL (another node of a
+    /// cluster, or another path of this exporter such as `/sd`).
+    pub fn at(&self, url: Url) -> Result<Exporter, ScrapeError> {
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ScrapeError::Url(url.to_string()));
+        }
+        Ok(Exporter {
+            url,
+            ..self.clone()
+        })
+    }
+
+    /// One GET of the URL, its body as text (decompressed if it came as gzip).
+    pub async fn get_text(&self, timeout: Duration) -> Result<String, ScrapeError> {
+        let fetched = tokio::time::timeout(timeout, self.fetch())
+            .await
+            .map_err(|_| ScrapeError::Timeout(timeout))??;
+        text(fetched)
+    }
+
     /// Its metrics URL.
     pub fn url(&self) -> &Url {
         &self.url

@@ -35,6 +35,9 @@ pub struct PeerEntry {
     pub join_latency: Option<std::time::Duration>,
     /// Its latest counters.
     pub snapshot: PeerStatsSnapshot,
+    /// The cluster node its signaling ended up on, once it is up (`None`
+    /// outside a cluster run).
+    pub node: Option<String>,
 }
 
 /// A producer (the peer's published stream) or a consumer (a stream it receives).
@@ -89,7 +92,7 @@ pub struct StreamEntry {
 }
 
 /// Everything the run created.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Ledger {
     /// By peer id.
     pub peers: BTreeMap<String, PeerEntry>,
@@ -112,6 +115,7 @@ impl Ledger {
                 state: PeerState::Joining,
                 join_latency: None,
                 snapshot: PeerStatsSnapshot::default(),
+                node: None,
             },
         );
     }
@@ -177,6 +181,32 @@ impl Ledger {
         peer.snapshot = snapshot;
     }
 
+    /// What node `node`'s exporter must show: every room of the run (so that
+    /// a room exported by the wrong node is caught), and only the peers that
+    /// ended up on `node` with their streams.
+    pub fn on_node(&self, node: &str) -> Ledger {
+        let here = |peer: &str| {
+            self.peers
+                .get(peer)
+                .is_some_and(|p| p.node.as_deref() == Some(node))
+        };
+        Ledger {
+            peers: self
+                .peers
+                .iter()
+                .filter(|(id, _)| here(id))
+                .map(|(id, p)| (id.clone(), p.clone()))
+                .collect(),
+            streams: self
+                .streams
+                .iter()
+                .filter(|(_, s)| here(&s.peer_id))
+                .map(|(id, s)| (id.clone(), s.clone()))
+                .collect(),
+            rooms: self.rooms.clone(),
+        }
+    }
+
     /// Whether the peer is up.
     pub fn is_up(&self, peer_id: &str) -> bool {
         self.peers
@@ -204,11 +234,110 @@ impl Ledger {
             .collect()
     }
 
+    /// The room's live peers' nodes, by node (a room on one node has one).
+    pub fn nodes_of_room(&self, room_id: &str) -> BTreeMap<String, usize> {
+        let mut nodes = BTreeMap::new();
+        for p in self.peers.values() {
+            if p.room_id == room_id
+                && p.state == PeerState::Up
+                && let Some(node) = &p.node
+            {
+                *nodes.entry(node.clone()).or_default() += 1;
+            }
+        }
+        nodes
+    }
+
+    /// The node a room ended up on: the one most of its peers that came up
+    /// were on (all of them, unless the room split).
+    pub fn room_node(&self, room_id: &str) -> Option<String> {
+        let mut nodes: BTreeMap<&str, usize> = BTreeMap::new();
+        for p in self.peers.values().filter(|p| p.room_id == room_id) {
+            if let Some(node) = &p.node {
+                *nodes.entry(node).or_default() += 1;
+            }
+        }
+        let most = nodes
+            .into_iter()
+            .max_by_key(|&(node, n)| (n, std::cmp::Reverse(node)))?;
+        Some(most.0.to_string())
+    }
+
     /// When the peer left, if it has.
     pub fn left_at(&self, peer_id: &str) -> Option<Instant> {
         match self.peers.get(peer_id)?.state {
             PeerState::Left(at) => Some(at),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::ProducerSnapshot;
+
+    /// Rooms r1 (p1, p2 on node a) and r2 (p3 on b, p4 still joining).
+    fn ledger() -> Ledger {
+        let mut l = Ledger::default();
+        let now = Instant::now();
+        for (room, peer, node) in [
+            ("r1", "p1", Some("a")),
+            ("r1", "p2", Some("a")),
+            ("r2", "p3", Some("b")),
+            ("r2", "p4", None),
+        ] {
+            l.add_peer(room, peer, peer);
+            if let Some(node) = node {
+                l.set_state(peer, PeerState::Up);
+                l.peers.get_mut(peer).unwrap().node = Some(node.into());
+                let snapshot = PeerStatsSnapshot {
+                    producers: vec![ProducerSnapshot {
+                        id: format!("{peer}-audio"),
+                        kind: MediaKind::Audio,
+                        ssrc: 1,
+                        score: None,
+                        next_seq: None,
+                    }],
+                    ..PeerStatsSnapshot::default()
+                };
+                l.observe(peer, snapshot, now);
+            }
+        }
+        l
+    }
+
+    #[test]
+    fn a_nodes_view_has_every_room_and_only_its_own_peers_and_streams() {
+        let l = ledger();
+        let a = l.on_node("a");
+        assert_eq!(a.rooms, l.rooms);
+        assert_eq!(a.peers.keys().collect::<Vec<_>>(), ["p1", "p2"]);
+        assert_eq!(
+            a.streams.keys().collect::<Vec<_>>(),
+            ["p1-audio", "p2-audio"]
+        );
+        assert_eq!(a.live_peers_by_room().get("r2"), None);
+        let b = l.on_node("b");
+        assert_eq!(b.peers.keys().collect::<Vec<_>>(), ["p3"]);
+        assert!(l.on_node("c").peers.is_empty());
+    }
+
+    #[test]
+    fn a_room_is_on_its_peers_node() {
+        let mut l = ledger();
+        assert_eq!(l.room_node("r1").as_deref(), Some("a"));
+        assert_eq!(l.room_node("r2").as_deref(), Some("b"));
+        assert_eq!(l.room_node("r3"), None);
+        assert_eq!(l.nodes_of_room("r1").len(), 1);
+        // A split room: the majority decides, both nodes are listed.
+        l.add_peer("r1", "p5", "p5");
+        l.set_state("p5", PeerState::Up);
+        l.peers.get_mut("p5").unwrap().node = Some("c".into());
+        assert_eq!(l.room_node("r1").as_deref(), Some("a"));
+        assert_eq!(
+            l.nodes_of_room("r1").into_keys().collect::<Vec<_>>(),
+            ["a", "c"]
+        );
     }
 }

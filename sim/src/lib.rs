@@ -3,6 +3,7 @@
 
 pub mod capacity;
 pub mod checks;
+pub mod cluster;
 pub mod cpu;
 pub mod delivery;
 pub mod exporter;

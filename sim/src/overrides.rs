@@ -6,7 +6,7 @@
 
 use clap::Args;
 
-use crate::scenario::{Burst, Capacity, Churn, Scenario, ScenarioError};
+use crate::scenario::{Burst, Capacity, Churn, ClusterRun, Scenario, ScenarioError};
 
 /// Flags that override scenario fields; unset ones leave the field alone.
 #[derive(Debug, Clone, Default, Args)]
@@ -118,6 +118,10 @@ pub struct Overrides {
     /// Capacity: joins under way at once in the burst.
     #[arg(long, help_heading = "Capacity")]
     pub burst_concurrency: Option<usize>,
+    /// Cluster: run across every node in the exporter's `GET /sd`, needing
+    /// at least this many.
+    #[arg(long, help_heading = "Cluster")]
+    pub cluster_nodes: Option<usize>,
 }
 
 impl Overrides {
@@ -189,6 +193,10 @@ impl Overrides {
                 set(&mut burst.peers, &self.burst);
                 set(&mut burst.concurrency, &self.burst_concurrency);
             }
+        }
+        if self.cluster_nodes.is_some() {
+            let cluster = s.cluster.get_or_insert_with(ClusterRun::default);
+            set(&mut cluster.min_nodes, &self.cluster_nodes);
         }
         s.validate()?;
         Ok(s)
@@ -320,6 +328,8 @@ mod tests {
         let cap = s.capacity.unwrap();
         assert_eq!(cap.max_peers, 40);
         assert_eq!(cap.burst.map(|b| b.peers), Some(50));
+        let s = apply(&["--cluster-nodes", "3"]).unwrap();
+        assert_eq!(s.cluster.map(|c| c.min_nodes), Some(3));
     }
 
     #[test]
@@ -328,5 +338,7 @@ mod tests {
         assert!(err.contains("rooms"), "{err}");
         let err = apply(&["--min-score", "11"]).unwrap_err();
         assert!(err.contains("min_score"), "{err}");
+        let err = apply(&["--cluster-nodes", "0"]).unwrap_err();
+        assert!(err.contains("min_nodes"), "{err}");
     }
 }

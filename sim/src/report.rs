@@ -27,6 +27,11 @@ use crate::peer::PeerStatsSnapshot;
 use crate::scenario::Scenario;
 use crate::timeline::Timeline;
 
+mod nodes;
+mod sum;
+pub use nodes::NodeReport;
+pub use sum::sum_rooms;
+
 /// Everything a run measured and found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -66,6 +71,11 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// Load and scrape latency over time (what `--plot` draws).
     pub timeline: Timeline,
+    /// One line per node of a cluster run (empty for a single server).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeReport>,
+    /// Cluster redirects the run's peers followed.
+    pub redirects: usize,
 }
 
 /// What churn did during the run.
@@ -121,6 +131,9 @@ pub struct RoomReport {
     pub window_lost: u64,
     /// Violations concerning this room.
     pub violations: usize,
+    /// The cluster node the room ended up on (cluster runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// What one subscribing peer received.
@@ -310,26 +323,12 @@ pub fn rooms(
             r.violations += 1;
         }
     }
-    let mut total = RoomReport {
-        room_id: "total".into(),
-        violations: violations.len(),
-        ..RoomReport::default()
-    };
     for r in rooms.values_mut() {
         r.delivered_ratio = ratio(r.window_received, r.window_expected);
         r.window_lost = r.window_expected.saturating_sub(r.window_received);
-        total.peers += r.peers;
-        total.producers += r.producers;
-        total.consumers += r.consumers;
-        total.packets_sent += r.packets_sent;
-        total.packets_received += r.packets_received;
-        total.bytes_sent += r.bytes_sent;
-        total.bytes_received += r.bytes_received;
-        total.window_expected += r.window_expected;
-        total.window_received += r.window_received;
     }
-    total.delivered_ratio = ratio(total.window_received, total.window_expected);
-    total.window_lost = rooms.values().map(|r| r.window_lost).sum();
+    let mut total = sum_rooms("total", &rooms.values().collect::<Vec<_>>());
+    total.violations = violations.len();
     if let Some((_, secs)) = window {
         total.sent_mbps = mbps(total_bytes.0, secs);
         total.received_mbps = mbps(total_bytes.1, secs);
@@ -351,7 +350,7 @@ pub fn duplicate_consumers(s: &PeerStatsSnapshot) -> usize {
 }
 
 /// `99.95%`, or `-` when nothing was expected.
-fn percent(ratio: Option<f64>) -> String {
+pub(crate) fn percent(ratio: Option<f64>) -> String {
     ratio.map_or_else(|| "-".to_string(), |d| format!("{:.2}%", d * 100.0))
 }
 
@@ -359,7 +358,7 @@ fn percent(ratio: Option<f64>) -> String {
 /// missing tracks or packets are.
 const SUBSCRIBER_LINES: usize = 24;
 
-fn ratio(received: u64, expected: u64) -> Option<f64> {
+pub(crate) fn ratio(received: u64, expected: u64) -> Option<f64> {
     (expected > 0).then(|| received as f64 / expected as f64)
 }
 
@@ -447,6 +446,7 @@ impl Report {
             );
         }
         self.subscriber_lines(&mut t);
+        nodes::lines(&self.nodes, self.redirects, &mut t);
         let _ = writeln!(
             t,
             "scrapes (gzip accepted): {} ({} failed, {} steady), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {}",

@@ -114,6 +114,30 @@ pub struct Scenario {
     /// A capacity ramp instead of a fixed run (see [`Capacity`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Capacity>,
+    /// A run across a cluster's nodes (see [`ClusterRun`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterRun>,
+}
+
+/// A run across a cluster: the nodes are read from `GET /sd` on the
+/// exporter the sim is given; peer `n` of room `r` connects to node
+/// `(r + n) mod nodes`, so rooms start spread over the nodes and most of
+/// their later peers are redirected to their room's node. Each node's
+/// exporter is checked against the rooms and peers that ended up on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterRun {
+    /// The run refuses to start with fewer live nodes than this.
+    #[serde(default = "default_min_nodes")]
+    pub min_nodes: usize,
+}
+
+impl Default for ClusterRun {
+    fn default() -> Self {
+        ClusterRun {
+            min_nodes: default_min_nodes(),
+        }
+    }
 }
 
 /// A capacity ramp: `rooms` new rooms of `peers_per_room` peers per step,
@@ -209,6 +233,9 @@ fn default_max_peers() -> usize {
 }
 fn default_concurrency() -> usize {
     25
+}
+fn default_min_nodes() -> usize {
+    2
 }
 
 impl Default for Capacity {
@@ -367,6 +394,12 @@ impl Scenario {
             if self.churn.is_some() {
                 return fail("capacity and churn cannot be combined");
             }
+            if self.cluster.is_some() {
+                return fail("capacity and cluster cannot be combined");
+            }
+        }
+        if self.cluster.as_ref().is_some_and(|c| c.min_nodes == 0) {
+            return fail("cluster: min_nodes must be at least 1");
         }
         Ok(())
     }
@@ -427,12 +460,14 @@ mod tests {
             "big-room",
             "big-room-spread",
             "capacity",
+            "cluster",
         ] {
             let path = Scenario::resolve(name);
             let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(s.name, name);
             assert_eq!(s.churn.is_some(), name == "churn");
             assert_eq!(s.capacity.is_some(), name == "capacity");
+            assert_eq!(s.cluster.is_some(), name == "cluster");
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::exporter::{Depth, Exporter, scrape_to};
+use crate::exporter::{Depth, Exporter, scrape, scrape_to};
 use crate::exposition::{Scrape, ScrapeError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -63,5 +63,58 @@ impl Scraper {
 impl Drop for Scraper {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Scrapers of several exporters (a cluster's nodes) on one schedule, each
+/// in its own task so that a slow node delays only its own results, which
+/// arrive tagged with the exporter's index; they stop when dropped.
+#[derive(Debug)]
+pub struct Scrapers {
+    tasks: Vec<JoinHandle<()>>,
+    results: mpsc::Receiver<(usize, Result<Scrape, ScrapeError>)>,
+}
+
+impl Scrapers {
+    /// Scrapes each of `exporters` as [`Scraper::spawn`] does.
+    pub fn spawn(exporters: Vec<Exporter>, interval: Duration, timeout: Duration) -> Scrapers {
+        let (tx, results) = mpsc::channel(4 * exporters.len().max(1));
+        let tasks = exporters
+            .into_iter()
+            .enumerate()
+            .map(|(i, exporter)| {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let start = tokio::time::Instant::now() + interval;
+                    let mut tick = tokio::time::interval_at(start, interval);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tick.tick().await;
+                        let result = scrape(&exporter, timeout).await;
+                        if tx.send((i, result)).await.is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Scrapers { tasks, results }
+    }
+
+    /// The next result of any exporter, with its index (pending forever
+    /// once every task has ended).
+    pub async fn next(&mut self) -> (usize, Result<Scrape, ScrapeError>) {
+        match self.results.recv().await {
+            Some(result) => result,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Drop for Scrapers {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }

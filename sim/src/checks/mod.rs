@@ -62,6 +62,10 @@ pub enum Rule {
     /// After everyone left, `Ejtimaa_rooms` returns to the baseline within
     /// the server's grace.
     RoomsAfterLeave,
+    /// In a cluster, every live peer of a room is on one node.
+    RoomSplit,
+    /// In a cluster, a peer ends up on a node `GET /sd` listed.
+    UnknownNode,
 }
 
 impl Rule {
@@ -86,6 +90,8 @@ impl Rule {
             Rule::PeerDisconnected => "peer-disconnected",
             Rule::ScrapeFailed => "scrape-failed",
             Rule::RoomsAfterLeave => "rooms-after-leave",
+            Rule::RoomSplit => "room-split",
+            Rule::UnknownNode => "unknown-node",
         }
     }
 }
@@ -109,6 +115,9 @@ pub struct Violation {
     pub series: Option<String>,
     /// The room concerned, when known.
     pub room_id: Option<String>,
+    /// The cluster node whose exporter showed it (cluster runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl Violation {
@@ -132,6 +141,7 @@ impl Violation {
             detail,
             series,
             room_id,
+            node: None,
         }
     }
 }

@@ -51,7 +51,7 @@ pub use stats::{
     ReceivedSeqs,
 };
 
-use crate::signaling::Client;
+use crate::signaling::{Client, Landed};
 use session::Tasks;
 
 /// A running synthetic peer.
@@ -102,6 +102,11 @@ impl Peer {
     /// Its peer id.
     pub fn id(&self) -> &str {
         &self.config.peer_id
+    }
+
+    /// Where its signaling connected, after any cluster redirects.
+    pub fn landed(&self) -> &Landed {
+        self.client.landed()
     }
 
     /// Its live counters (a shared handle; take a snapshot to read).

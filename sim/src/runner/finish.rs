@@ -29,36 +29,49 @@ impl Run<'_> {
         self.scrape_and_check(true, false).await;
         // Emptied rooms stay open for the grace period, then must close.
         let deadline = Instant::now() + self.opts.room_grace + Duration::from_secs(3);
+        for node in 0..self.watches.len() {
+            self.rooms_close(node, deadline).await;
+        }
+    }
+
+    /// Node `node`'s `Ejtimaa_rooms` must be back at its baseline by `deadline`.
+    async fn rooms_close(&mut self, node: usize, deadline: Instant) {
         let mut rooms = None;
-        while Instant::now() < deadline {
-            match scrape(&self.opts.exporter, SCRAPE_TIMEOUT).await {
+        let baseline = self.watches[node].rooms_baseline;
+        loop {
+            let watch = &mut self.watches[node];
+            match scrape(&watch.node.exporter, SCRAPE_TIMEOUT).await {
                 Ok(s) => {
-                    self.latencies.push(s.latency);
-                    self.bodies.push((s.body_bytes, s.wire_bytes));
+                    watch.record(&s);
                     rooms = s.rooms();
-                    if rooms == Some(self.rooms_baseline) {
+                    if rooms == Some(baseline) {
                         return;
                     }
                 }
                 Err(e) => tracing::warn!("scrape failed: {e}"),
             }
+            if Instant::now() >= deadline {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+        let on = match self.cluster {
+            true => format!(" on node {}", self.watches[node].node.id),
+            false => String::new(),
+        };
         self.violation(
             Rule::RoomsAfterLeave,
-            format!(
-                "Ejtimaa_rooms {rooms:?}, expected {} after the grace period",
-                self.rooms_baseline
-            ),
+            format!("Ejtimaa_rooms {rooms:?}{on}, expected {baseline} after the grace period"),
             None,
         );
     }
 
     pub(super) fn report(&self, window: Option<Window>) -> Report {
-        let (rooms, total) = report::rooms(
+        let violations = self.all_violations();
+        let (mut rooms, total) = report::rooms(
             &self.ledger,
             window.as_ref().map(|w| (&w.counts, w.length.as_secs_f64())),
-            &self.checker.violations,
+            &violations,
         );
         let subscribers = report::subscribers(
             &self.ledger,
@@ -80,6 +93,23 @@ impl Run<'_> {
             .into_iter()
             .map(|(peer_id, error)| FailedJoin { peer_id, error })
             .collect();
+        if self.cluster {
+            for r in &mut rooms {
+                r.node = self.ledger.room_node(&r.room_id);
+            }
+        }
+        let nodes = self.node_reports(&rooms);
+        let latencies: Vec<Duration> = self
+            .watches
+            .iter()
+            .flat_map(|w| w.latencies.iter().copied())
+            .collect();
+        let bodies: Vec<(usize, usize)> = self
+            .watches
+            .iter()
+            .flat_map(|w| w.bodies.iter().copied())
+            .collect();
+        let failed_scrapes = self.watches.iter().map(|w| w.failed_scrapes).sum();
         Report {
             scenario: self.scenario.clone(),
             server: self.opts.server.to_string(),
@@ -89,14 +119,16 @@ impl Run<'_> {
             rooms,
             total,
             subscribers,
-            scrapes: LatencyReport::of(&self.latencies, self.failed_scrapes),
-            bodies: BodyReport::of(&self.bodies),
+            scrapes: LatencyReport::of(&latencies, failed_scrapes),
+            bodies: BodyReport::of(&bodies),
             joins: LatencyReport::of(&joins, failed_joins.len()),
-            counter_rises: self.checker.counter_rises,
-            steady_scrapes: self.steady_scrapes,
+            counter_rises: self.watches.iter().map(|w| w.checker.counter_rises).sum(),
+            steady_scrapes: self.watches.iter().map(|w| w.steady_scrapes).sum(),
             churn: self.scenario.churn.as_ref().map(|_| self.churn.clone()),
             failed_joins,
-            violations: self.checker.violations.clone(),
+            nodes,
+            redirects: self.redirects,
+            violations,
             timeline: self.timeline.clone(),
         }
     }

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::task::JoinSet;
 use url::Url;
 
-use crate::checks::Checker;
+use crate::cluster::{self, Node};
 use crate::delivery::{DRAIN, Delivery, DeliveryCounts, Tracks};
 use crate::exporter::{Exporter, scrape};
 use crate::exposition::Scrape;
@@ -21,15 +21,17 @@ use crate::peer::Peer;
 use crate::report::{ChurnReport, Report, Snapshots};
 use crate::rng::Rng;
 use crate::scenario::Scenario;
-use crate::scraper::Scraper;
+use crate::scraper::Scrapers;
 use crate::timeline::Timeline;
 use crate::tokens::Tokens;
 
 mod finish;
 mod observe;
 mod schedule;
+mod watch;
 
 pub use schedule::{Action, Schedule};
+use watch::Watch;
 
 /// Where and how to run.
 #[derive(Debug, Clone)]
@@ -88,14 +90,20 @@ struct Run<'a> {
     start: Instant,
     ledger: Ledger,
     peers: BTreeMap<String, Peer>,
-    checker: Checker,
-    latencies: Vec<Duration>,
-    /// (text, wire) sizes of the scraped bodies.
-    bodies: Vec<(usize, usize)>,
-    failed_scrapes: usize,
-    /// Scrapes judged as steady (counts, rises and scores checked).
-    steady_scrapes: usize,
-    rooms_baseline: f64,
+    /// Every node's exporter and its checks: one for a single server.
+    watches: Vec<Watch>,
+    /// Whether this is a cluster run (peers spread over the nodes, each
+    /// node checked against the peers that ended up on it).
+    cluster: bool,
+    /// Rooms in the order their first peer started, with the peers started
+    /// in each so far (which node a peer knocks at first).
+    room_starts: BTreeMap<String, (usize, usize)>,
+    /// Violations the run finds itself (not a scrape's rules).
+    violations: Vec<crate::checks::Violation>,
+    /// The node each joining peer knocked at first, by peer id.
+    entries: BTreeMap<String, usize>,
+    /// Cluster redirects the peers followed.
+    redirects: usize,
     bar: ProgressBar,
     churn: ChurnReport,
     /// Peers already reported for holding two consumers of one producer.
@@ -126,7 +134,20 @@ struct OpenWindow {
 
 /// Runs `scenario` against the server in `opts`; the report says whether it passed.
 pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Report> {
-    let baseline = first_scrape(&opts.exporter).await?;
+    let nodes = match &scenario.cluster {
+        Some(c) => cluster::discover(&opts.exporter, c.min_nodes, SCRAPE_TIMEOUT).await?,
+        None => vec![Node {
+            id: String::new(),
+            region: String::new(),
+            signaling: opts.server.clone(),
+            exporter: opts.exporter.clone(),
+        }],
+    };
+    let mut watches = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let baseline = first_scrape(&node.exporter).await?;
+        watches.push(Watch::new(node, &baseline));
+    }
     let bar = progress_bar(opts.progress);
     let mut run = Run {
         scenario,
@@ -134,12 +155,12 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repor
         start: Instant::now(),
         ledger: Ledger::default(),
         peers: BTreeMap::new(),
-        checker: Checker::default(),
-        latencies: Vec::new(),
-        bodies: Vec::new(),
-        failed_scrapes: 0,
-        steady_scrapes: 0,
-        rooms_baseline: baseline.rooms().unwrap_or(0.0),
+        watches,
+        cluster: scenario.cluster.is_some(),
+        room_starts: BTreeMap::new(),
+        violations: Vec::new(),
+        entries: BTreeMap::new(),
+        redirects: 0,
         bar,
         churn: ChurnReport::default(),
         duplicates_reported: BTreeSet::new(),
@@ -191,8 +212,11 @@ impl Run<'_> {
         let mut leaves: JoinSet<()> = JoinSet::new();
         // Scrapes run in their own task: a slow exporter delays only their
         // judging, never the joins, churn or window.
-        let mut scraper = Scraper::spawn(
-            self.opts.exporter.clone(),
+        let mut scraper = Scrapers::spawn(
+            self.watches
+                .iter()
+                .map(|w| w.node.exporter.clone())
+                .collect(),
             self.scenario.scrape_interval(),
             SCRAPE_TIMEOUT,
         );
@@ -226,9 +250,9 @@ impl Run<'_> {
                     }
                 }
                 Some(_) = leaves.join_next(), if !leaves.is_empty() => {}
-                result = scraper.next() => {
+                (node, result) = scraper.next() => {
                     let steady = matches!(&result, Ok(s) if schedule.judges_steady(s.started));
-                    self.check_scraped(result, steady, true);
+                    self.check_scraped(node, result, steady, true);
                     if let Some(w) = window.as_mut() {
                         self.close_interval(w);
                     }
@@ -287,7 +311,15 @@ impl Run<'_> {
         }
         let mut config = plan.config(self.scenario, &self.opts.tokens);
         config.tls = self.opts.tls.clone();
-        let url = self.opts.server.to_string();
+        let next_room = self.room_starts.len();
+        let (room, started) = self
+            .room_starts
+            .entry(plan.room_id.clone())
+            .or_insert((next_room, 0));
+        let node = cluster::entry(*room, *started, self.watches.len());
+        *started += 1;
+        self.entries.insert(plan.peer_id.clone(), node);
+        let url = self.watches[node].node.signaling.to_string();
         joins.spawn(async move { join(url.trim_end_matches('/'), plan.peer_id, config).await });
     }
 
@@ -304,6 +336,8 @@ impl Run<'_> {
                 if self.churn_joining.remove(&peer_id) {
                     self.churn.joined += 1;
                 }
+                let entry = self.entries.remove(&peer_id).unwrap_or(0);
+                self.landed(&peer_id, &peer, entry);
                 self.ledger.set_state(&peer_id, PeerState::Up);
                 if let Some(p) = self.ledger.peers.get_mut(&peer_id) {
                     p.join_latency = Some(latency);
@@ -313,6 +347,7 @@ impl Run<'_> {
                 self.peers.insert(peer_id, peer);
             }
             Err(e) => {
+                self.entries.remove(&peer_id);
                 self.churn_joining.remove(&peer_id);
                 tracing::warn!(peer = %peer_id, "join failed: {e}");
                 self.ledger

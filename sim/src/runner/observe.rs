@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::watch::node_ledger;
 use super::{Run, SCRAPE_TIMEOUT, SETTLE};
 use crate::checks::{CheckContext, Rule, Violation};
 use crate::exporter::scrape;
@@ -16,7 +17,7 @@ impl Run<'_> {
     pub(super) fn violation(&mut self, rule: Rule, detail: String, room: Option<&str>) {
         let at_secs = self.start.elapsed().as_secs_f64();
         let v = Violation::new(rule, at_secs, detail, None, room);
-        self.checker.violations.push(v);
+        self.violations.push(v);
     }
 
     /// Brings the ledger up to date; a peer whose connection ended on its
@@ -53,32 +54,32 @@ impl Run<'_> {
         }
     }
 
-    /// One scrape, checked against the ledger as it is right after it.
-    pub(super) async fn scrape_and_check(
-        &mut self,
-        steady: bool,
-        check_rooms: bool,
-    ) -> Option<Scrape> {
-        let result = scrape(&self.opts.exporter, SCRAPE_TIMEOUT).await;
-        self.check_scraped(result, steady, check_rooms)
+    /// One scrape of every node, each checked against the ledger as it is
+    /// right after it.
+    pub(super) async fn scrape_and_check(&mut self, steady: bool, check_rooms: bool) {
+        for node in 0..self.watches.len() {
+            let result = scrape(&self.watches[node].node.exporter, SCRAPE_TIMEOUT).await;
+            self.check_scraped(node, result, steady, check_rooms);
+        }
     }
 
-    /// Checks a scrape's result against the ledger as it is now (right
-    /// after the scrape: results are judged as soon as they arrive).
+    /// Checks a scrape's result of node `node` against the ledger (of the
+    /// peers on that node) as it is now (right after the scrape: results
+    /// are judged as soon as they arrive).
     pub(super) fn check_scraped(
         &mut self,
+        node: usize,
         result: Result<Scrape, ScrapeError>,
         steady: bool,
         check_rooms: bool,
-    ) -> Option<Scrape> {
+    ) {
         self.observe_all();
         match result {
             Ok(s) => {
-                self.latencies.push(s.latency);
-                self.bodies.push((s.body_bytes, s.wire_bytes));
+                self.watches[node].record(&s);
                 self.timeline
                     .record_scrape(s.started.saturating_duration_since(self.start), s.latency);
-                self.steady_scrapes += usize::from(steady);
+                self.watches[node].steady_scrapes += usize::from(steady);
                 // With background stats, a new stream's first figures and
                 // a counter's next rise come up to one stats round later.
                 let staleness = s.stats_staleness();
@@ -89,17 +90,20 @@ impl Run<'_> {
                     warm_up: self.scenario.warm_up() + staleness,
                     min_score: f64::from(self.scenario.min_score),
                     steady,
-                    rooms_baseline: self.rooms_baseline,
+                    rooms_baseline: self.watches[node].rooms_baseline,
                     check_rooms,
                 };
-                self.checker.check(&self.ledger, &s, &ctx);
-                Some(s)
+                let watch = &mut self.watches[node];
+                let ledger = node_ledger(&self.ledger, self.cluster, &watch.node.id);
+                watch.checker.check(&ledger, &s, &ctx);
             }
             Err(e) => {
                 tracing::warn!("scrape failed: {e}");
-                self.failed_scrapes += 1;
-                self.violation(Rule::ScrapeFailed, e.to_string(), None);
-                None
+                let watch = &mut self.watches[node];
+                watch.failed_scrapes += 1;
+                let at_secs = self.start.elapsed().as_secs_f64();
+                let v = Violation::new(Rule::ScrapeFailed, at_secs, e.to_string(), None, None);
+                watch.checker.violations.push(v);
             }
         }
     }
@@ -127,15 +131,16 @@ impl Run<'_> {
             all_sent,
             all_received,
         );
-        let last = self.latencies.last().map_or_else(
-            || "-".into(),
-            |d| format!("{:.1} ms", d.as_secs_f64() * 1e3),
-        );
+        let last = self
+            .timeline
+            .scrapes
+            .last()
+            .map_or_else(|| "-".into(), |s| format!("{:.1} ms", s.latency_ms));
         self.bar.set_message(format!(
             "peers {}/{} | packets sent {sent} received {received} | last scrape {last} | violations {}",
             self.peers.len(),
             self.scenario.peers(),
-            self.checker.violations.len()
+            self.violation_count()
         ));
     }
 }

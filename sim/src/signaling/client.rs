@@ -80,6 +80,16 @@ pub struct Session {
     pub max_payload: u64,
 }
 
+/// Where a connection ended up: the URL it connected to after following
+/// any cluster redirects, and how many it followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Landed {
+    /// The server's base URL (the one given, or the last redirect's).
+    pub url: String,
+    /// Redirects followed to get there.
+    pub redirects: usize,
+}
+
 /// Counters of one connection, for reports and for tests that a hostile
 /// server was survived.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -118,6 +128,7 @@ struct Inner {
     /// Dropping or firing it stops the connection task without a goodbye.
     abort: Mutex<Option<oneshot::Sender<()>>>,
     session: Session,
+    landed: Landed,
     request_timeout: Duration,
 }
 
@@ -150,7 +161,11 @@ impl Client {
         let mut url = url.to_owned();
         let mut hops = 0;
         loop {
-            match Self::connect_once(&url, query, user_agent, &options).await {
+            let landed = Landed {
+                url: url.clone(),
+                redirects: hops,
+            };
+            match Self::connect_once(landed, query, user_agent, &options).await {
                 Err(Error::ConnectRefused(refusal)) if hops < options.follow_redirects => {
                     let Some(next) = redirect::target(&refusal) else {
                         return Err(Error::ConnectRefused(refusal));
@@ -166,12 +181,12 @@ impl Client {
 
     /// One connection attempt to `url`.
     async fn connect_once(
-        url: &str,
+        landed: Landed,
         query: &[(&str, &str)],
         user_agent: Option<&str>,
         options: &ConnectOptions,
     ) -> Result<(Client, Incoming), Error> {
-        let url = handshake::websocket_url(url, query)?;
+        let url = handshake::websocket_url(&landed.url, query)?;
         let opened = handshake::open(
             &url,
             user_agent,
@@ -215,6 +230,7 @@ impl Client {
             shared,
             abort: Mutex::new(Some(abort_sender)),
             session,
+            landed,
             request_timeout: options.request_timeout,
         };
         Ok((
@@ -228,6 +244,11 @@ impl Client {
     /// What the handshake established (ids, heartbeat values).
     pub fn session(&self) -> &Session {
         &self.inner.session
+    }
+
+    /// Where the connection ended up, after any redirects.
+    pub fn landed(&self) -> &Landed {
+        &self.inner.landed
     }
 
     /// The Socket.IO socket id.

@@ -55,6 +55,6 @@ pub mod packet;
 mod redirect;
 mod shared;
 
-pub use client::{Client, ConnectOptions, Session, Stats};
+pub use client::{Client, ConnectOptions, Landed, Session, Stats};
 pub use error::{DisconnectReason, Error, PacketError};
 pub use incoming::{AckResponder, Incoming, ServerMessage, ServerRequest};
