@@ -32,6 +32,11 @@ pub fn default_server_bin() -> anyhow::Result<PathBuf> {
     Ok(std::env::current_exe()?.with_file_name("ejtimaa"))
 }
 
+/// The server's log filter: `EJTIMAA_LOG` when set, else warnings only.
+fn log_filter() -> String {
+    std::env::var("EJTIMAA_LOG").unwrap_or_else(|_| "warn".to_owned())
+}
+
 /// Starts `bin` on free ports and waits for its URLs; with `auth_secret`,
 /// the server requires join tokens signed with it.
 pub fn launch(bin: &Path, auth_secret: Option<&str>) -> anyhow::Result<Launched> {
@@ -51,12 +56,12 @@ pub fn launch(bin: &Path, auth_secret: Option<&str>) -> anyhow::Result<Launched>
             "0",
             "--prometheus-port",
             "0",
-            "--log",
-            "warn",
             // Every simulated peer connects from this one host.
             "--max-connections-per-ip",
             "1000000",
         ])
+        // Quiet unless the caller asks for the server's logs.
+        .args(["--log", &log_filter()])
         .arg("--admin-socket")
         .arg(&admin_socket)
         .stdin(Stdio::null())

@@ -187,12 +187,20 @@ async fn scrape(State(exporter): State<Exporter>, uri: Uri, headers: HeaderMap) 
         Ok(got) => got,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
     };
+    let rendered = started.elapsed();
     let gzip = negotiate::accepts_gzip(&headers);
     let payload = if gzip {
         exporter.renders.gzip(&got.body, exporter.gzip_level).await
     } else {
         got.body.identity()
     };
+    // Where a slow scrape spent its time.
+    tracing::debug!(
+        render_us = rendered.as_micros() as u64,
+        gzip_us = (started.elapsed() - rendered).as_micros() as u64,
+        shared = got.shared,
+        "scrape answered"
+    );
     {
         let mut tally = exporter.tally.lock();
         tally.last_duration = Some(started.elapsed());
