@@ -6,6 +6,7 @@
 //! themselves, so that both sizes (on the wire and as text) are known.
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flate2::read::GzDecoder;
@@ -19,6 +20,8 @@ use crate::tls::Tls;
 pub struct Exporter {
     url: Url,
     client: reqwest::Client,
+    /// What the client trusts, to build another like it.
+    tls: Arc<rustls::ClientConfig>,
     secret: Option<String>,
 }
 
@@ -38,17 +41,24 @@ impl Exporter {
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(ScrapeError::Url(url.to_string()));
         }
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls((*tls.config()).clone())
-            // Proxies from the environment would send loopback scrapes astray.
-            .no_proxy()
-            .build()
-            .map_err(|e| ScrapeError::Http(format!("HTTP client: {e}")))?;
+        let tls = tls.config();
         Ok(Exporter {
             url,
-            client,
+            client: client(&tls)?,
+            tls,
             secret,
         })
+    }
+
+    /// The same exporter with a client (and so a connection pool) of its
+    /// own, for use on another runtime.
+    pub fn detached(&self) -> Exporter {
+        Exporter {
+            // Building a client with a configuration that built one before
+            // does not fail; should it, sharing the client still works.
+            client: client(&self.tls).unwrap_or_else(|_| self.client.clone()),
+            ..self.clone()
+        }
     }
 
     /// A plain `http` exporter without a secret (TLS from the system's roots
@@ -109,6 +119,15 @@ impl Exporter {
         let body = response.bytes().await.map_err(http_error)?.to_vec();
         Ok(Fetched { body, gzip })
     }
+}
+
+fn client(tls: &Arc<rustls::ClientConfig>) -> Result<reqwest::Client, ScrapeError> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls((**tls).clone())
+        // Proxies from the environment would send loopback scrapes astray.
+        .no_proxy()
+        .build()
+        .map_err(|e| ScrapeError::Http(format!("HTTP client: {e}")))
 }
 
 /// What a scrape keeps of the body.

@@ -62,6 +62,9 @@ pub struct Report {
     /// Scrapes taken while nobody was joining or leaving (counts, rises
     /// and scores judged).
     pub steady_scrapes: usize,
+    /// Latencies of the steady scrapes alone: the exporter at the
+    /// scenario's full load, without the joins' and leaves' work beside it.
+    pub steady_latency: LatencyReport,
     /// Churn, when the scenario has it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub churn: Option<ChurnReport>,
@@ -449,13 +452,15 @@ impl Report {
         nodes::lines(&self.nodes, self.redirects, &mut t);
         let _ = writeln!(
             t,
-            "scrapes (gzip accepted): {} ({} failed, {} steady), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {}",
+            "scrapes (gzip accepted): {} ({} failed), latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} steady: p50 {:.1} ms, p99 {:.1} ms; {}",
             self.scrapes.count,
             self.scrapes.failed,
-            self.steady_scrapes,
             self.scrapes.p50_ms,
             self.scrapes.p99_ms,
             self.scrapes.max_ms,
+            self.steady_scrapes,
+            self.steady_latency.p50_ms,
+            self.steady_latency.p99_ms,
             self.bodies.line()
         );
         let _ = writeln!(

@@ -1,24 +1,29 @@
-//! Scraping on a schedule in a task of its own, so that a slow exporter
-//! never delays the peers' joins, churn or measurements: results arrive on
-//! a channel and are judged when the run loop gets to them.
+//! Scraping on a schedule on a thread of its own, so that a slow exporter
+//! never delays the peers' joins, churn or measurements, and the peers
+//! never delay a scrape: results arrive on a channel and are judged when
+//! the run loop gets to them.
+//!
+//! The thread runs its own runtime, as a Prometheus server is a process of
+//! its own: the peers' runtime rests before it parks (see [`crate::idle`]),
+//! which would add its rest to every read of a response and to the latency
+//! measured, and parsing a large exposition would take turns from the
+//! peers.
 
 use std::time::Duration;
 
-use crate::exporter::{Depth, Exporter, scrape, scrape_to};
-use crate::exposition::{Scrape, ScrapeError};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use futures_util::future::join_all;
+use tokio::sync::{mpsc, oneshot};
 
-/// A running background scraper; it stops when dropped.
+use crate::exporter::{Depth, Exporter, scrape_to};
+use crate::exposition::{Scrape, ScrapeError};
+
+/// A running background scraper of one exporter; it stops when dropped.
 #[derive(Debug)]
-pub struct Scraper {
-    task: JoinHandle<()>,
-    results: mpsc::Receiver<Result<Scrape, ScrapeError>>,
-}
+pub struct Scraper(Scrapers);
 
 impl Scraper {
     /// Scrapes `exporter` every `interval` (the first after one interval), each
-    /// scrape given up after `timeout`. Must run inside a tokio runtime.
+    /// scrape given up after `timeout`.
     pub fn spawn(exporter: Exporter, interval: Duration, timeout: Duration) -> Scraper {
         Scraper::spawn_to(exporter, interval, timeout, Depth::Parse)
     }
@@ -30,39 +35,12 @@ impl Scraper {
         timeout: Duration,
         depth: Depth,
     ) -> Scraper {
-        // A few results of slack; a run loop that falls further behind
-        // makes the scraper wait rather than pile up stale scrapes.
-        let (tx, results) = mpsc::channel(4);
-        let task = tokio::spawn(async move {
-            let mut tick =
-                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if tx
-                    .send(scrape_to(&exporter, timeout, depth).await)
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        });
-        Scraper { task, results }
+        Scraper(Scrapers::spawn_to(vec![exporter], interval, timeout, depth))
     }
 
-    /// The next result (pending forever once the task has ended).
+    /// The next result (pending forever once the scraper has ended).
     pub async fn next(&mut self) -> Result<Scrape, ScrapeError> {
-        match self.results.recv().await {
-            Some(result) => result,
-            None => std::future::pending().await,
-        }
-    }
-}
-
-impl Drop for Scraper {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.0.next().await.1
     }
 }
 
@@ -71,50 +49,80 @@ impl Drop for Scraper {
 /// arrive tagged with the exporter's index; they stop when dropped.
 #[derive(Debug)]
 pub struct Scrapers {
-    tasks: Vec<JoinHandle<()>>,
     results: mpsc::Receiver<(usize, Result<Scrape, ScrapeError>)>,
+    /// Dropping it ends the scrapes.
+    _stop: oneshot::Sender<()>,
 }
 
 impl Scrapers {
     /// Scrapes each of `exporters` as [`Scraper::spawn`] does.
     pub fn spawn(exporters: Vec<Exporter>, interval: Duration, timeout: Duration) -> Scrapers {
+        Scrapers::spawn_to(exporters, interval, timeout, Depth::Parse)
+    }
+
+    /// Like [`Scrapers::spawn`], keeping of each body what `depth` says.
+    pub fn spawn_to(
+        exporters: Vec<Exporter>,
+        interval: Duration,
+        timeout: Duration,
+        depth: Depth,
+    ) -> Scrapers {
+        // A few results of slack per exporter; a run loop that falls further
+        // behind makes the scrapers wait rather than pile up stale scrapes.
         let (tx, results) = mpsc::channel(4 * exporters.len().max(1));
-        let tasks = exporters
-            .into_iter()
-            .enumerate()
-            .map(|(i, exporter)| {
+        let (stop, stopped) = oneshot::channel::<()>();
+        // Clients of their own: a pooled connection lives on the runtime
+        // that opened it, and this one ends with the scrapes.
+        let exporters: Vec<Exporter> = exporters.iter().map(Exporter::detached).collect();
+        let scrapes = async move {
+            let loops = exporters.into_iter().enumerate().map(|(i, exporter)| {
                 let tx = tx.clone();
-                tokio::spawn(async move {
+                async move {
                     let start = tokio::time::Instant::now() + interval;
                     let mut tick = tokio::time::interval_at(start, interval);
                     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     loop {
                         tick.tick().await;
-                        let result = scrape(&exporter, timeout).await;
+                        let result = scrape_to(&exporter, timeout, depth).await;
                         if tx.send((i, result)).await.is_err() {
                             return;
                         }
                     }
-                })
-            })
-            .collect();
-        Scrapers { tasks, results }
+                }
+            });
+            tokio::select! {
+                _ = join_all(loops) => {}
+                _ = stopped => {}
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("ejtimaa-sim-scrape".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(scrapes),
+                    Err(e) => tracing::error!("the scrape thread has no runtime: {e}"),
+                }
+            });
+        if let Err(e) = spawned {
+            // The results channel closes: no scrape arrives, and the run's
+            // checks say so.
+            tracing::error!("the scrape thread did not start: {e}");
+        }
+        Scrapers {
+            results,
+            _stop: stop,
+        }
     }
 
     /// The next result of any exporter, with its index (pending forever
-    /// once every task has ended).
+    /// once every scrape has ended).
     pub async fn next(&mut self) -> (usize, Result<Scrape, ScrapeError>) {
         match self.results.recv().await {
             Some(result) => result,
             None => std::future::pending().await,
-        }
-    }
-}
-
-impl Drop for Scrapers {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
         }
     }
 }

@@ -109,6 +109,11 @@ impl Run<'_> {
             .iter()
             .flat_map(|w| w.bodies.iter().copied())
             .collect();
+        let steady_latencies: Vec<Duration> = self
+            .watches
+            .iter()
+            .flat_map(|w| w.steady_latencies.iter().copied())
+            .collect();
         let failed_scrapes = self.watches.iter().map(|w| w.failed_scrapes).sum();
         Report {
             scenario: self.scenario.clone(),
@@ -124,6 +129,7 @@ impl Run<'_> {
             joins: LatencyReport::of(&joins, failed_joins.len()),
             counter_rises: self.watches.iter().map(|w| w.checker.counter_rises).sum(),
             steady_scrapes: self.watches.iter().map(|w| w.steady_scrapes).sum(),
+            steady_latency: LatencyReport::of(&steady_latencies, 0),
             churn: self.scenario.churn.as_ref().map(|_| self.churn.clone()),
             failed_joins,
             nodes,

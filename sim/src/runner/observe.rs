@@ -79,7 +79,10 @@ impl Run<'_> {
                 self.watches[node].record(&s);
                 self.timeline
                     .record_scrape(s.started.saturating_duration_since(self.start), s.latency);
-                self.watches[node].steady_scrapes += usize::from(steady);
+                if steady {
+                    self.watches[node].steady_scrapes += 1;
+                    self.watches[node].steady_latencies.push(s.latency);
+                }
                 // With background stats, a new stream's first figures and
                 // a counter's next rise come up to one stats round later.
                 let staleness = s.stats_staleness();

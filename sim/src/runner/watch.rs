@@ -27,6 +27,8 @@ pub(super) struct Watch {
     pub failed_scrapes: usize,
     /// Scrapes judged as steady (counts, rises and scores checked).
     pub steady_scrapes: usize,
+    /// Latencies of the steady scrapes.
+    pub steady_latencies: Vec<Duration>,
     /// `Ejtimaa_rooms` before the run (other users of a shared server).
     pub rooms_baseline: f64,
     /// `Ejtimaa_cluster_redirects_total` before the run and at the last scrape.
@@ -46,6 +48,7 @@ impl Watch {
             bodies: Vec::new(),
             failed_scrapes: 0,
             steady_scrapes: 0,
+            steady_latencies: Vec::new(),
             rooms_baseline: baseline.rooms().unwrap_or(0.0),
             redirects: (redirects, redirects),
             redirected_away: 0,
