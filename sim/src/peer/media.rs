@@ -1,14 +1,17 @@
 //! Synthetic media: when a packet is due, and its payload, timestamp,
 //! sequence number and marker bit. Pure: no str0m, no sockets.
 //!
-//! Payload bytes are filler; what matters to the SFU is that the RTP
-//! framing is right (mediasoup parses the VP8 payload descriptor and the
-//! frame tag to find keyframes, and watches sequence numbers for loss).
+//! What matters to the SFU is that the RTP framing is right (mediasoup
+//! parses the VP8 payload descriptor and the frame tag to find keyframes,
+//! and watches sequence numbers for loss); a browser consuming the video
+//! also decodes it, so each frame starts with a real VP8 frame (`vp8`) and
+//! is padded with filler to its size. Opus payloads are filler.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::seqs::{TAG_LEN, write_tag};
+use super::vp8;
 use crate::rng::Rng;
 
 /// Largest RTP payload we write, descriptor included: with the RTP header,
@@ -299,18 +302,20 @@ impl VideoSource {
         Some(Frame { packets, keyframe })
     }
 
-    /// A VP8 frame: the frame tag (and for keyframes the start code and
-    /// dimensions), then filler.
+    /// A VP8 frame a decoder shows (a flat picture, see `vp8`), then
+    /// filler up to `size`. The frame stays whole in the first packet,
+    /// ahead of its sequence tag: a first packet holds at least
+    /// `min(size, half of MAX_PAYLOAD)` bytes of frame, more than a
+    /// 640x360 keyframe and the tag need.
     fn frame_data(&mut self, keyframe: bool, size: usize) -> Vec<u8> {
+        let frame = if keyframe {
+            vp8::keyframe()
+        } else {
+            vp8::interframe()
+        };
+        let size = size.max(frame.len() + TAG_LEN);
         let mut data = Vec::with_capacity(size);
-        // Frame tag: bit 0 is the frame type (0 = key), version 0,
-        // show_frame 1; the partition size is filler.
-        data.extend_from_slice(&[if keyframe { 0x10 } else { 0x11 }, 0x02, 0x00]);
-        if keyframe {
-            data.extend_from_slice(&[0x9d, 0x01, 0x2a]); // start code
-            data.extend_from_slice(&640u16.to_le_bytes());
-            data.extend_from_slice(&360u16.to_le_bytes());
-        }
+        data.extend_from_slice(frame);
         while data.len() < size {
             data.push(self.rng.next_u64() as u8);
         }
@@ -337,8 +342,9 @@ impl VideoSource {
                 payload.push(0x20); // TID=0, Y=1, KEYIDX=0
                 payload.extend_from_slice(part);
                 let seq = self.clock.next_seq();
-                // Over filler: frames are at least 16 bytes and the VP8
-                // headers 10, and a split frame's parts are far larger.
+                // Over filler: a frame is padded to hold the tag after its
+                // VP8 bytes (`frame_data`), and a split frame's parts are
+                // far larger than the tag.
                 write_tag(&mut payload, seq);
                 RtpOut {
                     seq,

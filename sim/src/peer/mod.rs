@@ -43,6 +43,7 @@ mod session;
 mod stats;
 mod transport;
 mod udp_batch;
+mod vp8;
 
 pub use config::{DEFAULT_AUDIO_BITRATE, PeerConfig, WireFeatures};
 pub use error::PeerError;
