@@ -5,13 +5,14 @@
 //! parses the VP8 payload descriptor and the frame tag to find keyframes,
 //! and watches sequence numbers for loss); a browser consuming the video
 //! also decodes it, so each frame starts with a real VP8 frame (`vp8`) and
-//! is padded with filler to its size. Opus payloads are filler.
+//! is padded with filler to its size; Opus packets are silence (`opus`)
+//! padded the same way.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::seqs::{TAG_LEN, write_tag};
-use super::vp8;
+use super::{opus, vp8};
 use crate::rng::Rng;
 
 /// Largest RTP payload we write, descriptor included: with the RTP header,
@@ -117,9 +118,9 @@ pub struct AudioSource {
     size: usize,
 }
 
-/// The smallest Opus payload we write: the TOC byte, a byte of frame and
-/// the sequence tag.
-const MIN_AUDIO_PAYLOAD: usize = 2 + TAG_LEN;
+/// The smallest Opus payload we write: a silent packet and the sequence
+/// tag in its padding.
+const MIN_AUDIO_PAYLOAD: usize = opus::MIN_PACKET + TAG_LEN;
 
 impl AudioSource {
     /// A source whose first packet is due at `now`; `clock_rate` is the
@@ -155,13 +156,8 @@ impl AudioSource {
             .rng
             .range(self.size * 9 / 10, self.size * 11 / 10)
             .max(MIN_AUDIO_PAYLOAD);
-        let mut payload = Vec::with_capacity(len);
-        // TOC byte: config 15 (hybrid, fullband, 20 ms), mono, one frame,
-        // which is what browsers send for speech.
-        payload.push(0x78);
-        while payload.len() < len {
-            payload.push(self.rng.next_u64() as u8);
-        }
+        // Silence, and filler in the padding that makes up the size.
+        let mut payload = opus::silent_packet(len, || self.rng.next_u64() as u8);
         let seq = self.clock.next_seq();
         // The receivers' delivery count reads it (see `seqs`).
         write_tag(&mut payload, seq);

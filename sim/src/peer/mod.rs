@@ -37,6 +37,7 @@ mod error;
 pub mod media;
 mod negotiate;
 mod offer;
+mod opus;
 mod outgoing;
 pub mod seqs;
 mod session;
