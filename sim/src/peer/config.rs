@@ -10,9 +10,10 @@ pub const DEFAULT_AUDIO_BITRATE: u32 = (CHROMIUM_OPUS_PACKET - SIM_AUDIO_OVERHEA
 
 /// Bytes a packet of Chromium's Opus (fake microphone, mediasoup-client
 /// defaults) as mediasoup counts them, header and extensions included,
-/// once another peer consumes it: 91 to 96 over the fidelity test's runs
-/// (`tests/sim_fidelity.rs`); read alone it sends less, about 84.
-const CHROMIUM_OPUS_PACKET: u32 = 94;
+/// while it consumes a sim peer: 86.3 to 86.4 over three runs of
+/// `tests/sim_fidelity.rs` (83 before the sim joins). It read 73 to 96
+/// when the sim's Opus packets were random bytes (noise once decoded).
+const CHROMIUM_OPUS_PACKET: u32 = 86;
 /// What mediasoup counts of a sim Opus packet besides its payload: the
 /// 12-byte RTP header and the extensions str0m writes (measured: 75.6
 /// bytes a packet for 52.5 of payload).
