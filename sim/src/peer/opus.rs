@@ -37,7 +37,130 @@ pub fn silent_packet(len: usize, mut fill: impl FnMut() -> u8) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+    use std::process::Command;
+    use std::time::Instant;
+
+    use super::super::media::AudioSource;
     use super::*;
+    use crate::rng::Rng;
+
+    /// CRC-32 of Ogg pages: polynomial 0x04c11db7, not reflected, no
+    /// initial or final inversion.
+    fn ogg_crc(data: &[u8]) -> u32 {
+        let mut crc = 0u32;
+        for &b in data {
+            crc ^= u32::from(b) << 24;
+            for _ in 0..8 {
+                crc = if crc & 0x8000_0000 != 0 {
+                    (crc << 1) ^ 0x04c1_1db7
+                } else {
+                    crc << 1
+                };
+            }
+        }
+        crc
+    }
+
+    /// One Ogg page holding one packet (under 255 * 255 bytes).
+    fn ogg_page(out: &mut Vec<u8>, packet: &[u8], flags: u8, granule: u64, seq: u32) {
+        let start = out.len();
+        out.extend_from_slice(b"OggS");
+        out.push(0); // version
+        out.push(flags);
+        out.extend_from_slice(&granule.to_le_bytes());
+        out.extend_from_slice(&0x5eed_u32.to_le_bytes()); // stream serial
+        out.extend_from_slice(&seq.to_le_bytes());
+        out.extend_from_slice(&[0; 4]); // CRC, filled in below
+        let mut lacing = vec![255u8; packet.len() / 255];
+        lacing.push((packet.len() % 255) as u8);
+        out.push(lacing.len() as u8);
+        out.extend_from_slice(&lacing);
+        out.extend_from_slice(packet);
+        let crc = ogg_crc(&out[start..]);
+        out[start + 22..start + 26].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// An Ogg Opus file (RFC 7845) of 20 ms mono packets.
+    fn ogg_opus(packets: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut head = b"OpusHead".to_vec();
+        head.extend_from_slice(&[1, 1]); // version, one channel
+        head.extend_from_slice(&0u16.to_le_bytes()); // pre-skip
+        head.extend_from_slice(&48_000u32.to_le_bytes());
+        head.extend_from_slice(&0i16.to_le_bytes()); // gain
+        head.push(0); // mapping family
+        ogg_page(&mut out, &head, 0x02, 0, 0);
+        let mut tags = b"OpusTags".to_vec();
+        tags.extend_from_slice(&3u32.to_le_bytes());
+        tags.extend_from_slice(b"sim");
+        tags.extend_from_slice(&0u32.to_le_bytes());
+        ogg_page(&mut out, &tags, 0, 0, 1);
+        for (i, p) in packets.iter().enumerate() {
+            let last = i + 1 == packets.len();
+            let granule = 960 * (i as u64 + 1);
+            ogg_page(
+                &mut out,
+                p,
+                if last { 0x04 } else { 0 },
+                granule,
+                i as u32 + 2,
+            );
+        }
+        out
+    }
+
+    /// A scratch directory removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The sim's Opus packets, sequence tags and filler in their padding,
+    /// decoded by libopus's `opusdec` (installed by `tools/dev setup`):
+    /// one second of silence.
+    #[test]
+    fn the_sims_audio_decodes_to_silence_with_libopus() {
+        let t0 = Instant::now();
+        // 25 to 100 bytes a packet, and a few long enough for a two-byte
+        // padding length.
+        let mut packets = Vec::new();
+        for bitrate in [10_000, 25_200, 40_000, 120_000] {
+            let mut a = AudioSource::new(t0, 48_000, bitrate, Rng::new(3));
+            for _ in 0..25 {
+                packets.push(a.poll(a.next_due()).expect("due").payload);
+            }
+        }
+        assert!(packets.iter().any(|p| p.len() > 2 + 254 + 2));
+        let dir =
+            Scratch(std::env::temp_dir().join(format!("ejtimaa-opus-{}", std::process::id())));
+        std::fs::create_dir_all(&dir.0).expect("scratch dir");
+        let input = dir.0.join("sim.opus");
+        let output = dir.0.join("sim.raw");
+        std::fs::write(&input, ogg_opus(&packets)).expect("write the Ogg file");
+        let run = Command::new("opusdec")
+            .args(["--quiet", "--no-dither", "--rate", "48000"])
+            .arg(&input)
+            .arg(&output)
+            .output()
+            .expect("opusdec (Debian's opus-tools; run tools/dev setup)");
+        assert!(
+            run.status.success(),
+            "opusdec: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        // Raw 16-bit samples (no WAV header: the name does not end in .wav).
+        let raw = std::fs::read(&output).expect("decoded audio");
+        let samples: Vec<i16> = raw
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        assert_eq!(samples.len(), 960 * packets.len(), "every packet played");
+        assert!(samples.iter().all(|&s| s == 0), "silence");
+    }
 
     /// RFC 6716 section 3.2.5, for code 3 packets of one CBR frame: the
     /// frame and the padding length.
