@@ -1,14 +1,18 @@
 //! Synthetic media: when a packet is due, and its payload, timestamp,
 //! sequence number and marker bit. Pure: no str0m, no sockets.
 //!
-//! Payload bytes are filler; what matters to the SFU is that the RTP
-//! framing is right (mediasoup parses the VP8 payload descriptor and the
-//! frame tag to find keyframes, and watches sequence numbers for loss).
+//! What matters to the SFU is that the RTP framing is right (mediasoup
+//! parses the VP8 payload descriptor and the frame tag to find keyframes,
+//! and watches sequence numbers for loss); a browser consuming the video
+//! also decodes it, so each frame starts with a real VP8 frame (`vp8`) and
+//! is padded with filler to its size; Opus packets are silence (`opus`)
+//! padded the same way.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::seqs::{TAG_LEN, write_tag};
+use super::{opus, vp8};
 use crate::rng::Rng;
 
 /// Largest RTP payload we write, descriptor included: with the RTP header,
@@ -114,9 +118,9 @@ pub struct AudioSource {
     size: usize,
 }
 
-/// The smallest Opus payload we write: the TOC byte, a byte of frame and
-/// the sequence tag.
-const MIN_AUDIO_PAYLOAD: usize = 2 + TAG_LEN;
+/// The smallest Opus payload we write: a silent packet and the sequence
+/// tag in its padding.
+const MIN_AUDIO_PAYLOAD: usize = opus::MIN_PACKET + TAG_LEN;
 
 impl AudioSource {
     /// A source whose first packet is due at `now`; `clock_rate` is the
@@ -152,13 +156,8 @@ impl AudioSource {
             .rng
             .range(self.size * 9 / 10, self.size * 11 / 10)
             .max(MIN_AUDIO_PAYLOAD);
-        let mut payload = Vec::with_capacity(len);
-        // TOC byte: config 15 (hybrid, fullband, 20 ms), mono, one frame,
-        // which is what browsers send for speech.
-        payload.push(0x78);
-        while payload.len() < len {
-            payload.push(self.rng.next_u64() as u8);
-        }
+        // Silence, and filler in the padding that makes up the size.
+        let mut payload = opus::silent_packet(len, || self.rng.next_u64() as u8);
         let seq = self.clock.next_seq();
         // The receivers' delivery count reads it (see `seqs`).
         write_tag(&mut payload, seq);
@@ -299,18 +298,20 @@ impl VideoSource {
         Some(Frame { packets, keyframe })
     }
 
-    /// A VP8 frame: the frame tag (and for keyframes the start code and
-    /// dimensions), then filler.
+    /// A VP8 frame a decoder shows (a flat picture, see `vp8`), then
+    /// filler up to `size`. The frame stays whole in the first packet,
+    /// ahead of its sequence tag: a first packet holds at least
+    /// `min(size, half of MAX_PAYLOAD)` bytes of frame, more than a
+    /// 640x360 keyframe and the tag need.
     fn frame_data(&mut self, keyframe: bool, size: usize) -> Vec<u8> {
+        let frame = if keyframe {
+            vp8::keyframe()
+        } else {
+            vp8::interframe()
+        };
+        let size = size.max(frame.len() + TAG_LEN);
         let mut data = Vec::with_capacity(size);
-        // Frame tag: bit 0 is the frame type (0 = key), version 0,
-        // show_frame 1; the partition size is filler.
-        data.extend_from_slice(&[if keyframe { 0x10 } else { 0x11 }, 0x02, 0x00]);
-        if keyframe {
-            data.extend_from_slice(&[0x9d, 0x01, 0x2a]); // start code
-            data.extend_from_slice(&640u16.to_le_bytes());
-            data.extend_from_slice(&360u16.to_le_bytes());
-        }
+        data.extend_from_slice(frame);
         while data.len() < size {
             data.push(self.rng.next_u64() as u8);
         }
@@ -337,8 +338,9 @@ impl VideoSource {
                 payload.push(0x20); // TID=0, Y=1, KEYIDX=0
                 payload.extend_from_slice(part);
                 let seq = self.clock.next_seq();
-                // Over filler: frames are at least 16 bytes and the VP8
-                // headers 10, and a split frame's parts are far larger.
+                // Over filler: a frame is padded to hold the tag after its
+                // VP8 bytes (`frame_data`), and a split frame's parts are
+                // far larger than the tag.
                 write_tag(&mut payload, seq);
                 RtpOut {
                     seq,

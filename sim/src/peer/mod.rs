@@ -37,12 +37,14 @@ mod error;
 pub mod media;
 mod negotiate;
 mod offer;
+mod opus;
 mod outgoing;
 pub mod seqs;
 mod session;
 mod stats;
 mod transport;
 mod udp_batch;
+mod vp8;
 
 pub use config::{DEFAULT_AUDIO_BITRATE, PeerConfig, WireFeatures};
 pub use error::PeerError;
