@@ -37,7 +37,6 @@ pub fn silent_packet(len: usize, mut fill: impl FnMut() -> u8) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
     use std::process::Command;
     use std::time::Instant;
 
@@ -110,15 +109,6 @@ mod tests {
         out
     }
 
-    /// A scratch directory removed on drop.
-    struct Scratch(PathBuf);
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     /// The sim's Opus packets, sequence tags and filler in their padding,
     /// decoded by libopus's `opusdec` (installed by `tools/dev setup`):
     /// one second of silence.
@@ -135,11 +125,9 @@ mod tests {
             }
         }
         assert!(packets.iter().any(|p| p.len() > 2 + 254 + 2));
-        let dir =
-            Scratch(std::env::temp_dir().join(format!("ejtimaa-opus-{}", std::process::id())));
-        std::fs::create_dir_all(&dir.0).expect("scratch dir");
-        let input = dir.0.join("sim.opus");
-        let output = dir.0.join("sim.raw");
+        let dir = tempfile::tempdir().expect("scratch dir");
+        let input = dir.path().join("sim.opus");
+        let output = dir.path().join("sim.raw");
         std::fs::write(&input, ogg_opus(&packets)).expect("write the Ogg file");
         let run = Command::new("opusdec")
             .args(["--quiet", "--no-dither", "--rate", "48000"])

@@ -442,7 +442,6 @@ const COEFF_UPDATE_PROBS: [[[[u8; 11]; 3]; 8]; 4] = [
 #[cfg(test)]
 mod tests {
     use std::io::Cursor;
-    use std::path::PathBuf;
     use std::process::Command;
     use std::time::{Duration, Instant};
 
@@ -513,15 +512,6 @@ mod tests {
         out
     }
 
-    /// A scratch directory removed on drop.
-    struct Scratch(PathBuf);
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     /// What a receiver reassembles from the sim's packets (descriptors
     /// dropped, sequence tags left in), decoded by libvpx's `vpxdec`
     /// (installed by `tools/dev setup`): every frame, keyframes on the
@@ -551,10 +541,9 @@ mod tests {
             frames.push(data);
         }
         assert!(split > 30, "{split} frames over several packets");
-        let dir = Scratch(std::env::temp_dir().join(format!("ejtimaa-vp8-{}", std::process::id())));
-        std::fs::create_dir_all(&dir.0).expect("scratch dir");
-        let input = dir.0.join("sim.ivf");
-        let output = dir.0.join("sim.yuv");
+        let dir = tempfile::tempdir().expect("scratch dir");
+        let input = dir.path().join("sim.ivf");
+        let output = dir.path().join("sim.yuv");
         std::fs::write(&input, ivf(&frames)).expect("write the IVF file");
         let run = Command::new("vpxdec")
             .arg("--i420")
