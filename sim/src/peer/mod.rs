@@ -44,11 +44,13 @@ mod stats;
 mod transport;
 mod udp_batch;
 
-pub use config::{DEFAULT_AUDIO_BITRATE, PeerConfig, WireFeatures};
+pub use config::{
+    DEFAULT_AUDIO_BITRATE, PeerConfig, SIMULCAST_LAYERS, WireFeatures, layer_bitrates,
+};
 pub use error::PeerError;
 pub use stats::{
-    ConsumerSnapshot, Counts, MediaKind, PeerStats, PeerStatsSnapshot, ProducerSnapshot,
-    ReceivedSeqs,
+    ConsumerSnapshot, Counts, MediaKind, PeerStats, PeerStatsSnapshot, ProducerLayer,
+    ProducerSnapshot, ReceivedSeqs,
 };
 
 use crate::signaling::{Client, Landed};
