@@ -29,8 +29,9 @@ pub enum Outgoing {
         layer: u8,
         /// Payload type.
         pt: u8,
-        /// The generator.
-        source: VideoSource,
+        /// The generator (boxed: the variant would otherwise be several
+        /// times the size of the audio one).
+        source: Box<VideoSource>,
         /// Frames' packets on their way out.
         pacer: Pacer,
         /// Packets written to str0m (originals, not resends).

@@ -182,7 +182,7 @@ pub async fn establish(
                     rid,
                     layer: u8::try_from(i).unwrap_or(u8::MAX),
                     pt: codec.payload_type,
-                    source,
+                    source: Box::new(source),
                     pacer: Pacer::new(bitrate, config.wire.pacing),
                     written: 0,
                     resent: 0,
