@@ -6,8 +6,10 @@
 //! mediasoup's ICE-lite candidate, DTLS client, SRTP, one UDP socket per
 //! transport on the server's address. It publishes Opus (50 packets/s at a
 //! configurable bitrate) and VP8 (configurable bitrate and frame rate,
-//! keyframes on a schedule and on PLI/FIR), accepts every consumer the
-//! server offers and counts what each one delivers in [`PeerStats`]. On the
+//! keyframes on a schedule and on PLI/FIR; optionally as three simulcast
+//! layers, see [`layer_bitrates`]), accepts every consumer the server
+//! offers (asking for [`PeerConfig::preferred_layer`] on simulcast ones)
+//! and counts what each one delivers in [`PeerStats`]. On the
 //! wire it behaves like a browser ([`WireFeatures`]): RTX resends on NACK,
 //! transport-cc feedback, paced video.
 //!
