@@ -2,7 +2,8 @@
 //! three VP8 layers that mediasoup takes as one producer of three streams;
 //! consumers asking for layers 0, 1 and 2 each end up on their layer, and
 //! the delivered ratio, counted per packet of the layer each receives, is
-//! 100 % on every layer; a whole run with `simulcast` on reports the same.
+//! 100 % on every layer; a whole run with `simulcast` and transport-cc on
+//! reports the same, every consumer on its preferred layer.
 
 mod support;
 
@@ -126,6 +127,14 @@ async fn each_consumer_gets_its_preferred_layer_and_every_packet_of_it() {
     for i in 0..3 {
         assert_eq!(sub(i), layers[&i], "sub{i}");
     }
+    // mediasoup probed the downlinks (to let the consumers up), and the
+    // probes reached str0m's transport-cc register: it hands a packet on
+    // only after registering it.
+    let probes: u64 = peers[1..]
+        .iter()
+        .map(|p| p.stats().snapshot().probe_packets)
+        .sum();
+    assert!(probes > 0, "no bandwidth probe received");
 
     for p in peers {
         p.leave().await;
@@ -140,12 +149,10 @@ async fn a_simulcast_run_reports_every_layer_delivered() {
     scenario.warm_up_secs = 3.0;
     scenario.simulcast = true;
     scenario.preferred_layer = 1;
-    // Without transport-cc: with it, mediasoup's send-side estimate of the
-    // last joiner's downlink stays too low on this loopback run for even
-    // the lowest layer of its two video consumers (they show in
-    // `below_preferred`, receiving nothing), which this test does not
-    // judge; the first test keeps transport-cc on.
-    scenario.twcc = false;
+    // With transport-cc, as a browser: mediasoup's estimate of each
+    // downlink rests on the feedback, its bandwidth probes included, and
+    // must let every consumer up to the layer it asked for.
+    scenario.twcc = true;
     let report = run_sim(test_config(), &scenario, DEADLINE).await;
     assert!(report.failed_joins.is_empty(), "{:?}", report.failed_joins);
     assert!(report.violations.is_empty(), "{:#?}", report.violations);

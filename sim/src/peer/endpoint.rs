@@ -228,8 +228,11 @@ impl Endpoint {
 
     /// Sends transport-cc feedback for what arrives (the receiving
     /// transport, when transport-wide-cc is negotiated).
+    /// mediasoup's bandwidth probes are reported too (see `probes`); the
+    /// endpoint must have been built with `probes::with_probe_codec`.
     pub fn enable_twcc_feedback(&mut self) {
         self.rtc.direct_api().enable_twcc_feedback();
+        super::probes::expect_probes(&mut self.rtc);
     }
 }
 

@@ -30,7 +30,8 @@
 //!
 //! Files: `negotiate` (capabilities and RTP parameters), `offer` (what a
 //! consumer will carry), `media` (packetisation and pacing), `outgoing` (a
-//! published stream), `transport` (str0m and UDP), `udp_batch` (several
+//! published stream), `transport` (str0m and UDP), `probes` (mediasoup's
+//! bandwidth probes), `udp_batch` (several
 //! datagrams per system call), `session` (signaling), `stats` (counters).
 
 mod config;
@@ -40,6 +41,7 @@ pub mod media;
 mod negotiate;
 mod offer;
 mod outgoing;
+mod probes;
 pub mod seqs;
 mod session;
 mod stats;

@@ -314,7 +314,8 @@ async fn create_transport(
     let config = if sending {
         caps.send_config()
     } else {
-        caps.receive_config()
+        // Harmless without transport-cc: no stream expects the probes then.
+        super::probes::with_probe_codec(caps.receive_config())
     };
     let endpoint = Endpoint::new(config, &remote, direction).await?;
     Ok((remote, endpoint))

@@ -214,6 +214,9 @@ pub struct PeerStatsSnapshot {
     pub received: Counts,
     /// RTP packets whose SSRC matched no consumer (late packets of closed ones).
     pub unknown_ssrc_packets: u64,
+    /// mediasoup's bandwidth probes received (reported in transport-cc
+    /// feedback, never counted as media).
+    pub probe_packets: u64,
     /// ICE + DTLS + SRTP up on the sending transport.
     pub send_connected: bool,
     /// ICE + DTLS + SRTP up on the receiving transport.
@@ -246,6 +249,7 @@ pub(crate) struct Inner {
     pub(crate) retransmissions: AtomicU64,
     pub(crate) received: Counter,
     pub(crate) unknown_ssrc_packets: AtomicU64,
+    pub(crate) probe_packets: AtomicU64,
     pub(crate) send_connected: AtomicBool,
     pub(crate) recv_connected: AtomicBool,
     producers: Mutex<Vec<ProducerSnapshot>>,
@@ -298,6 +302,7 @@ impl PeerStats {
             retransmissions: i.retransmissions.load(Ordering::Relaxed),
             received: i.received.get(),
             unknown_ssrc_packets: i.unknown_ssrc_packets.load(Ordering::Relaxed),
+            probe_packets: i.probe_packets.load(Ordering::Relaxed),
             send_connected: i.send_connected.load(Ordering::Relaxed),
             recv_connected: i.recv_connected.load(Ordering::Relaxed),
             producers: self.producers(),

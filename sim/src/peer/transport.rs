@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::endpoint::{Direction, Endpoint, str_kind};
 use super::media::RtpOut;
 use super::outgoing::Outgoing;
+use super::probes::PROBE_SSRC;
 use super::seqs::{layer_tag, read_tag, write_tag};
 use super::stats::{ConsumerCounters, PeerStats};
 use super::udp_batch::{RECV_SLOTS, RecvBatch, SendBatch};
@@ -322,15 +323,22 @@ impl Driver {
             }
             Event::RtpPacket(p) => {
                 let len = p.payload.len();
-                stats.received.add(len);
-                match self.consumers.get(&*p.header.ssrc) {
+                let ssrc = *p.header.ssrc;
+                match self.consumers.get(&ssrc) {
                     Some(c) => {
+                        stats.received.add(len);
                         c.received.add(len);
                         if let Some(seq) = read_tag(&p.payload) {
                             c.seqs.insert(seq);
                         }
                     }
+                    // A bandwidth probe: str0m has already counted it for
+                    // transport-cc, and it carries no media.
+                    None if ssrc == PROBE_SSRC => {
+                        stats.probe_packets.fetch_add(1, Ordering::Relaxed);
+                    }
                     None => {
+                        stats.received.add(len);
                         stats.unknown_ssrc_packets.fetch_add(1, Ordering::Relaxed);
                     }
                 }
