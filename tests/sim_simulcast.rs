@@ -184,3 +184,38 @@ async fn a_simulcast_run_reports_every_layer_delivered() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_cc_lets_every_consumer_up_to_the_top_layer() {
+    // Rooms of 4 at 500 kbit/s, everyone asking for the top layer (as in
+    // the default run): three video consumers a peer, whose top layers
+    // together need more than mediasoup's initial downlink estimate, so it
+    // must probe the downlinks and read the sim's feedback on the probes to
+    // let them all up. Without the probes reported, most stay on layer 1.
+    let mut scenario = Scenario::load(&Scenario::resolve("smoke")).expect("smoke.toml loads");
+    scenario.rooms = 1;
+    scenario.peers_per_room = 4;
+    scenario.video_bitrate = 500_000;
+    scenario.video_fps = 30;
+    scenario.duration_secs = 10.0;
+    scenario.warm_up_secs = 5.0;
+    scenario.simulcast = true;
+    scenario.preferred_layer = 2;
+    scenario.twcc = true;
+    let report = run_sim(test_config(), &scenario, DEADLINE).await;
+    assert!(report.failed_joins.is_empty(), "{:?}", report.failed_joins);
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    assert!(
+        report.below_preferred.is_empty(),
+        "{:?}",
+        report.below_preferred
+    );
+    let top = report
+        .layers
+        .iter()
+        .find(|l| l.layer == 2)
+        .expect("layer 2 counted");
+    assert!(top.window_expected > 1000, "{:?}", report.layers);
+    let delivered = report.total.delivered_ratio.expect("a delivery window");
+    assert!(delivered >= 0.999, "delivered ratio {delivered}");
+}

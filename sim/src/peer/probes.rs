@@ -57,3 +57,31 @@ pub fn expect_probes(rtc: &mut str0m::Rtc) {
     api.expect_stream_rx(Ssrc::from(PROBE_SSRC), None, mid, None)
         .suppress_nack(true);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts(config: &mut RtcConfig) -> Vec<u8> {
+        config.codec_config().iter().map(|p| *p.pt()).collect()
+    }
+
+    #[test]
+    fn adds_the_probe_payload_type_unless_taken() {
+        let mut added = with_probe_codec(RtcConfig::new().clear_codecs());
+        assert_eq!(pts(&mut added), [PROBE_PT]);
+
+        // A router that gave 127 to RTX: left alone, no second meaning.
+        let mut config = RtcConfig::new().clear_codecs();
+        config.codec_config().add_config(
+            100.into(),
+            Some(PROBE_PT.into()),
+            Codec::Vp8,
+            Frequency::NINETY_KHZ,
+            None,
+            FormatParams::default(),
+        );
+        let mut kept = with_probe_codec(config);
+        assert_eq!(pts(&mut kept), [100]);
+    }
+}
