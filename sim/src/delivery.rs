@@ -20,6 +20,17 @@
 //!   `lo..hi` that consumer got, read only when the window is finished, so
 //!   that packets still in flight at an interval's end are counted.
 //!
+//! **Simulcast.** A simulcast producer's layers each have their own
+//! sequence numbers (`lo..hi` per layer), and its packets' tags say which
+//! layer they belong to. A consumer of it receives one layer at a time and
+//! mediasoup switches at keyframes, so the consumer is expected only the
+//! packets of a layer sent while it was on that layer: from the first
+//! packet of the layer it got after a switch to the last one before the
+//! next switch (see `peer::seqs::LayeredSeqs`). A layer it was never
+//! switched to counts for nothing; one that never delivered anything at all
+//! counts its preferred layer as lost. The counts are also kept per layer,
+//! and consumers receiving below the layer they asked for are listed.
+//!
 //! Duplicates (retransmissions) count once, and nothing outside `lo..hi`
 //! counts, so the ratio can never exceed 1: `received / expected` is the
 //! share of the packets sent during the window that reached every peer
@@ -47,14 +58,23 @@ pub fn sent_bytes(s: &PeerStatsSnapshot) -> u64 {
 pub const DRAIN: Duration = Duration::from_millis(1000);
 
 /// One consumer's share of the window: the producer ranges it should have
-/// received (contiguous intervals merged).
+/// received (contiguous intervals merged), per layer (one for a single
+/// stream).
 #[derive(Debug)]
 struct Pending {
     room: String,
     subscriber: String,
     seqs: ReceivedSeqs,
-    ranges: Vec<(u64, u64)>,
+    ranges: Vec<Vec<(u64, u64)>>,
+    /// The producer is simulcast.
+    simulcast: bool,
+    /// The layer the consumer asked for, as last seen.
+    preferred: Option<u8>,
 }
+
+/// What a producer generated in one interval: `lo..hi` per layer (one
+/// entry for a single stream).
+type Sent = Vec<(u64, u64)>;
 
 /// Payload bytes of one room between the window's snapshots.
 #[derive(Debug, Clone, Copy, Default)]
@@ -102,6 +122,24 @@ pub struct DeliveryCounts {
     /// Payload bytes (sent, received) by room, peers present at both ends
     /// of each interval.
     pub bytes: BTreeMap<String, (u64, u64)>,
+    /// Consumers of simulcast producers, by spatial layer.
+    pub layers: BTreeMap<u8, Tally>,
+    /// Consumers of simulcast producers receiving below the layer they
+    /// asked for when the counts were read.
+    pub below_preferred: Vec<BelowPreferred>,
+}
+
+/// A simulcast consumer that is not on the layer it asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BelowPreferred {
+    /// The consuming peer.
+    pub subscriber: String,
+    /// The consumer.
+    pub consumer_id: String,
+    /// The layer it asked for.
+    pub preferred: u8,
+    /// The layer arriving (`None`: nothing arrived).
+    pub receiving: Option<u8>,
 }
 
 impl DeliveryCounts {
@@ -127,7 +165,7 @@ impl Delivery {
         cutoff: Instant,
     ) {
         // Producers whose publisher is present at both ends: their ranges.
-        let mut sent: HashMap<&str, (u64, u64)> = HashMap::new();
+        let mut sent: HashMap<&str, Sent> = HashMap::new();
         for (peer, b) in end {
             let (Some(a), Some(entry)) = (start.get(peer), ledger.peers.get(peer)) else {
                 continue;
@@ -136,13 +174,26 @@ impl Delivery {
             bytes.sent += sent_bytes(b).saturating_sub(sent_bytes(a));
             bytes.received += b.received.bytes.saturating_sub(a.received.bytes);
             for p in &b.producers {
-                let lo = a
-                    .producers
-                    .iter()
-                    .find(|x| x.id == p.id)
-                    .and_then(|x| x.next_seq);
-                if let (Some(lo), Some(hi)) = (lo, p.next_seq) {
-                    sent.insert(p.id.as_str(), (lo, hi.max(lo)));
+                let Some(before) = a.producers.iter().find(|x| x.id == p.id) else {
+                    continue;
+                };
+                let ranges: Option<Sent> = if p.layers.is_empty() {
+                    match (before.next_seq, p.next_seq) {
+                        (Some(lo), Some(hi)) => Some(vec![(lo, hi.max(lo))]),
+                        _ => None,
+                    }
+                } else {
+                    // Every layer, or the producer is not counted (its
+                    // layers start together).
+                    p.layers
+                        .iter()
+                        .zip(&before.layers)
+                        .map(|(l, x)| Some((x.next_seq?, l.next_seq?.max(x.next_seq?))))
+                        .collect::<Option<Sent>>()
+                        .filter(|r| r.len() == p.layers.len())
+                };
+                if let Some(ranges) = ranges {
+                    sent.insert(p.id.as_str(), ranges);
                 }
             }
         }
@@ -151,18 +202,23 @@ impl Delivery {
                 continue;
             };
             for (producer, c) in subscribed(ledger, a, b, cutoff) {
-                let Some(&(lo, hi)) = sent.get(producer) else {
+                let Some(layers) = sent.get(producer) else {
                     continue;
                 };
                 let pending = self.pending.entry(c.id.clone()).or_insert_with(|| Pending {
                     room: entry.room_id.clone(),
                     subscriber: peer.clone(),
                     seqs: c.seqs.clone(),
-                    ranges: Vec::new(),
+                    ranges: vec![Vec::new(); layers.len()],
+                    simulcast: layers.len() > 1,
+                    preferred: None,
                 });
-                match pending.ranges.last_mut() {
-                    Some(last) if last.1 == lo => last.1 = hi,
-                    _ => pending.ranges.push((lo, hi)),
+                pending.preferred = c.preferred_layer.or(pending.preferred);
+                for (ranges, &(lo, hi)) in pending.ranges.iter_mut().zip(layers) {
+                    match ranges.last_mut() {
+                        Some(last) if last.1 == lo => last.1 = hi,
+                        _ => ranges.push((lo, hi)),
+                    }
                 }
             }
         }
@@ -172,12 +228,17 @@ impl Delivery {
     /// last interval.
     pub fn counts(&self) -> DeliveryCounts {
         let mut counts = DeliveryCounts::default();
-        for p in self.pending.values() {
-            let mut t = Tally::default();
-            for &(lo, hi) in &p.ranges {
-                t.expected += hi - lo;
-                t.received += p.seqs.count(lo, hi);
-            }
+        for (id, p) in &self.pending {
+            let t = if p.simulcast {
+                p.simulcast_tally(id, &mut counts)
+            } else {
+                let mut t = Tally::default();
+                for &(lo, hi) in p.ranges.iter().flatten() {
+                    t.expected += hi - lo;
+                    t.received += p.seqs.count(lo, hi);
+                }
+                t
+            };
             counts.rooms.entry(p.room.clone()).or_default().add(t);
             counts
                 .subscribers
@@ -189,6 +250,47 @@ impl Delivery {
             counts.bytes.insert(room.clone(), (b.sent, b.received));
         }
         counts
+    }
+}
+
+impl Pending {
+    /// A simulcast consumer's tally: per layer, what was sent while it was
+    /// on that layer; with nothing received at all, its preferred layer
+    /// (the top one unless it asked) as lost. Adds to the per-layer counts
+    /// and notes a consumer below its preferred layer.
+    fn simulcast_tally(&self, id: &str, counts: &mut DeliveryCounts) -> Tally {
+        let top = u8::try_from(self.ranges.len().saturating_sub(1)).unwrap_or(u8::MAX);
+        let receiving = self.seqs.current_layer();
+        if let Some(preferred) = self.preferred
+            && receiving.is_none_or(|r| r < preferred.min(top))
+        {
+            counts.below_preferred.push(BelowPreferred {
+                subscriber: self.subscriber.clone(),
+                consumer_id: id.to_string(),
+                preferred,
+                receiving,
+            });
+        }
+        let mut total = Tally::default();
+        for (layer, ranges) in (0..=u8::MAX).zip(&self.ranges) {
+            let mut t = Tally::default();
+            for &(lo, hi) in ranges {
+                if receiving.is_none() {
+                    if layer == self.preferred.unwrap_or(top).min(top) {
+                        t.expected += hi - lo;
+                    }
+                } else {
+                    let (expected, received) = self.seqs.on_layer(layer, lo, hi);
+                    t.expected += expected;
+                    t.received += received;
+                }
+            }
+            if t.expected > 0 {
+                counts.layers.entry(layer).or_default().add(t);
+            }
+            total.add(t);
+        }
+        total
     }
 }
 
@@ -279,6 +381,8 @@ mod tests {
             ssrc: 1,
             score: None,
             next_seq: Some(next_seq),
+            layers: Vec::new(),
+            scored_streams: 0,
         }
     }
 
@@ -289,6 +393,8 @@ mod tests {
             peer_id: "pub".into(),
             kind: MediaKind::Video,
             ssrc: 7,
+            simulcast: false,
+            preferred_layer: None,
             received: Counts { packets, bytes: 0 },
             seqs: seqs.clone(),
             closed: false,
@@ -418,5 +524,117 @@ mod tests {
                 received: 0
             }
         );
+    }
+
+    /// A simulcast producer of three layers generating `lo..hi` on each
+    /// (offset per layer), and a consumer asking for `preferred`.
+    fn simulcast_interval(got: &[(u8, u64)], preferred: u8) -> DeliveryCounts {
+        use crate::peer::ProducerLayer;
+        use crate::peer::seqs::layer_tag;
+        let t0 = Instant::now();
+        let mut ledger = Ledger::default();
+        for p in ["pub", "sub"] {
+            ledger.add_peer("room", p, p);
+            ledger.set_state(p, PeerState::Up);
+        }
+        let seqs = ReceivedSeqs::default();
+        let snap = |at: u64, packets| {
+            let layers = (0..3)
+                .map(|l| ProducerLayer {
+                    ssrc: 10 + l,
+                    next_seq: Some(1000 * u64::from(l + 1) + at),
+                })
+                .collect();
+            let publisher = PeerStatsSnapshot {
+                producers: vec![ProducerSnapshot {
+                    layers,
+                    ..producer(0)
+                }],
+                ..PeerStatsSnapshot::default()
+            };
+            let mut c = consumer("c1", &seqs, packets);
+            c.simulcast = true;
+            c.preferred_layer = Some(preferred);
+            let subscriber = PeerStatsSnapshot {
+                consumers: vec![c],
+                ..PeerStatsSnapshot::default()
+            };
+            Snapshots::from([("pub".into(), publisher), ("sub".into(), subscriber)])
+        };
+        let start = snap(0, 0);
+        ledger.observe("sub", start["sub"].clone(), t0);
+        for &(layer, seq) in got {
+            seqs.insert(layer_tag(layer, seq));
+        }
+        let end = snap(100, got.len() as u64);
+        let mut d = Delivery::default();
+        d.add_interval(&ledger, &start, &end, t0);
+        d.counts()
+    }
+
+    #[test]
+    fn simulcast_counts_the_layer_received_from_its_first_packet() {
+        // Layer 0 (1000..1100) from 1000 to 1039, then a switch up to layer
+        // 2 (3000..3100) at its 3050, one packet of it lost: what was sent
+        // on layer 0 after the switch and on layer 2 before it, and all of
+        // layer 1, are not expected.
+        let mut got: Vec<(u8, u64)> = (1000..1040).map(|s| (0, s)).collect();
+        got.extend((3050..3100).filter(|&s| s != 3070).map(|s| (2, s)));
+        let c = simulcast_interval(&got, 2);
+        assert_eq!(
+            c.total(),
+            Tally {
+                expected: 90,
+                received: 89
+            }
+        );
+        assert_eq!(
+            c.layers[&0],
+            Tally {
+                expected: 40,
+                received: 40
+            }
+        );
+        assert_eq!(
+            c.layers[&2],
+            Tally {
+                expected: 50,
+                received: 49
+            }
+        );
+        assert!(!c.layers.contains_key(&1));
+        assert!(c.below_preferred.is_empty());
+    }
+
+    #[test]
+    fn a_simulcast_consumer_below_its_layer_is_listed_and_silence_is_loss() {
+        let got: Vec<(u8, u64)> = (1000..1100).map(|s| (0, s)).collect();
+        let c = simulcast_interval(&got, 1);
+        assert_eq!(
+            c.total(),
+            Tally {
+                expected: 100,
+                received: 100
+            }
+        );
+        assert_eq!(
+            c.below_preferred,
+            [BelowPreferred {
+                subscriber: "sub".into(),
+                consumer_id: "c1".into(),
+                preferred: 1,
+                receiving: Some(0)
+            }]
+        );
+        // Nothing at all: the preferred layer's packets are lost.
+        let c = simulcast_interval(&[], 1);
+        assert_eq!(
+            c.total(),
+            Tally {
+                expected: 100,
+                received: 0
+            }
+        );
+        assert_eq!(c.below_preferred[0].receiving, None);
     }
 }

@@ -298,6 +298,8 @@ mod tests {
                         ssrc: 1,
                         score: None,
                         next_seq: None,
+                        layers: Vec::new(),
+                        scored_streams: 0,
                     }],
                     ..PeerStatsSnapshot::default()
                 };

@@ -44,6 +44,15 @@ pub struct Overrides {
     /// VP8 frames per second.
     #[arg(long, help_heading = "Scenario")]
     pub video_fps: Option<u32>,
+    /// VP8 as three simulcast layers (top at `--video-bitrate`).
+    #[arg(long, overrides_with = "no_simulcast", help_heading = "Scenario")]
+    pub simulcast: bool,
+    /// VP8 as one stream.
+    #[arg(long, overrides_with = "simulcast", help_heading = "Scenario")]
+    pub no_simulcast: bool,
+    /// The spatial layer (0 to 2) consumers of simulcast producers ask for.
+    #[arg(long, help_heading = "Scenario")]
+    pub preferred_layer: Option<u8>,
     /// Time between unprompted VP8 keyframes.
     #[arg(long, value_parser = parse_secs, help_heading = "Scenario")]
     pub keyframe_interval: Option<f64>,
@@ -140,6 +149,7 @@ impl Overrides {
         set(&mut s.video_bitrate, &self.video_bitrate);
         set(&mut s.video_fps, &self.video_fps);
         set(&mut s.keyframe_interval, &self.keyframe_interval);
+        set(&mut s.preferred_layer, &self.preferred_layer);
         set(&mut s.ramp_up, &self.ramp_up);
         set(&mut s.scrape_interval_secs, &self.scrape_interval);
         set(&mut s.warm_up_secs, &self.warm_up);
@@ -153,6 +163,7 @@ impl Overrides {
         for (field, on, off) in [
             (&mut s.publish_audio, self.audio, self.no_audio),
             (&mut s.publish_video, self.video, self.no_video),
+            (&mut s.simulcast, self.simulcast, self.no_simulcast),
             (&mut s.consume, self.consume, self.no_consume),
             (&mut s.rtx, self.rtx, self.no_rtx),
             (&mut s.twcc, self.twcc, self.no_twcc),
@@ -315,6 +326,15 @@ mod tests {
         let config = s.peer_config("r", "p", "p");
         assert!(!config.wire.rtx && config.wire.twcc && !config.wire.pacing);
         assert_eq!(config.audio_bitrate, 32_000);
+        // Simulcast is off unless asked for; consumers want the top layer.
+        assert!(!base.simulcast);
+        assert_eq!(base.preferred_layer, 2);
+        let s = apply(&["--simulcast", "--preferred-layer", "1"]).unwrap();
+        assert!(s.simulcast);
+        let config = s.peer_config("r", "p", "p");
+        assert!(config.simulcast);
+        assert_eq!(config.preferred_layer, 1);
+        assert!(!apply(&["--simulcast", "--no-simulcast"]).unwrap().simulcast);
         // The last of a pair wins.
         assert!(apply(&["--no-video", "--video"]).unwrap().publish_video);
         assert!(!apply(&["--video", "--no-video"]).unwrap().publish_video);
@@ -338,6 +358,8 @@ mod tests {
         assert!(err.contains("rooms"), "{err}");
         let err = apply(&["--min-score", "11"]).unwrap_err();
         assert!(err.contains("min_score"), "{err}");
+        let err = apply(&["--preferred-layer", "3"]).unwrap_err();
+        assert!(err.contains("preferred_layer"), "{err}");
         let err = apply(&["--cluster-nodes", "0"]).unwrap_err();
         assert!(err.contains("min_nodes"), "{err}");
     }

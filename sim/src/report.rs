@@ -27,8 +27,11 @@ use crate::peer::PeerStatsSnapshot;
 use crate::scenario::Scenario;
 use crate::timeline::Timeline;
 
+mod layers;
 mod nodes;
 mod sum;
+pub use crate::delivery::BelowPreferred;
+pub use layers::{LayerReport, below_preferred, layers};
 pub use nodes::NodeReport;
 pub use sum::sum_rooms;
 
@@ -51,6 +54,14 @@ pub struct Report {
     pub total: RoomReport,
     /// One line per consuming peer: tracks and packets it received.
     pub subscribers: Vec<SubscriberReport>,
+    /// Delivery per spatial layer to consumers of simulcast producers
+    /// (empty without simulcast).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<LayerReport>,
+    /// Consumers of simulcast producers receiving below the layer they
+    /// asked for at the window's end.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub below_preferred: Vec<BelowPreferred>,
     /// Exporter scrapes.
     pub scrapes: LatencyReport,
     /// Sizes of the scraped bodies.
@@ -449,6 +460,7 @@ impl Report {
             );
         }
         self.subscriber_lines(&mut t);
+        layers::lines(&self.layers, &self.below_preferred, &mut t);
         nodes::lines(&self.nodes, self.redirects, &mut t);
         let _ = writeln!(
             t,
@@ -517,6 +529,8 @@ mod tests {
             peer_id: "src".into(),
             kind: MediaKind::Video,
             ssrc: 1,
+            simulcast: false,
+            preferred_layer: None,
             received: Counts::default(),
             seqs: ReceivedSeqs::default(),
             closed,

@@ -65,6 +65,16 @@ pub struct Scenario {
     /// VP8 frames per second.
     #[serde(default = "default_video_fps")]
     pub video_fps: u32,
+    /// VP8 published as three simulcast layers (a quarter, half and full
+    /// resolution; the top layer at `video_bitrate`, see
+    /// `peer::layer_bitrates`), like mediasoup-client's default. Off by
+    /// default.
+    #[serde(default)]
+    pub simulcast: bool,
+    /// The spatial layer (0 to 2) every consumer of a simulcast producer
+    /// asks for with `setConsumerPreferredLayers`; the top one by default.
+    #[serde(default = "default_preferred_layer")]
+    pub preferred_layer: u8,
     /// Seconds between unprompted VP8 keyframes.
     #[serde(default = "default_keyframe_interval")]
     pub keyframe_interval: f64,
@@ -200,6 +210,9 @@ fn default_audio_bitrate() -> u32 {
 }
 fn default_video_bitrate() -> u32 {
     500_000
+}
+fn default_preferred_layer() -> u8 {
+    crate::peer::SIMULCAST_LAYERS - 1
 }
 fn default_video_fps() -> u32 {
     30
@@ -374,6 +387,9 @@ impl Scenario {
         if self.lose_every.is_some_and(|n| n < 2) {
             return fail("lose_every must be at least 2");
         }
+        if self.preferred_layer >= crate::peer::SIMULCAST_LAYERS {
+            return fail("preferred_layer must be within 0..=2");
+        }
         if self.min_score > 10 {
             return fail("min_score must be within 0..=10");
         }
@@ -438,6 +454,8 @@ impl Scenario {
             },
             video_bitrate: self.video_bitrate,
             video_fps: self.video_fps,
+            simulcast: self.simulcast,
+            preferred_layer: self.preferred_layer,
             keyframe_interval: Duration::from_secs_f64(self.keyframe_interval),
             consume: self.consume,
             drop_every: self.drop_every,

@@ -23,6 +23,8 @@ fn ledger(t0: Instant) -> Ledger {
             ssrc: 1,
             score: None,
             next_seq: None,
+            layers: Vec::new(),
+            scored_streams: 0,
         }],
         ..PeerStatsSnapshot::default()
     };

@@ -19,6 +19,24 @@ const CHROMIUM_OPUS_PACKET: u32 = 86;
 /// bytes a packet for 52.5 of payload).
 const SIM_AUDIO_OVERHEAD: u32 = 23;
 
+/// Spatial layers of a simulcast VP8 producer, like mediasoup-client's
+/// default for VP8 (`scaleResolutionDownBy` 4, 2, 1).
+pub const SIMULCAST_LAYERS: u8 = 3;
+
+/// The bitrate of each spatial layer of a simulcast publisher whose
+/// `video_bitrate` is `top`, lowest layer first.
+///
+/// The top layer gets the configured bitrate, so that a consumer of the
+/// top layer receives what it would from the same publisher without
+/// simulcast (consumer-side figures stay comparable between A/B runs); the
+/// lower layers get the shares Chromium's simulcast allocator gives a
+/// 720p/360p/180p stack at its targets (about 1200/500/150 kbit/s): 2/5
+/// and 1/8 of the top. The uplink carries the sum, 1.525 times `top`.
+pub fn layer_bitrates(top: u32) -> [u32; SIMULCAST_LAYERS as usize] {
+    // At least 8 kbit/s each, the least a VP8 source is given.
+    [(top / 8).max(8_000), (top / 5 * 2).max(8_000), top]
+}
+
 /// The behaviour of one synthetic peer. `Default` publishes audio and video
 /// and consumes everything, like a browser tab with camera and microphone on.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +60,12 @@ pub struct PeerConfig {
     pub video_bitrate: u32,
     /// The VP8 stream's frame rate.
     pub video_fps: u32,
+    /// Publish VP8 as [`SIMULCAST_LAYERS`] simulcast streams (bitrates from
+    /// [`layer_bitrates`]) instead of one.
+    pub simulcast: bool,
+    /// The spatial layer asked for (`setConsumerPreferredLayers`) on every
+    /// consumer of a simulcast producer; the top one is mediasoup's default.
+    pub preferred_layer: u8,
     /// How often a VP8 keyframe is sent unprompted (PLI/FIR also trigger one).
     pub keyframe_interval: Duration,
     /// How the peer's media looks on the wire (RTX, transport-cc, pacing).
@@ -119,6 +143,8 @@ impl Default for PeerConfig {
             publish_video: true,
             video_bitrate: 500_000,
             video_fps: 30,
+            simulcast: false,
+            preferred_layer: SIMULCAST_LAYERS - 1,
             keyframe_interval: Duration::from_secs(2),
             wire: WireFeatures::default(),
             consume: true,
@@ -128,5 +154,17 @@ impl Default for PeerConfig {
             lose_every: None,
             tls: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_bitrates_put_the_configured_rate_on_top() {
+        assert_eq!(layer_bitrates(1_200_000), [150_000, 480_000, 1_200_000]);
+        assert_eq!(layer_bitrates(500_000), [62_500, 200_000, 500_000]);
+        assert_eq!(layer_bitrates(16_000), [8_000, 8_000, 16_000]);
     }
 }

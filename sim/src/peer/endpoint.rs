@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use str0m::config::{DtlsCert, Fingerprint};
 use str0m::ice::IceCreds;
-use str0m::media::{MediaKind as StrKind, Mid};
+use str0m::media::{MediaKind as StrKind, Mid, Rid};
 use str0m::{Candidate, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
 
@@ -201,10 +201,38 @@ impl Endpoint {
         (*ssrc, rtx.map(|s| *s))
     }
 
+    /// Declares a simulcast video stream: one media section `mid` and a
+    /// stream per layer, each with its SSRC (and an RTX SSRC when `rtx`)
+    /// and the local rid `rids[i]`, so that str0m's keyframe requests say
+    /// which layer they are for. The rids never reach the wire: the
+    /// extension map has no rid extension, and mediasoup tells the layers
+    /// apart by SSRC. Returns the SSRCs, lowest layer first.
+    pub fn declare_simulcast(
+        &mut self,
+        mid: &str,
+        rids: &[&str],
+        rtx: bool,
+    ) -> Vec<(u32, Option<u32>)> {
+        let mut api = self.rtc.direct_api();
+        let mid = Mid::from(mid);
+        api.declare_media(mid, StrKind::Video);
+        rids.iter()
+            .map(|rid| {
+                let ssrc = api.new_ssrc();
+                let rtx = rtx.then(|| api.new_ssrc());
+                api.declare_stream_tx(ssrc, rtx, mid, Some(Rid::from(*rid)));
+                (*ssrc, rtx.map(|s| *s))
+            })
+            .collect()
+    }
+
     /// Sends transport-cc feedback for what arrives (the receiving
     /// transport, when transport-wide-cc is negotiated).
+    /// mediasoup's bandwidth probes are reported too (see `probes`); the
+    /// endpoint must have been built with `probes::with_probe_codec`.
     pub fn enable_twcc_feedback(&mut self) {
         self.rtc.direct_api().enable_twcc_feedback();
+        super::probes::expect_probes(&mut self.rtc);
     }
 }
 

@@ -6,8 +6,10 @@
 //! mediasoup's ICE-lite candidate, DTLS client, SRTP, one UDP socket per
 //! transport on the server's address. It publishes Opus (50 packets/s at a
 //! configurable bitrate) and VP8 (configurable bitrate and frame rate,
-//! keyframes on a schedule and on PLI/FIR), accepts every consumer the
-//! server offers and counts what each one delivers in [`PeerStats`]. On the
+//! keyframes on a schedule and on PLI/FIR; optionally as three simulcast
+//! layers, see [`layer_bitrates`]), accepts every consumer the server
+//! offers (asking for [`PeerConfig::preferred_layer`] on simulcast ones)
+//! and counts what each one delivers in [`PeerStats`]. On the
 //! wire it behaves like a browser ([`WireFeatures`]): RTX resends on NACK,
 //! transport-cc feedback, paced video.
 //!
@@ -28,7 +30,8 @@
 //!
 //! Files: `negotiate` (capabilities and RTP parameters), `offer` (what a
 //! consumer will carry), `media` (packetisation and pacing), `outgoing` (a
-//! published stream), `transport` (str0m and UDP), `udp_batch` (several
+//! published stream), `transport` (str0m and UDP), `probes` (mediasoup's
+//! bandwidth probes), `udp_batch` (several
 //! datagrams per system call), `session` (signaling), `stats` (counters).
 
 mod config;
@@ -39,6 +42,7 @@ mod negotiate;
 mod offer;
 mod opus;
 mod outgoing;
+mod probes;
 pub mod seqs;
 mod session;
 mod stats;
@@ -46,11 +50,13 @@ mod transport;
 mod udp_batch;
 mod vp8;
 
-pub use config::{DEFAULT_AUDIO_BITRATE, PeerConfig, WireFeatures};
+pub use config::{
+    DEFAULT_AUDIO_BITRATE, PeerConfig, SIMULCAST_LAYERS, WireFeatures, layer_bitrates,
+};
 pub use error::PeerError;
 pub use stats::{
-    ConsumerSnapshot, Counts, MediaKind, PeerStats, PeerStatsSnapshot, ProducerSnapshot,
-    ReceivedSeqs,
+    ConsumerSnapshot, Counts, MediaKind, PeerStats, PeerStatsSnapshot, ProducerLayer,
+    ProducerSnapshot, ReceivedSeqs,
 };
 
 use crate::signaling::{Client, Landed};

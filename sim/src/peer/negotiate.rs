@@ -325,12 +325,26 @@ impl RouterCaps {
     /// `produce`'s `rtpParameters` for exactly what str0m will send;
     /// `rtx_ssrc` is the RTX stream's SSRC when str0m has one (VP8 with
     /// RTX on).
+    #[cfg(test)]
     pub fn producer_parameters(
         &self,
         kind: MediaKind,
         mid: &str,
         ssrc: u32,
         rtx_ssrc: Option<u32>,
+        cname: &str,
+    ) -> Result<Value, PeerError> {
+        self.producer_parameters_of(kind, mid, &[SendEncoding::single(ssrc, rtx_ssrc)], cname)
+    }
+
+    /// `produce`'s `rtpParameters` for one or several encodings (simulcast:
+    /// lowest spatial layer first, each told apart by its SSRC, as
+    /// mediasoup accepts without rid header extensions).
+    pub fn producer_parameters_of(
+        &self,
+        kind: MediaKind,
+        mid: &str,
+        encodings: &[SendEncoding],
         cname: &str,
     ) -> Result<Value, PeerError> {
         let codec = self.codec(kind)?;
@@ -359,9 +373,9 @@ impl RouterCaps {
             .map(|(uri, id)| json!({ "uri": uri, "id": id, "encrypt": false }))
             .collect();
         let mut codecs = vec![c];
-        let mut encoding = json!({ "ssrc": ssrc });
-        if let (MediaKind::Video, Some(rtx_ssrc), Some(rtx_pt)) =
-            (kind, rtx_ssrc, self.rtx_payload_type())
+        let rtx_pt = self.rtx_payload_type().filter(|_| kind == MediaKind::Video);
+        if let Some(rtx_pt) = rtx_pt
+            && encodings.iter().any(|e| e.rtx_ssrc.is_some())
         {
             codecs.push(json!({
                 "mimeType": "video/rtx",
@@ -370,15 +384,55 @@ impl RouterCaps {
                 "parameters": { "apt": codec.payload_type },
                 "rtcpFeedback": [],
             }));
-            encoding["rtx"] = json!({ "ssrc": rtx_ssrc });
         }
+        let encodings: Vec<Value> = encodings
+            .iter()
+            .map(|e| {
+                let mut encoding = json!({ "ssrc": e.ssrc });
+                if let (Some(rtx_ssrc), Some(_)) = (e.rtx_ssrc, rtx_pt) {
+                    encoding["rtx"] = json!({ "ssrc": rtx_ssrc });
+                }
+                if let Some(scale) = e.scale_down {
+                    encoding["scaleResolutionDownBy"] = json!(scale);
+                }
+                if let Some(max) = e.max_bitrate {
+                    encoding["maxBitrate"] = json!(max);
+                }
+                encoding
+            })
+            .collect();
         Ok(json!({
             "mid": mid,
             "codecs": codecs,
             "headerExtensions": exts,
-            "encodings": [encoding],
+            "encodings": encodings,
             "rtcp": { "cname": cname, "reducedSize": true },
         }))
+    }
+}
+
+/// One encoding of a producer as str0m sends it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SendEncoding {
+    /// Its SSRC.
+    pub ssrc: u32,
+    /// Its RTX stream's SSRC, when str0m has one.
+    pub rtx_ssrc: Option<u32>,
+    /// A simulcast layer's `scaleResolutionDownBy`.
+    pub scale_down: Option<f64>,
+    /// A simulcast layer's `maxBitrate`, bits per second.
+    pub max_bitrate: Option<u32>,
+}
+
+impl SendEncoding {
+    /// The only encoding of a stream.
+    pub fn single(ssrc: u32, rtx_ssrc: Option<u32>) -> Self {
+        SendEncoding {
+            ssrc,
+            rtx_ssrc,
+            scale_down: None,
+            max_bitrate: None,
+        }
     }
 }
 
@@ -532,6 +586,31 @@ mod tests {
             .producer_parameters(MediaKind::Video, "1", 42, Some(43), "c")
             .unwrap();
         assert!(p["encodings"][0].get("rtx").is_none());
+    }
+
+    #[test]
+    fn simulcast_parameters_have_an_encoding_per_layer() {
+        let caps = RouterCaps::parse(&router_caps()).unwrap();
+        let layers: Vec<SendEncoding> = [(10, 11, 4.0), (20, 21, 2.0), (30, 31, 1.0)]
+            .into_iter()
+            .map(|(ssrc, rtx, scale)| SendEncoding {
+                scale_down: Some(scale),
+                max_bitrate: Some(100_000),
+                ..SendEncoding::single(ssrc, Some(rtx))
+            })
+            .collect();
+        let p = caps
+            .producer_parameters_of(MediaKind::Video, "1", &layers, "c")
+            .unwrap();
+        let encodings = p["encodings"].as_array().unwrap();
+        assert_eq!(encodings.len(), 3);
+        assert_eq!(encodings[0]["ssrc"], 10);
+        assert_eq!(encodings[0]["rtx"]["ssrc"], 11);
+        assert_eq!(encodings[0]["scaleResolutionDownBy"], 4.0);
+        assert_eq!(encodings[2]["ssrc"], 30);
+        assert_eq!(encodings[2]["scaleResolutionDownBy"], 1.0);
+        // One RTX codec for all of them.
+        assert_eq!(p["codecs"].as_array().unwrap().len(), 2);
     }
 
     #[test]

@@ -22,14 +22,24 @@ pub enum Outgoing {
         ssrc: u32,
         /// Its mid, to match keyframe requests.
         mid: String,
+        /// Its local rid when it is a simulcast layer (str0m's keyframe
+        /// requests and stats name the layer by it).
+        rid: Option<String>,
+        /// Its spatial layer (0 without simulcast), written into the tags.
+        layer: u8,
         /// Payload type.
         pt: u8,
-        /// The generator.
-        source: VideoSource,
+        /// The generator (boxed: the variant would otherwise be several
+        /// times the size of the audio one).
+        source: Box<VideoSource>,
         /// Frames' packets on their way out.
         pacer: Pacer,
         /// Packets written to str0m (originals, not resends).
         written: u64,
+        /// Resends and NACKs str0m last reported for this stream.
+        resent: u64,
+        /// NACKs str0m last reported for this stream.
+        nacks: u64,
         /// When the last keyframe was forced by a request.
         last_forced: Option<Instant>,
     },
@@ -39,6 +49,17 @@ impl Outgoing {
     pub(super) fn ssrc(&self) -> u32 {
         match self {
             Outgoing::Audio { ssrc, .. } | Outgoing::Video { ssrc, .. } => *ssrc,
+        }
+    }
+
+    /// Whether str0m's `mid`/`rid` name this stream.
+    pub(super) fn is(&self, mid: str0m::media::Mid, rid: Option<str0m::media::Rid>) -> bool {
+        match self {
+            Outgoing::Video { mid: m, rid: r, .. } => {
+                str0m::media::Mid::from(m.as_str()) == mid
+                    && r.as_deref().map(str0m::media::Rid::from) == rid
+            }
+            Outgoing::Audio { .. } => false,
         }
     }
 

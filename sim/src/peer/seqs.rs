@@ -9,6 +9,13 @@
 //! tags it sees here: a set of half-open ranges, so that a duplicate (a
 //! retransmission) counts once and [`SeqSet::count`] answers "how many of
 //! the packets sent in `lo..hi` arrived" exactly.
+//!
+//! A simulcast publisher sends one stream per spatial layer, each with its
+//! own sequence numbers; its tags carry the layer in their top
+//! [`LAYER_BITS`] bits ([`layer_tag`]), so a receiver knows exactly which
+//! packet of which layer it got. Layer 0 tags are plain sequence numbers.
+//! [`LayeredSeqs`] keeps a receiver's sets per layer and the stretches it
+//! spent on each (mediasoup forwards one layer at a time).
 
 /// Bytes of the sequence tag at the end of every payload the sim sends.
 pub const TAG_LEN: usize = 8;
@@ -26,6 +33,23 @@ pub fn read_tag(payload: &[u8]) -> Option<u64> {
     let start = payload.len().checked_sub(TAG_LEN)?;
     let bytes: [u8; TAG_LEN] = payload[start..].try_into().ok()?;
     Some(u64::from_be_bytes(bytes))
+}
+
+/// Bits of a tag that carry the spatial layer (the top ones).
+pub const LAYER_BITS: u32 = 8;
+/// Spatial layers a receiver keeps apart; tags naming a higher layer are
+/// ignored (a publisher never sends more, so only garbage would).
+pub const MAX_LAYERS: usize = 4;
+const SEQ_MASK: u64 = (1 << (64 - LAYER_BITS)) - 1;
+
+/// The tag of packet `seq` of spatial layer `layer`.
+pub fn layer_tag(layer: u8, seq: u64) -> u64 {
+    (u64::from(layer) << (64 - LAYER_BITS)) | (seq & SEQ_MASK)
+}
+
+/// A tag's layer and sequence number.
+pub fn split_tag(tag: u64) -> (u8, u64) {
+    ((tag >> (64 - LAYER_BITS)) as u8, tag & SEQ_MASK)
 }
 
 /// A set of sequence numbers as sorted, disjoint, non-adjacent half-open
@@ -92,6 +116,81 @@ impl SeqSet {
     }
 }
 
+/// What one receiver got of a (possibly simulcast) producer: the set of
+/// sequence numbers per layer, and per layer the stretches `first..last+1`
+/// of that layer's numbers during which it was the layer arriving.
+///
+/// A stretch starts with the first packet of a layer after another layer
+/// arrived (mediasoup switched, at a keyframe) and grows with every later
+/// packet of it; a packet of a layer older than that layer's last stretch
+/// (a late retransmission after a switch) is recorded but switches nothing.
+/// Within a stretch every packet counts; packets of a layer outside its
+/// stretches were never meant for this receiver.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayeredSeqs {
+    sets: [SeqSet; MAX_LAYERS],
+    stretches: [Vec<(u64, u64)>; MAX_LAYERS],
+    current: Option<u8>,
+}
+
+impl LayeredSeqs {
+    /// Records the packet tagged `tag`; whether it was new.
+    pub fn insert(&mut self, tag: u64) -> bool {
+        let (layer, seq) = split_tag(tag);
+        let l = usize::from(layer);
+        if l >= MAX_LAYERS {
+            return false;
+        }
+        let new = self.sets[l].insert(seq);
+        let end = seq.saturating_add(1);
+        let stretches = &mut self.stretches[l];
+        match stretches.last_mut() {
+            Some(last) if self.current == Some(layer) => last.1 = last.1.max(end),
+            Some(last) if seq < last.1 => {}
+            _ => {
+                stretches.push((seq, end));
+                self.current = Some(layer);
+            }
+        }
+        new
+    }
+
+    /// How many of layer `layer`'s numbers in `lo..hi` arrived.
+    pub fn count(&self, layer: u8, lo: u64, hi: u64) -> u64 {
+        self.sets
+            .get(usize::from(layer))
+            .map_or(0, |s| s.count(lo, hi))
+    }
+
+    /// Of layer `layer`'s numbers `lo..hi`, those within its stretches:
+    /// (how many, how many arrived).
+    pub fn on_layer(&self, layer: u8, lo: u64, hi: u64) -> (u64, u64) {
+        let l = usize::from(layer);
+        let (Some(set), Some(stretches)) = (self.sets.get(l), self.stretches.get(l)) else {
+            return (0, 0);
+        };
+        let mut out = (0, 0);
+        for &(a, b) in stretches {
+            let (a, b) = (a.max(lo), b.min(hi));
+            if a < b {
+                out.0 += b - a;
+                out.1 += set.count(a, b);
+            }
+        }
+        out
+    }
+
+    /// The layer of the last stretch begun: what is arriving now.
+    pub fn current(&self) -> Option<u8> {
+        self.current
+    }
+
+    /// Whether anything arrived at all.
+    pub fn is_empty(&self) -> bool {
+        self.current.is_none()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +235,43 @@ mod tests {
         assert_eq!(s.count(6, 20), 7);
         assert!(!s.insert(13));
         assert!(!s.insert(21));
+    }
+
+    #[test]
+    fn layer_tags_round_trip_and_layer_zero_is_the_plain_number() {
+        assert_eq!(layer_tag(0, 1234), 1234);
+        assert_eq!(split_tag(layer_tag(2, 0x7fff_1234)), (2, 0x7fff_1234));
+        assert_eq!(split_tag(5), (0, 5));
+    }
+
+    #[test]
+    fn stretches_follow_switches_and_ignore_late_packets() {
+        let mut s = LayeredSeqs::default();
+        // Layer 0 from 100, one lost (103), then a switch to layer 2 at
+        // its 50 (its 0..50 were never meant for us), one lost (52).
+        for q in [100, 101, 102, 104, 105] {
+            s.insert(layer_tag(0, q));
+        }
+        assert_eq!(s.current(), Some(0));
+        for q in [50, 51, 53, 54] {
+            s.insert(layer_tag(2, q));
+        }
+        // A late retransmission of layer 0 switches nothing.
+        s.insert(layer_tag(0, 103));
+        s.insert(layer_tag(2, 55));
+        assert_eq!(s.current(), Some(2));
+        assert_eq!(s.on_layer(0, 0, 1000), (6, 6));
+        assert_eq!(s.on_layer(2, 0, 1000), (6, 5));
+        assert_eq!(s.on_layer(2, 0, 53), (3, 2));
+        assert_eq!(s.on_layer(1, 0, 1000), (0, 0));
+        // Back to layer 0, later: a new stretch; the gap is not counted.
+        s.insert(layer_tag(0, 200));
+        s.insert(layer_tag(0, 201));
+        assert_eq!(s.on_layer(0, 0, 1000), (8, 8));
+        assert_eq!(s.count(0, 0, 1000), 8);
+        // Garbage layers are ignored.
+        assert!(!s.insert(layer_tag(9, 1)));
+        assert_eq!(s.current(), Some(0));
     }
 
     proptest! {

@@ -12,14 +12,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
-use super::config::PeerConfig;
+use super::config::{PeerConfig, SIMULCAST_LAYERS, layer_bitrates};
 use super::endpoint::{Direction, Endpoint, RemoteTransport};
 use super::error::PeerError;
 use super::media::{AudioSource, Pacer, VideoParams, VideoSource};
-use super::negotiate::RouterCaps;
+use super::negotiate::{RouterCaps, SendEncoding};
 use super::offer::ConsumerOffer;
 use super::outgoing::Outgoing;
-use super::stats::{ConsumerCounters, MediaKind, PeerStats, ProducerSnapshot};
+use super::stats::{ConsumerCounters, MediaKind, PeerStats, ProducerLayer, ProducerSnapshot};
 use super::transport::{Command, Driver};
 use crate::rng::{Rng, seed_from};
 use crate::signaling::{AckResponder, Client, ConnectOptions, Incoming, ServerMessage};
@@ -77,6 +77,11 @@ fn check(config: &PeerConfig) -> Result<(), PeerError> {
         return Err(PeerError::Config(
             "video_bitrate must be at least 8000 bit/s".into(),
         ));
+    }
+    if config.preferred_layer >= SIMULCAST_LAYERS {
+        return Err(PeerError::Config(format!(
+            "preferred_layer must be below {SIMULCAST_LAYERS}"
+        )));
     }
     if publishes_video && config.keyframe_interval.is_zero() {
         return Err(PeerError::Config(
@@ -138,28 +143,63 @@ pub async fn establish(
                 pt: codec.payload_type,
                 source,
             });
-            published.push((MediaKind::Audio, AUDIO_MID, ssrc, None));
+            published.push((
+                MediaKind::Audio,
+                AUDIO_MID,
+                vec![SendEncoding::single(ssrc, None)],
+            ));
         }
         if config.publish_video {
             let codec = caps.codec(MediaKind::Video)?;
             let rtx = caps.rtx_payload_type().is_some();
-            let (ssrc, rtx_ssrc) = endpoint.declare_send(VIDEO_MID, MediaKind::Video, rtx);
-            let params = VideoParams {
-                bitrate: config.video_bitrate,
-                fps: config.video_fps,
-                keyframe_interval: config.keyframe_interval,
+            let layers: Vec<(Option<String>, u32)> = if config.simulcast {
+                layer_bitrates(config.video_bitrate)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &b)| (Some(format!("r{i}")), b))
+                    .collect()
+            } else {
+                vec![(None, config.video_bitrate)]
             };
-            let source = VideoSource::new(now, params, Rng::new(rng.next_u64()));
-            outgoing.push(Outgoing::Video {
-                ssrc,
-                mid: VIDEO_MID.into(),
-                pt: codec.payload_type,
-                source,
-                pacer: Pacer::new(config.video_bitrate, config.wire.pacing),
-                written: 0,
-                last_forced: None,
-            });
-            published.push((MediaKind::Video, VIDEO_MID, ssrc, rtx_ssrc));
+            let ssrcs = if config.simulcast {
+                let rids: Vec<&str> = layers.iter().filter_map(|l| l.0.as_deref()).collect();
+                endpoint.declare_simulcast(VIDEO_MID, &rids, rtx)
+            } else {
+                vec![endpoint.declare_send(VIDEO_MID, MediaKind::Video, rtx)]
+            };
+            let mut encodings = Vec::new();
+            for (i, ((rid, bitrate), (ssrc, rtx_ssrc))) in layers.into_iter().zip(ssrcs).enumerate()
+            {
+                let params = VideoParams {
+                    bitrate,
+                    fps: config.video_fps,
+                    keyframe_interval: config.keyframe_interval,
+                };
+                let source = VideoSource::new(now, params, Rng::new(rng.next_u64()));
+                outgoing.push(Outgoing::Video {
+                    ssrc,
+                    mid: VIDEO_MID.into(),
+                    rid,
+                    layer: u8::try_from(i).unwrap_or(u8::MAX),
+                    pt: codec.payload_type,
+                    source: Box::new(source),
+                    pacer: Pacer::new(bitrate, config.wire.pacing),
+                    written: 0,
+                    resent: 0,
+                    nacks: 0,
+                    last_forced: None,
+                });
+                let mut encoding = SendEncoding::single(ssrc, rtx_ssrc);
+                if config.simulcast {
+                    // mediasoup-client's default for VP8: a quarter, half
+                    // and full resolution.
+                    let top = i32::from(SIMULCAST_LAYERS) - 1;
+                    encoding.scale_down = Some(f64::from(1 << (top - i as i32).max(0)));
+                    encoding.max_bitrate = Some(bitrate);
+                }
+                encodings.push(encoding);
+            }
+            published.push((MediaKind::Video, VIDEO_MID, encodings));
         }
         connect_transport(&client, &remote, &mut endpoint).await?;
         let (tx, rx) = mpsc::channel(1);
@@ -203,6 +243,9 @@ pub async fn establish(
     // for the others' producers are already on their way.
     let session = Session {
         peer: peer.clone(),
+        client: client.clone(),
+        preferred_layer: config.preferred_layer,
+        requests: tokio::task::JoinSet::new(),
         caps: caps.clone(),
         stats: stats.clone(),
         recv: recv_commands,
@@ -213,7 +256,7 @@ pub async fn establish(
 
     if let Some(transport_id) = send_transport_id {
         let cname = format!("ejtimaa-sim-{peer}");
-        for (kind, mid, ssrc, rtx_ssrc) in published {
+        for (kind, mid, encodings) in published {
             let source = match kind {
                 MediaKind::Audio => "mic",
                 MediaKind::Video => "webcam",
@@ -221,20 +264,33 @@ pub async fn establish(
             let data = json!({
                 "transportId": transport_id,
                 "kind": kind.as_str(),
-                "rtpParameters": caps.producer_parameters(kind, mid, ssrc, rtx_ssrc, &cname)?,
+                "rtpParameters": caps.producer_parameters_of(kind, mid, &encodings, &cname)?,
                 "appData": { "source": source },
             });
             let reply = request(&client, "produce", data).await?;
             let id = reply["id"]
                 .as_str()
                 .ok_or_else(|| PeerError::bad("produce", "no producer `id`"))?;
-            tracing::debug!(peer = %peer, producer = id, %kind, ssrc, "producing");
+            let ssrc = encodings.first().map_or(0, |e| e.ssrc);
+            tracing::debug!(peer = %peer, producer = id, %kind, ssrc, streams = encodings.len(), "producing");
+            let layers = match encodings.len() {
+                1 => Vec::new(),
+                _ => encodings
+                    .iter()
+                    .map(|e| ProducerLayer {
+                        ssrc: e.ssrc,
+                        next_seq: None,
+                    })
+                    .collect(),
+            };
             stats.add_producer(ProducerSnapshot {
                 id: id.to_string(),
                 kind,
                 ssrc,
                 score: None,
                 next_seq: None,
+                layers,
+                scored_streams: 0,
             });
         }
     }
@@ -258,7 +314,8 @@ async fn create_transport(
     let config = if sending {
         caps.send_config()
     } else {
-        caps.receive_config()
+        // Harmless without transport-cc: no stream expects the probes then.
+        super::probes::with_probe_codec(caps.receive_config())
     };
     let endpoint = Endpoint::new(config, &remote, direction).await?;
     Ok((remote, endpoint))
@@ -279,6 +336,13 @@ async fn connect_transport(
 /// Follows the server's messages for the life of the connection.
 struct Session {
     peer: String,
+    /// For requests of our own (`setConsumerPreferredLayers`).
+    client: Client,
+    /// The spatial layer asked for on simulcast consumers.
+    preferred_layer: u8,
+    /// Requests under way, sent off the message loop (their acks arrive
+    /// through it); aborted with the session.
+    requests: tokio::task::JoinSet<()>,
     caps: RouterCaps,
     stats: PeerStats,
     /// Commands to the receiving task; dropping it ends that task.
@@ -324,8 +388,11 @@ impl Session {
     /// (`cb(null)`), so that the server resumes it only once we listen.
     async fn new_consumer(&mut self, data: &Value, responder: AckResponder) {
         match self.add_consumer(data).await {
-            Ok(()) => {
+            Ok(counters) => {
                 let _ = responder.send(vec![Value::Null]).await;
+                if counters.simulcast {
+                    self.prefer_layer(counters);
+                }
             }
             Err(reason) => {
                 tracing::warn!(peer = %self.peer, "refusing newConsumer: {reason}");
@@ -334,20 +401,44 @@ impl Session {
         }
     }
 
-    async fn add_consumer(&mut self, data: &Value) -> Result<(), String> {
+    /// Asks for our preferred spatial layer on a simulcast consumer, as an
+    /// app does after `newConsumer`; the counters remember it once the
+    /// server accepted.
+    fn prefer_layer(&mut self, counters: Arc<ConsumerCounters>) {
+        // Reap finished requests so that the set stays small.
+        while self.requests.try_join_next().is_some() {}
+        let client = self.client.clone();
+        let layer = self.preferred_layer;
+        let peer = self.peer.clone();
+        self.requests.spawn(async move {
+            let data = json!({ "consumerId": counters.id, "spatialLayer": layer });
+            match request(&client, "setConsumerPreferredLayers", data).await {
+                Ok(_) => counters
+                    .preferred_layer
+                    .store(u64::from(layer), Ordering::Relaxed),
+                Err(e) => {
+                    tracing::warn!(peer = %peer, consumer = %counters.id, "setConsumerPreferredLayers: {e}")
+                }
+            }
+        });
+    }
+
+    async fn add_consumer(&mut self, data: &Value) -> Result<Arc<ConsumerCounters>, String> {
         let offer = ConsumerOffer::parse(data).map_err(|e| e.to_string())?;
         let recv = self.recv.as_ref().ok_or("this peer does not consume")?;
         offer.check(&self.caps)?;
         if self.stats.consumer(&offer.id).is_some() {
             return Err(format!("consumer {} offered twice", offer.id));
         }
-        let counters = Arc::new(ConsumerCounters::new(
+        let mut counters = ConsumerCounters::new(
             offer.id.clone(),
             offer.producer_id.clone(),
             offer.peer_id.clone(),
             offer.kind,
             offer.ssrc,
-        ));
+        );
+        counters.simulcast = data["type"].as_str() == Some("simulcast");
+        let counters = Arc::new(counters);
         if data["producerPaused"].as_bool() == Some(true) {
             counters.paused.store(true, Ordering::Relaxed);
         }
@@ -369,8 +460,8 @@ impl Session {
             peer = %self.peer, consumer = %offer.id, from = %offer.peer_id,
             kind = %offer.kind, ssrc = offer.ssrc, mid = %offer.mid, "consuming"
         );
-        self.stats.add_consumer(counters);
-        Ok(())
+        self.stats.add_consumer(Arc::clone(&counters));
+        Ok(counters)
     }
 
     async fn notification(&mut self, method: &str, data: &Value) {
@@ -398,15 +489,16 @@ impl Session {
             }
             "producerScore" => {
                 // One entry per encoding; the lowest is the stream's worst.
-                let lowest = data["score"]
+                let scores: Vec<u64> = data["score"]
                     .as_array()
                     .into_iter()
                     .flatten()
                     .filter_map(|s| s["score"].as_u64())
-                    .min();
-                if let Some(s) = lowest {
+                    .collect();
+                if let Some(&s) = scores.iter().min() {
                     let s = u8::try_from(s.min(10)).unwrap_or(10);
-                    self.stats.set_producer_score(str_of("producerId"), s);
+                    self.stats
+                        .set_producer_score(str_of("producerId"), s, scores.len());
                 }
             }
             _ => tracing::trace!(method, "notification"),

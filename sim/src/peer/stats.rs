@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::seqs::SeqSet;
+use super::seqs::LayeredSeqs;
 
 /// Audio or video: the core's type, so sim and server agree on the spelling.
 pub use ejtimaa_systems::MediaKind;
@@ -50,6 +50,11 @@ pub(crate) struct ConsumerCounters {
     pub(crate) peer_id: String,
     pub(crate) kind: MediaKind,
     pub(crate) ssrc: u32,
+    /// The server said its type is `simulcast`.
+    pub(crate) simulcast: bool,
+    /// The spatial layer asked for with `setConsumerPreferredLayers`
+    /// (`u64::MAX`: none asked for).
+    pub(crate) preferred_layer: AtomicU64,
     pub(crate) received: Counter,
     /// The producer's sequence numbers that arrived (from the payload tags).
     pub(crate) seqs: ReceivedSeqs,
@@ -73,6 +78,8 @@ impl ConsumerCounters {
             peer_id,
             kind,
             ssrc,
+            simulcast: false,
+            preferred_layer: AtomicU64::new(u64::MAX),
             received: Counter::default(),
             seqs: ReceivedSeqs::default(),
             closed: AtomicBool::new(false),
@@ -82,21 +89,39 @@ impl ConsumerCounters {
     }
 }
 
-/// The publisher's sequence numbers a consumer received, shared between
-/// the receiving task (which adds them) and readers (which count ranges).
-/// Snapshots share it rather than copy it: its size grows with the losses.
+/// The publisher's sequence numbers a consumer received (per spatial
+/// layer, from the payload tags), shared between the receiving task (which
+/// adds them) and readers (which count ranges). Snapshots share it rather
+/// than copy it: its size grows with the losses and the layer switches.
 #[derive(Debug, Clone, Default)]
-pub struct ReceivedSeqs(Arc<Mutex<SeqSet>>);
+pub struct ReceivedSeqs(Arc<Mutex<LayeredSeqs>>);
 
 impl ReceivedSeqs {
-    /// Records `seq`.
-    pub(crate) fn insert(&self, seq: u64) {
-        lock(&self.0).insert(seq);
+    /// Records the packet tagged `tag` (see `seqs::layer_tag`).
+    pub fn insert(&self, tag: u64) {
+        lock(&self.0).insert(tag);
     }
 
-    /// How many of the producer's packets `lo..hi` arrived (so far).
+    /// How many of the producer's packets `lo..hi` arrived (so far), of a
+    /// single-layer producer (layer 0).
     pub fn count(&self, lo: u64, hi: u64) -> u64 {
-        lock(&self.0).count(lo, hi)
+        lock(&self.0).count(0, lo, hi)
+    }
+
+    /// Of layer `layer`'s packets `lo..hi`, those sent while the consumer
+    /// was on that layer, and how many of them arrived (so far).
+    pub fn on_layer(&self, layer: u8, lo: u64, hi: u64) -> (u64, u64) {
+        lock(&self.0).on_layer(layer, lo, hi)
+    }
+
+    /// The spatial layer arriving now (the last one switched to).
+    pub fn current_layer(&self) -> Option<u8> {
+        lock(&self.0).current()
+    }
+
+    /// Whether nothing arrived yet.
+    pub fn is_empty(&self) -> bool {
+        lock(&self.0).is_empty()
     }
 }
 
@@ -123,6 +148,21 @@ pub struct ProducerSnapshot {
     /// it has been generated (sent, or dropped on purpose). `None` before
     /// the first.
     pub next_seq: Option<u64>,
+    /// A simulcast producer's streams, lowest spatial layer first (empty
+    /// for a single stream).
+    pub layers: Vec<ProducerLayer>,
+    /// How many streams (encodings) mediasoup scored in its last
+    /// `producerScore`: what it receives of this producer.
+    pub scored_streams: usize,
+}
+
+/// One spatial layer of a simulcast producer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerLayer {
+    /// The SSRC str0m sends it with.
+    pub ssrc: u32,
+    /// Its next sequence number, like [`ProducerSnapshot::next_seq`].
+    pub next_seq: Option<u64>,
 }
 
 /// One consumer the peer was offered.
@@ -138,6 +178,10 @@ pub struct ConsumerSnapshot {
     pub kind: MediaKind,
     /// The SSRC the server sends it with.
     pub ssrc: u32,
+    /// A consumer of a simulcast producer (it carries one layer at a time).
+    pub simulcast: bool,
+    /// The spatial layer it asked for, once the server accepted.
+    pub preferred_layer: Option<u8>,
     /// What arrived.
     pub received: Counts,
     /// Which of the producer's packets arrived, by its sequence numbers.
@@ -170,6 +214,9 @@ pub struct PeerStatsSnapshot {
     pub received: Counts,
     /// RTP packets whose SSRC matched no consumer (late packets of closed ones).
     pub unknown_ssrc_packets: u64,
+    /// mediasoup's bandwidth probes received (reported in transport-cc
+    /// feedback, never counted as media).
+    pub probe_packets: u64,
     /// ICE + DTLS + SRTP up on the sending transport.
     pub send_connected: bool,
     /// ICE + DTLS + SRTP up on the receiving transport.
@@ -202,6 +249,7 @@ pub(crate) struct Inner {
     pub(crate) retransmissions: AtomicU64,
     pub(crate) received: Counter,
     pub(crate) unknown_ssrc_packets: AtomicU64,
+    pub(crate) probe_packets: AtomicU64,
     pub(crate) send_connected: AtomicBool,
     pub(crate) recv_connected: AtomicBool,
     producers: Mutex<Vec<ProducerSnapshot>>,
@@ -236,6 +284,8 @@ impl PeerStats {
                 peer_id: c.peer_id.clone(),
                 kind: c.kind,
                 ssrc: c.ssrc,
+                simulcast: c.simulcast,
+                preferred_layer: u8::try_from(c.preferred_layer.load(Ordering::Relaxed)).ok(),
                 received: c.received.get(),
                 seqs: c.seqs.clone(),
                 closed: c.closed.load(Ordering::Relaxed),
@@ -252,6 +302,7 @@ impl PeerStats {
             retransmissions: i.retransmissions.load(Ordering::Relaxed),
             received: i.received.get(),
             unknown_ssrc_packets: i.unknown_ssrc_packets.load(Ordering::Relaxed),
+            probe_packets: i.probe_packets.load(Ordering::Relaxed),
             send_connected: i.send_connected.load(Ordering::Relaxed),
             recv_connected: i.recv_connected.load(Ordering::Relaxed),
             producers: self.producers(),
@@ -263,11 +314,16 @@ impl PeerStats {
     fn producers(&self) -> Vec<ProducerSnapshot> {
         let next = lock(&self.inner.next_seqs);
         let mut producers = lock(&self.inner.producers).clone();
-        for p in &mut producers {
-            p.next_seq = next
-                .get(&p.ssrc)
+        let read = |ssrc: u32| {
+            next.get(&ssrc)
                 .map(|n| n.load(Ordering::Relaxed))
-                .filter(|&n| n != u64::MAX);
+                .filter(|&n| n != u64::MAX)
+        };
+        for p in &mut producers {
+            p.next_seq = read(p.ssrc);
+            for l in &mut p.layers {
+                l.next_seq = read(l.ssrc);
+            }
         }
         producers
     }
@@ -284,9 +340,10 @@ impl PeerStats {
         lock(&self.inner.producers).push(producer);
     }
 
-    pub(crate) fn set_producer_score(&self, id: &str, score: u8) {
+    pub(crate) fn set_producer_score(&self, id: &str, score: u8, streams: usize) {
         if let Some(p) = lock(&self.inner.producers).iter_mut().find(|p| p.id == id) {
             p.score = Some(score);
+            p.scored_streams = streams;
         }
     }
 

@@ -19,7 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::endpoint::{Direction, Endpoint, str_kind};
 use super::media::RtpOut;
 use super::outgoing::Outgoing;
-use super::seqs::read_tag;
+use super::probes::PROBE_SSRC;
+use super::seqs::{layer_tag, read_tag, write_tag};
 use super::stats::{ConsumerCounters, PeerStats};
 use super::udp_batch::{RECV_SLOTS, RecvBatch, SendBatch};
 
@@ -322,43 +323,72 @@ impl Driver {
             }
             Event::RtpPacket(p) => {
                 let len = p.payload.len();
-                stats.received.add(len);
-                match self.consumers.get(&*p.header.ssrc) {
+                let ssrc = *p.header.ssrc;
+                match self.consumers.get(&ssrc) {
                     Some(c) => {
+                        stats.received.add(len);
                         c.received.add(len);
                         if let Some(seq) = read_tag(&p.payload) {
                             c.seqs.insert(seq);
                         }
                     }
+                    // A bandwidth probe: str0m has already counted it for
+                    // transport-cc, and it carries no media.
+                    None if ssrc == PROBE_SSRC => {
+                        stats.probe_packets.fetch_add(1, Ordering::Relaxed);
+                    }
                     None => {
+                        stats.received.add(len);
                         stats.unknown_ssrc_packets.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
             Event::MediaEgressStats(s) => {
                 // str0m counts resends in `packets`; what it sent beyond
-                // the originals we wrote are retransmissions.
-                for o in &self.outgoing {
-                    if let Outgoing::Video { mid, written, .. } = o
-                        && Mid::from(mid.as_str()) == s.mid
+                // the originals we wrote are retransmissions. One report
+                // per stream (per layer with simulcast): the peer's
+                // figures are the sums.
+                let mut matched = false;
+                for o in &mut self.outgoing {
+                    if o.is(s.mid, s.rid)
+                        && let Outgoing::Video {
+                            written,
+                            resent,
+                            nacks,
+                            ..
+                        } = o
                     {
-                        let resent = s.packets.saturating_sub(*written);
-                        stats.retransmissions.fetch_max(resent, Ordering::Relaxed);
-                        stats.nacks_received.fetch_max(s.nacks, Ordering::Relaxed);
+                        *resent = (*resent).max(s.packets.saturating_sub(*written));
+                        *nacks = (*nacks).max(s.nacks);
+                        matched = true;
                     }
+                }
+                if matched {
+                    let (mut resent_sum, mut nacks_sum) = (0, 0);
+                    for o in &self.outgoing {
+                        if let Outgoing::Video { resent, nacks, .. } = o {
+                            resent_sum += resent;
+                            nacks_sum += nacks;
+                        }
+                    }
+                    stats
+                        .retransmissions
+                        .fetch_max(resent_sum, Ordering::Relaxed);
+                    stats.nacks_received.fetch_max(nacks_sum, Ordering::Relaxed);
                 }
             }
             Event::KeyframeRequest(r) => {
                 stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
                 let now = Instant::now();
+                // mediasoup asks per layer; each layer has its own
+                // generator and answers on its own.
                 for o in &mut self.outgoing {
-                    if let Outgoing::Video {
-                        mid,
-                        source,
-                        last_forced,
-                        ..
-                    } = o
-                        && Mid::from(mid.as_str()) == r.mid
+                    if o.is(r.mid, r.rid)
+                        && let Outgoing::Video {
+                            source,
+                            last_forced,
+                            ..
+                        } = o
                     {
                         // A FIR is always honoured; PLIs are coalesced.
                         let recent = last_forced.is_some_and(|t| now - t < MIN_KEYFRAME_GAP);
@@ -432,6 +462,7 @@ impl Driver {
                     source,
                     pacer,
                     written,
+                    layer,
                     ..
                 } => {
                     let Some(stream) = api.stream_tx(&Ssrc::from(*ssrc)) else {
@@ -443,10 +474,15 @@ impl Driver {
                         }
                         pacer.push(frame.packets);
                     }
-                    while let Some(p) = pacer.pop(now) {
+                    while let Some(mut p) = pacer.pop(now) {
                         next_seq.store(p.seq + 1, Ordering::Relaxed);
                         if dropped(p.seq) {
                             continue;
+                        }
+                        if *layer > 0 {
+                            // The receiver must know which layer's packet
+                            // it got (see `seqs`).
+                            write_tag(&mut p.payload, layer_tag(*layer, p.seq));
                         }
                         stats.video_sent.add(p.payload.len());
                         *written += 1;

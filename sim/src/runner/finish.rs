@@ -124,6 +124,8 @@ impl Run<'_> {
             rooms,
             total,
             subscribers,
+            layers: report::layers(window.as_ref().map(|w| &w.counts)),
+            below_preferred: report::below_preferred(window.as_ref().map(|w| &w.counts)),
             scrapes: LatencyReport::of(&latencies, failed_scrapes),
             bodies: BodyReport::of(&bodies),
             joins: LatencyReport::of(&joins, failed_joins.len()),
