@@ -43,6 +43,7 @@ mod offer;
 mod opus;
 mod outgoing;
 mod probes;
+mod publish;
 pub mod seqs;
 mod session;
 mod stats;

@@ -1,9 +1,15 @@
 //! A stream a peer publishes: its generator, and for video its pacer and
 //! what keyframe requests it has honoured.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use str0m::media::{KeyframeRequest, KeyframeRequestKind};
+use str0m::stats::MediaEgressStats;
 
 use super::media::{AudioSource, Pacer, VideoSource};
+
+/// A burst of PLIs (one per new consumer) needs only one keyframe.
+const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(250);
 
 /// A stream we publish, with its generator.
 pub enum Outgoing {
@@ -69,6 +75,56 @@ impl Outgoing {
             Outgoing::Video { source, pacer, .. } => {
                 let frame = source.next_due();
                 pacer.next_due().map_or(frame, |p| p.min(frame))
+            }
+        }
+    }
+}
+
+/// Takes in str0m's egress report of one stream (one per layer with
+/// simulcast); when it is one of `outgoing`, the peer's retransmissions and
+/// NACKs received, summed over its streams.
+pub(super) fn egress_stats(outgoing: &mut [Outgoing], s: &MediaEgressStats) -> Option<(u64, u64)> {
+    // str0m counts resends in `packets`; what it sent beyond the originals
+    // we wrote are retransmissions.
+    let mut matched = false;
+    for o in outgoing.iter_mut() {
+        if o.is(s.mid, s.rid)
+            && let Outgoing::Video {
+                written,
+                resent,
+                nacks,
+                ..
+            } = o
+        {
+            *resent = (*resent).max(s.packets.saturating_sub(*written));
+            *nacks = (*nacks).max(s.nacks);
+            matched = true;
+        }
+    }
+    matched.then(|| {
+        outgoing.iter().fold((0, 0), |(r, n), o| match o {
+            Outgoing::Video { resent, nacks, .. } => (r + resent, n + nacks),
+            Outgoing::Audio { .. } => (r, n),
+        })
+    })
+}
+
+/// Honours a keyframe request at `now`: mediasoup asks per layer, and each
+/// layer has its own generator. A FIR is always honoured; PLIs within
+/// [`MIN_KEYFRAME_GAP`] of the last forced keyframe are coalesced.
+pub(super) fn keyframe_request(outgoing: &mut [Outgoing], r: &KeyframeRequest, now: Instant) {
+    for o in outgoing.iter_mut() {
+        if o.is(r.mid, r.rid)
+            && let Outgoing::Video {
+                source,
+                last_forced,
+                ..
+            } = o
+        {
+            let recent = last_forced.is_some_and(|t| now - t < MIN_KEYFRAME_GAP);
+            if r.kind == KeyframeRequestKind::Fir || !recent {
+                source.request_keyframe();
+                *last_forced = Some(now);
             }
         }
     }

@@ -12,13 +12,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
-use super::config::{PeerConfig, SIMULCAST_LAYERS, layer_bitrates};
+use super::config::{PeerConfig, SIMULCAST_LAYERS};
 use super::endpoint::{Direction, Endpoint, RemoteTransport};
 use super::error::PeerError;
-use super::media::{AudioSource, Pacer, VideoParams, VideoSource};
-use super::negotiate::{RouterCaps, SendEncoding};
+use super::negotiate::RouterCaps;
 use super::offer::ConsumerOffer;
-use super::outgoing::Outgoing;
+use super::publish;
 use super::stats::{ConsumerCounters, MediaKind, PeerStats, ProducerLayer, ProducerSnapshot};
 use super::transport::{Command, Driver};
 use crate::rng::{Rng, seed_from};
@@ -26,10 +25,6 @@ use crate::signaling::{AckResponder, Client, ConnectOptions, Incoming, ServerMes
 
 /// How long the receiving task may take to register a consumer's SSRC.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
-/// Mids of our producers, as a browser numbers its transceivers.
-const AUDIO_MID: &str = "0";
-const VIDEO_MID: &str = "1";
-
 /// Tasks that die with their owner: aborted on drop.
 #[derive(Debug, Default)]
 pub struct Tasks(Vec<JoinHandle<()>>);
@@ -127,80 +122,9 @@ pub async fn establish(
     let mut send_transport_id = None;
     if config.publish_audio || config.publish_video {
         let (remote, mut endpoint) = create_transport(&client, &caps, Direction::Send).await?;
-        let now = Instant::now();
-        let mut outgoing = Vec::new();
-        if config.publish_audio {
-            let codec = caps.codec(MediaKind::Audio)?;
-            let (ssrc, _) = endpoint.declare_send(AUDIO_MID, MediaKind::Audio, false);
-            let source = AudioSource::new(
-                now,
-                codec.clock_rate,
-                config.audio_bitrate,
-                Rng::new(rng.next_u64()),
-            );
-            outgoing.push(Outgoing::Audio {
-                ssrc,
-                pt: codec.payload_type,
-                source,
-            });
-            published.push((
-                MediaKind::Audio,
-                AUDIO_MID,
-                vec![SendEncoding::single(ssrc, None)],
-            ));
-        }
-        if config.publish_video {
-            let codec = caps.codec(MediaKind::Video)?;
-            let rtx = caps.rtx_payload_type().is_some();
-            let layers: Vec<(Option<String>, u32)> = if config.simulcast {
-                layer_bitrates(config.video_bitrate)
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &b)| (Some(format!("r{i}")), b))
-                    .collect()
-            } else {
-                vec![(None, config.video_bitrate)]
-            };
-            let ssrcs = if config.simulcast {
-                let rids: Vec<&str> = layers.iter().filter_map(|l| l.0.as_deref()).collect();
-                endpoint.declare_simulcast(VIDEO_MID, &rids, rtx)
-            } else {
-                vec![endpoint.declare_send(VIDEO_MID, MediaKind::Video, rtx)]
-            };
-            let mut encodings = Vec::new();
-            for (i, ((rid, bitrate), (ssrc, rtx_ssrc))) in layers.into_iter().zip(ssrcs).enumerate()
-            {
-                let params = VideoParams {
-                    bitrate,
-                    fps: config.video_fps,
-                    keyframe_interval: config.keyframe_interval,
-                };
-                let source = VideoSource::new(now, params, Rng::new(rng.next_u64()));
-                outgoing.push(Outgoing::Video {
-                    ssrc,
-                    mid: VIDEO_MID.into(),
-                    rid,
-                    layer: u8::try_from(i).unwrap_or(u8::MAX),
-                    pt: codec.payload_type,
-                    source: Box::new(source),
-                    pacer: Pacer::new(bitrate, config.wire.pacing),
-                    written: 0,
-                    resent: 0,
-                    nacks: 0,
-                    last_forced: None,
-                });
-                let mut encoding = SendEncoding::single(ssrc, rtx_ssrc);
-                if config.simulcast {
-                    // mediasoup-client's default for VP8: a quarter, half
-                    // and full resolution.
-                    let top = i32::from(SIMULCAST_LAYERS) - 1;
-                    encoding.scale_down = Some(f64::from(1 << (top - i as i32).max(0)));
-                    encoding.max_bitrate = Some(bitrate);
-                }
-                encodings.push(encoding);
-            }
-            published.push((MediaKind::Video, VIDEO_MID, encodings));
-        }
+        let (outgoing, streams) =
+            publish::declare(&mut endpoint, &caps, config, &mut rng, Instant::now())?;
+        published = streams;
         connect_transport(&client, &remote, &mut endpoint).await?;
         let (tx, rx) = mpsc::channel(1);
         let driver = Driver::new(endpoint, stats.clone(), peer.clone(), outgoing, rx)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use str0m::media::{KeyframeRequestKind, Mid, Pt};
+use str0m::media::{Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo, Ssrc};
 use str0m::{Event, IceConnectionState, Input, Output};
@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::endpoint::{Direction, Endpoint, str_kind};
 use super::media::RtpOut;
-use super::outgoing::Outgoing;
+use super::outgoing::{Outgoing, egress_stats, keyframe_request};
 use super::probes::PROBE_SSRC;
 use super::seqs::{layer_tag, read_tag, write_tag};
 use super::stats::{ConsumerCounters, PeerStats};
@@ -27,8 +27,6 @@ use super::udp_batch::{RECV_SLOTS, RecvBatch, SendBatch};
 /// Longest sleep between two looks at the clock: keeps the loop responsive
 /// even if str0m asks to be woken much later.
 const MAX_WAIT: Duration = Duration::from_millis(100);
-/// A burst of PLIs (one per new consumer) needs only one keyframe.
-const MIN_KEYFRAME_GAP: Duration = Duration::from_millis(250);
 /// Most datagrams read in one wake-up before the loop looks at its timer
 /// and commands again.
 const RECV_BATCH: usize = 64;
@@ -344,60 +342,14 @@ impl Driver {
                 }
             }
             Event::MediaEgressStats(s) => {
-                // str0m counts resends in `packets`; what it sent beyond
-                // the originals we wrote are retransmissions. One report
-                // per stream (per layer with simulcast): the peer's
-                // figures are the sums.
-                let mut matched = false;
-                for o in &mut self.outgoing {
-                    if o.is(s.mid, s.rid)
-                        && let Outgoing::Video {
-                            written,
-                            resent,
-                            nacks,
-                            ..
-                        } = o
-                    {
-                        *resent = (*resent).max(s.packets.saturating_sub(*written));
-                        *nacks = (*nacks).max(s.nacks);
-                        matched = true;
-                    }
-                }
-                if matched {
-                    let (mut resent_sum, mut nacks_sum) = (0, 0);
-                    for o in &self.outgoing {
-                        if let Outgoing::Video { resent, nacks, .. } = o {
-                            resent_sum += resent;
-                            nacks_sum += nacks;
-                        }
-                    }
-                    stats
-                        .retransmissions
-                        .fetch_max(resent_sum, Ordering::Relaxed);
-                    stats.nacks_received.fetch_max(nacks_sum, Ordering::Relaxed);
+                if let Some((resent, nacks)) = egress_stats(&mut self.outgoing, &s) {
+                    stats.retransmissions.fetch_max(resent, Ordering::Relaxed);
+                    stats.nacks_received.fetch_max(nacks, Ordering::Relaxed);
                 }
             }
             Event::KeyframeRequest(r) => {
                 stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-                let now = Instant::now();
-                // mediasoup asks per layer; each layer has its own
-                // generator and answers on its own.
-                for o in &mut self.outgoing {
-                    if o.is(r.mid, r.rid)
-                        && let Outgoing::Video {
-                            source,
-                            last_forced,
-                            ..
-                        } = o
-                    {
-                        // A FIR is always honoured; PLIs are coalesced.
-                        let recent = last_forced.is_some_and(|t| now - t < MIN_KEYFRAME_GAP);
-                        if r.kind == KeyframeRequestKind::Fir || !recent {
-                            source.request_keyframe();
-                            *last_forced = Some(now);
-                        }
-                    }
-                }
+                keyframe_request(&mut self.outgoing, &r, Instant::now());
             }
             _ => {}
         }
