@@ -153,14 +153,7 @@ async fn a_simulcast_run_reports_every_layer_delivered() {
     // downlink rests on the feedback, its bandwidth probes included, and
     // must let every consumer up to the layer it asked for.
     scenario.twcc = true;
-    let report = run_sim(test_config(), &scenario, DEADLINE).await;
-    assert!(report.failed_joins.is_empty(), "{:?}", report.failed_joins);
-    assert!(report.violations.is_empty(), "{:#?}", report.violations);
-    assert!(
-        report.below_preferred.is_empty(),
-        "{:?}",
-        report.below_preferred
-    );
+    let report = run_clean(&scenario).await;
     let delivered = report.total.delivered_ratio.expect("a delivery window");
     assert!(delivered >= 0.999, "delivered ratio {delivered}");
     // Everyone asked for the middle layer; a consumer may start on the
@@ -202,14 +195,7 @@ async fn transport_cc_lets_every_consumer_up_to_the_top_layer() {
     scenario.simulcast = true;
     scenario.preferred_layer = 2;
     scenario.twcc = true;
-    let report = run_sim(test_config(), &scenario, DEADLINE).await;
-    assert!(report.failed_joins.is_empty(), "{:?}", report.failed_joins);
-    assert!(report.violations.is_empty(), "{:#?}", report.violations);
-    assert!(
-        report.below_preferred.is_empty(),
-        "{:?}",
-        report.below_preferred
-    );
+    let report = run_clean(&scenario).await;
     let top = report
         .layers
         .iter()
@@ -218,4 +204,18 @@ async fn transport_cc_lets_every_consumer_up_to_the_top_layer() {
     assert!(top.window_expected > 1000, "{:?}", report.layers);
     let delivered = report.total.delivered_ratio.expect("a delivery window");
     assert!(delivered >= 0.999, "delivered ratio {delivered}");
+}
+
+/// Runs `scenario` against a fresh server; every peer joined, no live
+/// check failed and no consumer stayed below the layer it asked for.
+async fn run_clean(scenario: &Scenario) -> ejtimaa_sim::report::Report {
+    let report = run_sim(test_config(), scenario, DEADLINE).await;
+    assert!(report.failed_joins.is_empty(), "{:?}", report.failed_joins);
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    assert!(
+        report.below_preferred.is_empty(),
+        "{:?}",
+        report.below_preferred
+    );
+    report
 }

@@ -403,15 +403,21 @@ mod tests {
         }
     }
 
-    /// A publisher and a subscriber; the publisher generates `lo..hi` and
-    /// the subscriber's consumer receives `got`.
-    fn interval(lo: u64, hi: u64, got: &[u64], late: &[u64]) -> (DeliveryCounts, Delivery) {
-        let t0 = Instant::now();
+    /// A ledger of two peers up in one room, `pub` and `sub`.
+    fn pub_and_sub() -> Ledger {
         let mut ledger = Ledger::default();
         for p in ["pub", "sub"] {
             ledger.add_peer("room", p, p);
             ledger.set_state(p, PeerState::Up);
         }
+        ledger
+    }
+
+    /// A publisher and a subscriber; the publisher generates `lo..hi` and
+    /// the subscriber's consumer receives `got`.
+    fn interval(lo: u64, hi: u64, got: &[u64], late: &[u64]) -> (DeliveryCounts, Delivery) {
+        let t0 = Instant::now();
+        let mut ledger = pub_and_sub();
         let seqs = ReceivedSeqs::default();
         // Received before the window: it is established.
         seqs.insert(lo - 1);
@@ -485,11 +491,7 @@ mod tests {
     #[test]
     fn a_new_consumer_counts_only_once_old_enough() {
         let t0 = Instant::now();
-        let mut ledger = Ledger::default();
-        for p in ["pub", "sub"] {
-            ledger.add_peer("room", p, p);
-            ledger.set_state(p, PeerState::Up);
-        }
+        let mut ledger = pub_and_sub();
         let seqs = ReceivedSeqs::default();
         let snap = |next| {
             Snapshots::from([
@@ -532,11 +534,7 @@ mod tests {
         use crate::peer::ProducerLayer;
         use crate::peer::seqs::layer_tag;
         let t0 = Instant::now();
-        let mut ledger = Ledger::default();
-        for p in ["pub", "sub"] {
-            ledger.add_peer("room", p, p);
-            ledger.set_state(p, PeerState::Up);
-        }
+        let mut ledger = pub_and_sub();
         let seqs = ReceivedSeqs::default();
         let snap = |at: u64, packets| {
             let layers = (0..3)
