@@ -210,7 +210,7 @@ impl Run<'_> {
         let mut schedule = Schedule::new(self.scenario, &self.opts.tag, self.start);
         let mut joins: JoinSet<Joined> = JoinSet::new();
         let mut leaves: JoinSet<()> = JoinSet::new();
-        // Scrapes run in their own task: a slow exporter delays only their
+        // Scrapes run on their own thread: a slow exporter delays only their
         // judging, never the joins, churn or window.
         let mut scraper = Scrapers::spawn(
             self.watches
