@@ -376,13 +376,8 @@ mod tests {
 
     fn producer(next_seq: u64) -> ProducerSnapshot {
         ProducerSnapshot {
-            id: "prod".into(),
-            kind: MediaKind::Video,
-            ssrc: 1,
-            score: None,
             next_seq: Some(next_seq),
-            layers: Vec::new(),
-            scored_streams: 0,
+            ..ProducerSnapshot::new("prod", MediaKind::Video, 1, Vec::new())
         }
     }
 

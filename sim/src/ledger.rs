@@ -292,15 +292,12 @@ mod tests {
                 l.set_state(peer, PeerState::Up);
                 l.peers.get_mut(peer).unwrap().node = Some(node.into());
                 let snapshot = PeerStatsSnapshot {
-                    producers: vec![ProducerSnapshot {
-                        id: format!("{peer}-audio"),
-                        kind: MediaKind::Audio,
-                        ssrc: 1,
-                        score: None,
-                        next_seq: None,
-                        layers: Vec::new(),
-                        scored_streams: 0,
-                    }],
+                    producers: vec![ProducerSnapshot::new(
+                        format!("{peer}-audio"),
+                        MediaKind::Audio,
+                        1,
+                        Vec::new(),
+                    )],
                     ..PeerStatsSnapshot::default()
                 };
                 l.observe(peer, snapshot, now);

@@ -17,15 +17,7 @@ fn ledger(t0: Instant) -> Ledger {
     ledger.set_state("p", PeerState::Up);
     let snap = PeerStatsSnapshot {
         send_connected: true,
-        producers: vec![ProducerSnapshot {
-            id: "a1".into(),
-            kind: MediaKind::Audio,
-            ssrc: 1,
-            score: None,
-            next_seq: None,
-            layers: Vec::new(),
-            scored_streams: 0,
-        }],
+        producers: vec![ProducerSnapshot::new("a1", MediaKind::Audio, 1, Vec::new())],
         ..PeerStatsSnapshot::default()
     };
     ledger.observe("p", snap, t0);

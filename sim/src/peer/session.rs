@@ -207,15 +207,7 @@ pub async fn establish(
                     })
                     .collect(),
             };
-            stats.add_producer(ProducerSnapshot {
-                id: id.to_string(),
-                kind,
-                ssrc,
-                score: None,
-                next_seq: None,
-                layers,
-                scored_streams: 0,
-            });
+            stats.add_producer(ProducerSnapshot::new(id, kind, ssrc, layers));
         }
     }
     Ok(Established { client, tasks })

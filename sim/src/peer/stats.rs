@@ -156,6 +156,26 @@ pub struct ProducerSnapshot {
     pub scored_streams: usize,
 }
 
+impl ProducerSnapshot {
+    /// A producer just created: no score and no packet yet.
+    pub fn new(
+        id: impl Into<String>,
+        kind: MediaKind,
+        ssrc: u32,
+        layers: Vec<ProducerLayer>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            kind,
+            ssrc,
+            score: None,
+            next_seq: None,
+            layers,
+            scored_streams: 0,
+        }
+    }
+}
+
 /// One spatial layer of a simulcast producer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerLayer {
