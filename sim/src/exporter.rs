@@ -159,15 +159,22 @@ pub async fn scrape_to(
     let latency = started.elapsed();
     let wire_bytes = fetched.body.len();
     let text = text(fetched)?;
+    let families = match depth {
+        Depth::Parse => parse(&text)?,
+        Depth::Sizes => Default::default(),
+    };
+    // Beside the server's own line per scrape: where a slow one was spent.
+    tracing::debug!(
+        latency_us = latency.as_micros() as u64,
+        read_us = (started.elapsed() - latency).as_micros() as u64,
+        "scraped"
+    );
     Ok(Scrape {
         started,
         latency,
         body_bytes: text.len(),
         wire_bytes,
-        families: match depth {
-            Depth::Parse => parse(&text)?,
-            Depth::Sizes => Default::default(),
-        },
+        families,
     })
 }
 

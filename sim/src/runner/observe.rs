@@ -96,9 +96,13 @@ impl Run<'_> {
                     rooms_baseline: self.watches[node].rooms_baseline,
                     check_rooms,
                 };
+                let judging = Instant::now();
                 let watch = &mut self.watches[node];
                 let ledger = node_ledger(&self.ledger, self.cluster, &watch.node.id);
                 watch.checker.check(&ledger, &s, &ctx);
+                // On the peers' thread: what the checks take from them.
+                let judge_us = judging.elapsed().as_micros() as u64;
+                tracing::debug!(judge_us, "scrape judged");
             }
             Err(e) => {
                 tracing::warn!("scrape failed: {e}");

@@ -1,12 +1,11 @@
 //! The exporter's exposition: fetched the way Prometheus asks for it (gzip
-//! accepted; see `exporter`) and parsed by openmetrics-parser (not our own
-//! parser, so the checks also prove that a real Prometheus parser reads the
-//! text).
+//! accepted; see `exporter`) and read by [`text`], whose tests hold it to
+//! an independent parser (openmetrics-parser) on the same text.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use openmetrics_parser::{PrometheusValue, prometheus::parse_prometheus};
+pub mod text;
 
 /// The producer byte counter family.
 pub const PRODUCER_BYTES: &str = "mediasoup_producer_byte_count_bytes";
@@ -155,65 +154,22 @@ impl Scrape {
     }
 }
 
-/// Parses an exposition into families of samples.
+/// Parses an exposition into families of samples: a family per sample
+/// name (a summary's `_sum` and `_count` apart, as Prometheus stores them),
+/// and an empty one for a family declared without samples.
 pub fn parse(text: &str) -> Result<BTreeMap<String, Vec<Series>>, ScrapeError> {
-    let exposition = parse_prometheus(text).map_err(|e| ScrapeError::Parse(format!("{e:?}")))?;
-    let mut families = BTreeMap::new();
-    for (name, family) in exposition.families {
-        let names = family.get_label_names().to_vec();
-        let mut samples = Vec::new();
-        for sample in family.iter_samples() {
-            let labelset = sample
-                .get_labelset()
-                .map_err(|e| ScrapeError::Parse(format!("{name}: {e:?}")))?;
-            let labels: BTreeMap<String, String> = names
-                .iter()
-                .map(|n| {
-                    let v = labelset.get_label_value(n).unwrap_or_default();
-                    (n.clone(), v.to_string())
-                })
-                .collect();
-            let value = match &sample.value {
-                PrometheusValue::Gauge(n) | PrometheusValue::Unknown(n) => n.as_f64(),
-                PrometheusValue::Counter(c) => c.value.as_f64(),
-                // The live checks read counters and gauges; a histogram
-                // (the signaling latencies) is skipped, not an error.
-                PrometheusValue::Histogram(_) => continue,
-                // The room aggregates: summaries of `_sum` and `_count` only,
-                // kept as the two families Prometheus stores.
-                PrometheusValue::Summary(summary) if summary.quantiles.is_empty() => {
-                    let parts = [
-                        ("_sum", summary.sum.as_ref().map(|n| n.as_f64())),
-                        ("_count", summary.count.map(|c| c as f64)),
-                    ];
-                    for (suffix, value) in parts {
-                        let value = value.ok_or_else(|| {
-                            ScrapeError::Parse(format!("{name}: summary without {suffix}"))
-                        })?;
-                        let part = format!("{name}{suffix}");
-                        families
-                            .entry(part.clone())
-                            .or_insert_with(Vec::new)
-                            .push(Series {
-                                name: part,
-                                labels: labels.clone(),
-                                value,
-                            });
-                    }
-                    continue;
-                }
-                other => return Err(ScrapeError::Parse(format!("{name}: unexpected {other:?}"))),
-            };
-            samples.push(Series {
-                name: name.clone(),
-                labels,
-                value,
-            });
+    let read = text::samples(text)?;
+    let mut families: BTreeMap<String, Vec<Series>> = BTreeMap::new();
+    for series in read.series {
+        match families.get_mut(&series.name) {
+            Some(family) => family.push(series),
+            None => {
+                families.insert(series.name.clone(), vec![series]);
+            }
         }
-        families
-            .entry(name)
-            .or_insert_with(Vec::new)
-            .extend(samples);
+    }
+    for name in read.declared {
+        families.entry(name).or_default();
     }
     Ok(families)
 }
