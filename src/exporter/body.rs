@@ -71,6 +71,7 @@ impl Body {
             text = text.len(),
             gzip = gzipped.bytes().len(),
             reused = gzipped.reused(),
+            threads = gzipped.threads(),
             "scrape body compressed"
         );
         gzipped

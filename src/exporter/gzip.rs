@@ -36,6 +36,7 @@ pub struct Gzipped {
     bytes: Bytes,
     chunks: Vec<Chunk>,
     reused: usize,
+    threads: usize,
 }
 
 /// One chunk: where its text and its deflate are.
@@ -64,6 +65,11 @@ impl Gzipped {
     pub fn reused(&self) -> usize {
         self.reused
     }
+
+    /// Threads the deflate ran on.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
 }
 
 /// Compresses `text` as one gzip member. The exposition repeats long label
@@ -89,7 +95,9 @@ pub fn parts_for(len: usize) -> usize {
 
 /// Compresses `text`, reusing the deflate of every chunk that is unchanged
 /// from `base` (the previous body's text and its gzip), on up to `parts`
-/// threads.
+/// threads: one per [`PART_MIN`] of text left to deflate, since another
+/// thread costs a wait for a core, which on a machine busy with media can
+/// outlast what it saves.
 pub fn compress(text: &[u8], level: u32, base: Option<(&[u8], &Gzipped)>, parts: usize) -> Gzipped {
     let cuts = cut(text);
     let reusable = base.map(|(base_text, gzipped)| {
@@ -116,7 +124,11 @@ pub fn compress(text: &[u8], level: u32, base: Option<(&[u8], &Gzipped)>, parts:
         .filter(|(_, old)| old.is_none())
         .map(|(cut, _)| cut)
         .collect();
-    let mut deflated = deflate_all(text, &fresh, level, parts).into_iter();
+    let to_deflate: usize = fresh.iter().map(|c| c.text.len()).sum();
+    let threads = parts
+        .clamp(1, (to_deflate / PART_MIN).max(1))
+        .min(fresh.len().max(1));
+    let mut deflated = deflate_all(text, &fresh, level, threads).into_iter();
 
     let mut out = Vec::with_capacity(
         HEADER.len()
@@ -150,6 +162,7 @@ pub fn compress(text: &[u8], level: u32, base: Option<(&[u8], &Gzipped)>, parts:
         bytes: Bytes::from(out),
         chunks,
         reused,
+        threads,
     }
 }
 

@@ -42,11 +42,13 @@ fn compressed(text: &str, base: Option<(&str, &Gzipped)>, parts: usize) -> Gzipp
 #[test]
 fn chunks_deflated_side_by_side_join_into_one_member() {
     // Several MB: cut into runs on several threads when asked.
-    let text = exposition(8, 8_000, |f, i| (f * i * 7919) as u64);
-    assert!(text.len() > 3 * PART_MIN);
+    let text = exposition(8, 12_000, |f, i| (f * i * 7919) as u64);
+    assert!(text.len() > MAX_PARTS * PART_MIN);
     let whole = gzip_in_parts(text.as_bytes(), 1, 1);
     for parts in 1..=MAX_PARTS {
         for level in [1, 6] {
+            let gz = compressed(&text, None, parts);
+            assert_eq!(gz.threads(), parts);
             let gz = gzip_in_parts(text.as_bytes(), level, parts);
             assert_eq!(gunzip(&gz), text, "level {level}, {parts} parts");
         }
@@ -106,6 +108,25 @@ fn unchanged_chunks_reuse_the_previous_deflate() {
     let same = compressed(&second, Some((&second, &next)), 1);
     assert_eq!(same.reused(), second.len());
     assert_eq!(same.bytes(), next.bytes());
+}
+
+#[test]
+fn threads_follow_the_text_left_to_deflate_not_the_whole() {
+    // A large text of which one family changed: less than PART_MIN is
+    // deflated again, so one thread does it, whatever it may use.
+    let first = exposition(8, 12_000, |f, i| (f + i) as u64);
+    let second = exposition(8, 12_000, |f, i| (f + i + usize::from(f == 5)) as u64);
+    assert!(second.len() / 8 < PART_MIN && second.len() > MAX_PARTS * PART_MIN);
+    let base = compressed(&first, None, MAX_PARTS);
+    assert_eq!(base.threads(), MAX_PARTS);
+    let next = compressed(&second, Some((&first, &base)), MAX_PARTS);
+    assert_eq!(next.threads(), 1);
+    assert_eq!(gunzip(next.bytes()), second);
+    // Everything changed: the threads come back.
+    let third = exposition(8, 12_000, |f, i| (f + i + 2) as u64);
+    let again = compressed(&third, Some((&second, &next)), MAX_PARTS);
+    assert_eq!(again.threads(), MAX_PARTS);
+    assert_eq!(gunzip(again.bytes()), third);
 }
 
 #[test]
