@@ -26,8 +26,6 @@ pub struct Samples {
 /// its number.
 pub fn samples(text: &str) -> Result<Samples, ScrapeError> {
     let mut out = Samples::default();
-    // The previous sample's name, reused while a family's lines go on.
-    let mut last_name = String::new();
     for (number, line) in text.lines().enumerate() {
         let bad =
             |why: &str| ScrapeError::Parse(format!("line {}: {why}: {line:.120}", number + 1));
@@ -74,11 +72,8 @@ pub fn samples(text: &str) -> Result<Samples, ScrapeError> {
         if fields.next().is_some() {
             return Err(bad("text after the timestamp"));
         }
-        if name != last_name {
-            last_name = name.to_owned();
-        }
         out.series.push(Series {
-            name: last_name.clone(),
+            name: name.to_owned(),
             labels,
             value,
         });
