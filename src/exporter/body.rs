@@ -66,7 +66,7 @@ impl Body {
         let base = base
             .as_deref()
             .and_then(|b| Some((b.text.as_bytes(), b.gzip.get()?)));
-        let gzipped = gzip::compress(text, level, base, gzip::parts_for(text.len()));
+        let gzipped = gzip::compress(text, level, base, gzip::max_parts());
         tracing::trace!(
             text = text.len(),
             gzip = gzipped.bytes().len(),

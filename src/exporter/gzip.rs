@@ -77,7 +77,7 @@ impl Gzipped {
 /// A large text is deflated on several threads (the free cores, at most
 /// four).
 pub fn gzip(text: &[u8], level: u32) -> Bytes {
-    compress(text, level, None, parts_for(text.len())).bytes
+    compress(text, level, None, max_parts()).bytes
 }
 
 /// [`gzip`] with the number of threads given: `1` compresses on the calling
@@ -87,10 +87,11 @@ pub fn gzip_in_parts(text: &[u8], level: u32, parts: usize) -> Bytes {
     compress(text, level, None, parts).bytes
 }
 
-/// How many threads to deflate `len` bytes on.
-pub fn parts_for(len: usize) -> usize {
+/// The most threads a compression may use: the cores, at most
+/// [`MAX_PARTS`]; [`compress`] uses fewer for less text.
+pub fn max_parts() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (len / PART_MIN).clamp(1, cores.min(MAX_PARTS))
+    cores.clamp(1, MAX_PARTS)
 }
 
 /// Compresses `text`, reusing the deflate of every chunk that is unchanged
@@ -128,7 +129,7 @@ pub fn compress(text: &[u8], level: u32, base: Option<(&[u8], &Gzipped)>, parts:
     let threads = parts
         .clamp(1, (to_deflate / PART_MIN).max(1))
         .min(fresh.len().max(1));
-    let mut deflated = deflate_all(text, &fresh, level, threads).into_iter();
+    let mut deflated = deflate_all(text, &fresh, to_deflate, level, threads).into_iter();
 
     let mut out = Vec::with_capacity(
         HEADER.len()
@@ -205,12 +206,11 @@ fn cut(text: &[u8]) -> Vec<Cut> {
     cuts
 }
 
-/// Deflates each cut (in order) on up to `parts` threads, each taking a run
-/// of cuts of about the same size.
-fn deflate_all(text: &[u8], cuts: &[&Cut], level: u32, parts: usize) -> Vec<Vec<u8>> {
-    let total: usize = cuts.iter().map(|c| c.text.len()).sum();
-    let parts = parts.clamp(1, cuts.len().max(1));
-    if parts == 1 {
+/// Deflates each cut (in order, `total` bytes of text) on `parts` threads
+/// (at least one, at most one per cut), each taking a run of cuts of about
+/// the same size.
+fn deflate_all(text: &[u8], cuts: &[&Cut], total: usize, level: u32, parts: usize) -> Vec<Vec<u8>> {
+    if parts <= 1 {
         return deflate_run(text, cuts, level);
     }
     let share = total.div_ceil(parts).max(1);
