@@ -17,6 +17,11 @@
 //!   again only the chunks that changed since the previous scrape (the stats
 //!   of a steady call move bytes, packets, bitrate, jitter and round-trip
 //!   time; the `_info` series, losses, feedback counts and scores stay).
+//! - `paced_scattered` and `paced_runs`: `now_reusing` where each scrape
+//!   follows a fifth of the streams' stats, as with scrapes every second and
+//!   background rounds of five: a fifth picked by a hash of the stream (how
+//!   rounds were cut before), or a run of each family in the export order
+//!   (how the server cuts them now, so most chunks are reused).
 //!
 //! Run with `cargo bench --bench scrape`; it also prints the text and gzip
 //! sizes at both levels.
@@ -35,7 +40,38 @@ use flate2::write::GzEncoder;
 #[path = "support/world.rs"]
 mod world;
 
-use world::{next_scrape, world};
+use world::{Series, next_scrape, world};
+
+/// Scrapes per background round in the `paced_*` benches.
+const FIFTHS: usize = 5;
+
+/// Which streams each of [`FIFTHS`] scrapes finds refreshed: picked by a
+/// hash of the stream, or (`runs`) the producers and the consumers each in
+/// the export order (room, peer, id) cut into runs.
+fn fifths(series: &[Series], runs: bool) -> Vec<Vec<usize>> {
+    let mut fifths = vec![Vec::new(); FIFTHS];
+    if !runs {
+        for i in 0..series.len() {
+            let hash = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+            fifths[hash as usize % FIFTHS].push(i);
+        }
+        return fifths;
+    }
+    for producers in [true, false] {
+        let mut order: Vec<usize> = (0..series.len())
+            .filter(|&i| series[i].producer == producers)
+            .collect();
+        order.sort_by_key(|&i| {
+            let labels = &series[i].labels;
+            (&labels[1], &labels[2], &labels[9])
+        });
+        let n = order.len();
+        for (k, fifth) in fifths.iter_mut().enumerate() {
+            fifth.extend_from_slice(&order[n * k / FIFTHS..n * (k + 1) / FIFTHS]);
+        }
+    }
+    fifths
+}
 
 /// A streaming gzip encoder at `level`, as a generic compression layer uses.
 fn gzip_streaming(text: &str, level: u32) -> usize {
@@ -57,7 +93,7 @@ fn core_with(build: Vec<WorldEvent>, stats: &[WorldEvent]) -> Core {
 fn bench_scrape(c: &mut Criterion) {
     let mut group = c.benchmark_group("scrape");
     for streams in [1_000, 10_000, 100_000] {
-        let (build, mut stats, _) = world(streams);
+        let (build, mut stats, series) = world(streams);
         let mut core = core_with(build, &stats);
         let text = core.render().to_owned();
         println!(
@@ -127,6 +163,30 @@ fn bench_scrape(c: &mut Criterion) {
             "streams={streams} reused_bytes={reused} of text_bytes={}",
             base.1.len()
         );
+        for (name, runs) in [("paced_scattered", false), ("paced_runs", true)] {
+            let mut parts: Vec<Vec<WorldEvent>> = fifths(&series, runs)
+                .iter()
+                .map(|fifth| fifth.iter().map(|&i| stats[i].clone()).collect())
+                .collect();
+            let mut k = 0;
+            group.bench_function(BenchmarkId::new(name, streams), |b| {
+                b.iter(|| {
+                    next_scrape(&mut parts[k]);
+                    core.apply_all(parts[k].iter().cloned());
+                    k = (k + 1) % FIFTHS;
+                    let text = core.render_owned(std::mem::take(&mut spare));
+                    let body = compress(text.as_bytes(), 1, Some((base.1.as_bytes(), &base.0)), 1);
+                    reused = body.reused();
+                    let size = body.bytes().len();
+                    spare = std::mem::replace(&mut base, (body, text)).1;
+                    black_box(size)
+                })
+            });
+            println!(
+                "streams={streams} {name}: reused_bytes={reused} of text_bytes={}",
+                base.1.len()
+            );
+        }
     }
     group.finish();
 }

@@ -15,7 +15,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use ejtimaa::engine::{self, EngineHandle};
-use ejtimaa::media::registry::MediaRegistry;
+use ejtimaa::media::registry::{MediaRegistry, Owner};
 use ejtimaa::media::stats::StatsCollector;
 use ejtimaa::media::{self, create_worker};
 use ejtimaa_systems as systems;
@@ -402,7 +402,7 @@ async fn producer_byte_count_is_exported_and_grows() {
         let media = media().await;
         let producer = produce(&media.transport, MID, SSRC).await;
         let registry = MediaRegistry::new();
-        registry.add_producer(&producer);
+        registry.add_producer(&producer, Owner::new("room", "peer"));
         let (engine, engine_thread) = engine::spawn(ExportOptions {
             numeric: true,
             ..ExportOptions::default()
@@ -442,7 +442,7 @@ async fn deadlines_concurrency_and_overlapping_scrapes() {
         let mut producers = Vec::new(); // kept alive: dropping closes
         for i in 0..5u32 {
             let producer = produce(&media.transport, &format!("m{i}"), 1000 + i).await;
-            registry.add_producer(&producer);
+            registry.add_producer(&producer, Owner::new("room", "peer"));
             producers.push(producer);
         }
         let (engine, engine_thread) = engine::spawn(ExportOptions::default());
@@ -490,7 +490,7 @@ async fn background_rounds_ask_everyone_without_keeping_closed_objects() {
         let mut producers = Vec::new(); // kept alive: dropping closes
         for i in 0..6u32 {
             let producer = produce(&media.transport, &format!("b{i}"), 2000 + i).await;
-            registry.add_producer(&producer);
+            registry.add_producer(&producer, Owner::new("room", "peer"));
             producers.push(producer);
         }
         let (engine, engine_thread) = engine::spawn(ExportOptions::default());
@@ -532,7 +532,7 @@ async fn background_rounds_ask_everyone_without_keeping_closed_objects() {
         // stats are its end, not an error).
         tokio::time::sleep(Duration::from_millis(250)).await;
         producers.truncate(3);
-        assert_eq!(registry.weak_producers(|_| true).len(), 3);
+        assert_eq!(registry.weak_producers(0).len(), 3);
         let (rounds, answered) = (collector.rounds(), collector.answered());
         while collector.rounds() < rounds + 2 {
             assert!(start.elapsed() < MEDIA_DEADLINE, "rounds stopped");
@@ -546,6 +546,118 @@ async fn background_rounds_ask_everyone_without_keeping_closed_objects() {
         background.await.expect("the background task stops cleanly");
         engine.stop();
         let _ = tokio::task::spawn_blocking(move || engine_thread.join()).await;
+    })
+    .await
+    .expect("the test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_lists_streams_in_the_exporters_order() {
+    tokio::time::timeout(TEST_DEADLINE, async {
+        let media = media().await;
+        let registry = MediaRegistry::new();
+        // Registered out of order, two of them by one peer.
+        let owners = [
+            ("room-b", "peer-2"),
+            ("room-a", "peer-9"),
+            ("room-b", "peer-1"),
+            ("room-a", "peer-1"),
+            ("room-c", "peer-0"),
+            ("room-a", "peer-1"),
+        ];
+        let mut producers = Vec::new();
+        for (i, (room, peer)) in owners.iter().enumerate() {
+            let producer = produce(&media.transport, &format!("o{i}"), 3000 + i as u32).await;
+            registry.add_producer(&producer, Owner::new(room, peer));
+            producers.push(producer);
+        }
+        // A scrape writes streams by room, then peer, then id.
+        let mut expected: Vec<(&str, &str, ProducerId)> = owners
+            .iter()
+            .zip(&producers)
+            .map(|((room, peer), p)| (*room, *peer, p.id()))
+            .collect();
+        expected.sort();
+        let listed = |from: u64| -> Vec<ProducerId> {
+            registry
+                .weak_producers(from)
+                .iter()
+                .map(|l| l.handle.upgrade().expect("alive").id())
+                .collect()
+        };
+        let ids: Vec<ProducerId> = expected.iter().map(|e| e.2).collect();
+        assert_eq!(listed(0), ids);
+
+        // Listing from a registration number gives only what came at or
+        // after it, in the same order.
+        let numbers: Vec<u64> = registry.weak_producers(0).iter().map(|l| l.seq).collect();
+        let fourth = producers[3].id();
+        let from = registry
+            .weak_producers(0)
+            .iter()
+            .find(|l| l.handle.upgrade().is_some_and(|p| p.id() == fourth))
+            .expect("listed")
+            .seq;
+        let later: Vec<ProducerId> = ids
+            .iter()
+            .zip(&numbers)
+            .filter(|(_, n)| **n >= from)
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(later.len(), 3, "the fourth and the two after it");
+        assert_eq!(listed(from), later);
+    })
+    .await
+    .expect("the test finished in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_object_is_asked_at_the_next_slice_not_the_next_round() {
+    tokio::time::timeout(TEST_DEADLINE, async {
+        let media = media().await;
+        let registry = MediaRegistry::new();
+        let first = produce(&media.transport, "n0", 4000).await;
+        registry.add_producer(&first, Owner::new("room", "peer-a"));
+        let (engine, engine_thread) = engine::spawn(ExportOptions::default());
+        let collector = Arc::new(StatsCollector::new(
+            Arc::clone(&registry),
+            engine.clone(),
+            Duration::from_secs(2),
+            2,
+        ));
+        // 30 slices of 100 ms; the one object listed at a round's start is
+        // the last slice's run, asked 2.9 s into each round.
+        let interval = Duration::from_secs(3);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let background = tokio::spawn(Arc::clone(&collector).run_background(interval, stopped));
+        let start = Instant::now();
+        while collector.answered() < 1 {
+            assert!(
+                start.elapsed() < MEDIA_DEADLINE,
+                "the first object was never asked"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Into the second round, whose list was made without the newcomer.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let newcomer = produce(&media.transport, "n1", 4001).await;
+        registry.add_producer(&newcomer, Owner::new("room", "peer-b"));
+        let added = Instant::now();
+        while collector.answered() < 2 {
+            assert!(
+                added.elapsed() < Duration::from_secs(1),
+                "the newcomer waited for a later round"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(collector.rounds(), 1, "asked within the round it came in");
+        assert_eq!(collector.errors(), 0);
+
+        stop.send(true).expect("the background task listens");
+        background.await.expect("the background task stops cleanly");
+        engine.stop();
+        let _ = tokio::task::spawn_blocking(move || engine_thread.join()).await;
+        drop((first, newcomer));
     })
     .await
     .expect("the test finished in time");

@@ -4,6 +4,11 @@
 //!
 //! The handles are weak: a mediasoup object closes when its last strong handle
 //! is dropped, and only its owner (the peer's signaling state) may keep it alive.
+//!
+//! Producers and consumers are listed in the exporter's order (by room, peer,
+//! then id), so that a background stats slice asks objects whose series sit
+//! side by side in a scrape, and the text a slice changes is one run of each
+//! family rather than lines scattered over all of it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,9 +25,43 @@ use parking_lot::Mutex;
 #[derive(Default)]
 pub struct MediaRegistry {
     transports: Mutex<HashMap<TransportId, (u64, WeakWebRtcTransport)>>,
-    producers: Mutex<HashMap<ProducerId, (u64, WeakProducer)>>,
-    consumers: Mutex<HashMap<ConsumerId, (u64, WeakConsumer)>>,
+    producers: Mutex<HashMap<ProducerId, Entry<WeakProducer>>>,
+    consumers: Mutex<HashMap<ConsumerId, Entry<WeakConsumer>>>,
     created: AtomicU64,
+}
+
+/// The room and peer a producer or consumer belongs to: where its series
+/// sit in a scrape.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Owner {
+    room: Arc<str>,
+    peer: Arc<str>,
+}
+
+impl Owner {
+    /// The peer `peer` of room `room`.
+    pub fn new(room: &str, peer: &str) -> Self {
+        Self {
+            room: room.into(),
+            peer: peer.into(),
+        }
+    }
+}
+
+/// A registered producer or consumer.
+struct Entry<W> {
+    /// When it was registered: later ones have larger numbers.
+    seq: u64,
+    owner: Owner,
+    handle: W,
+}
+
+/// A weak handle and when its object was registered.
+pub struct Listed<W> {
+    /// When it was registered (see [`MediaRegistry::weak_producers`]).
+    pub seq: u64,
+    /// The handle.
+    pub handle: W,
 }
 
 impl MediaRegistry {
@@ -48,13 +87,17 @@ impl MediaRegistry {
             .detach();
     }
 
-    /// Tracks a producer until it closes.
-    pub fn add_producer(self: &Arc<Self>, producer: &Producer) {
+    /// Tracks a producer of `owner` until it closes.
+    pub fn add_producer(self: &Arc<Self>, producer: &Producer, owner: Owner) {
         let id = producer.id();
-        let seq = self.created.fetch_add(1, Ordering::Relaxed);
-        self.producers
-            .lock()
-            .insert(id, (seq, producer.downgrade()));
+        {
+            // Numbered under the lock, so that a listing from a number on
+            // never misses an entry numbered before a later one it saw.
+            let mut producers = self.producers.lock();
+            let seq = self.created.fetch_add(1, Ordering::Relaxed);
+            let handle = producer.downgrade();
+            producers.insert(id, Entry { seq, owner, handle });
+        }
         let weak = Arc::downgrade(self);
         producer
             .on_close(move || {
@@ -65,13 +108,17 @@ impl MediaRegistry {
             .detach();
     }
 
-    /// Tracks a consumer until it closes.
-    pub fn add_consumer(self: &Arc<Self>, consumer: &Consumer) {
+    /// Tracks a consumer of `owner` until it closes.
+    pub fn add_consumer(self: &Arc<Self>, consumer: &Consumer, owner: Owner) {
         let id = consumer.id();
-        let seq = self.created.fetch_add(1, Ordering::Relaxed);
-        self.consumers
-            .lock()
-            .insert(id, (seq, consumer.downgrade()));
+        {
+            // Numbered under the lock, so that a listing from a number on
+            // never misses an entry numbered before a later one it saw.
+            let mut consumers = self.consumers.lock();
+            let seq = self.created.fetch_add(1, Ordering::Relaxed);
+            let handle = consumer.downgrade();
+            consumers.insert(id, Entry { seq, owner, handle });
+        }
         let weak = Arc::downgrade(self);
         consumer
             .on_close(move || {
@@ -91,27 +138,18 @@ impl MediaRegistry {
             .collect()
     }
 
-    /// Weak handles of the producers whose id `pick` accepts, for work that
-    /// may outlast their owners' interest (a stats call must not keep a
-    /// closing object alive).
-    pub fn weak_producers(&self, pick: impl Fn(&ProducerId) -> bool) -> Vec<WeakProducer> {
-        self.producers
-            .lock()
-            .iter()
-            .filter(|(id, _)| pick(id))
-            .map(|(_, (_, w))| w.clone())
-            .collect()
+    /// Weak handles of the producers registered as number `from` or later
+    /// (`0`: all), in the exporter's order (room, peer, id), for work that may
+    /// outlast their owners' interest (a stats call must not keep a closing
+    /// object alive).
+    pub fn weak_producers(&self, from: u64) -> Vec<Listed<WeakProducer>> {
+        in_order(&self.producers.lock(), from)
     }
 
-    /// Weak handles of the consumers whose id `pick` accepts (see
-    /// [`MediaRegistry::weak_producers`]).
-    pub fn weak_consumers(&self, pick: impl Fn(&ConsumerId) -> bool) -> Vec<WeakConsumer> {
-        self.consumers
-            .lock()
-            .iter()
-            .filter(|(id, _)| pick(id))
-            .map(|(_, (_, w))| w.clone())
-            .collect()
+    /// Weak handles of the consumers registered as number `from` or later,
+    /// in the exporter's order (see [`MediaRegistry::weak_producers`]).
+    pub fn weak_consumers(&self, from: u64) -> Vec<Listed<WeakConsumer>> {
+        in_order(&self.consumers.lock(), from)
     }
 
     /// A live transport by id.
@@ -124,32 +162,64 @@ impl MediaRegistry {
 
     /// A live producer by id.
     pub fn producer(&self, id: &ProducerId) -> Option<Producer> {
-        self.producers.lock().get(id).and_then(|(_, w)| w.upgrade())
+        self.producers
+            .lock()
+            .get(id)
+            .and_then(|e| e.handle.upgrade())
     }
 
     /// A live consumer by id.
     pub fn consumer(&self, id: &ConsumerId) -> Option<Consumer> {
-        self.consumers.lock().get(id).and_then(|(_, w)| w.upgrade())
+        self.consumers
+            .lock()
+            .get(id)
+            .and_then(|e| e.handle.upgrade())
     }
 
     /// The most recently created live transport.
     pub fn newest_transport(&self) -> Option<WebRtcTransport> {
-        newest(&self.transports.lock(), WeakWebRtcTransport::upgrade)
+        let transports = self.transports.lock();
+        let entries = transports.values().map(|(seq, w)| (*seq, w));
+        newest(entries, WeakWebRtcTransport::upgrade)
     }
 
     /// The most recently created live producer.
     pub fn newest_producer(&self) -> Option<Producer> {
-        newest(&self.producers.lock(), WeakProducer::upgrade)
+        let producers = self.producers.lock();
+        let entries = producers.values().map(|e| (e.seq, &e.handle));
+        newest(entries, WeakProducer::upgrade)
     }
 
     /// The most recently created live consumer.
     pub fn newest_consumer(&self) -> Option<Consumer> {
-        newest(&self.consumers.lock(), WeakConsumer::upgrade)
+        let consumers = self.consumers.lock();
+        let entries = consumers.values().map(|e| (e.seq, &e.handle));
+        newest(entries, WeakConsumer::upgrade)
     }
 }
 
-fn newest<K, W, T>(map: &HashMap<K, (u64, W)>, upgrade: impl Fn(&W) -> Option<T>) -> Option<T> {
-    let mut live: Vec<&(u64, W)> = map.values().collect();
+fn newest<'a, W: 'a, T>(
+    entries: impl Iterator<Item = (u64, &'a W)>,
+    upgrade: impl Fn(&W) -> Option<T>,
+) -> Option<T> {
+    let mut live: Vec<(u64, &W)> = entries.collect();
     live.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
     live.into_iter().find_map(|(_, w)| upgrade(w))
+}
+
+/// The entries numbered `from` or later, by owner then id.
+fn in_order<K: Ord + Copy, W: Clone>(map: &HashMap<K, Entry<W>>, from: u64) -> Vec<Listed<W>> {
+    let mut picked: Vec<(&Owner, K, &Entry<W>)> = map
+        .iter()
+        .filter(|(_, e)| e.seq >= from)
+        .map(|(id, e)| (&e.owner, *id, e))
+        .collect();
+    picked.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    picked
+        .into_iter()
+        .map(|(_, _, e)| Listed {
+            seq: e.seq,
+            handle: e.handle.clone(),
+        })
+        .collect()
 }

@@ -14,6 +14,7 @@ use super::peer::Peer;
 use super::protocol::Message;
 use super::spread::RoomRouter;
 use crate::media::observe::{self, ConsumerClose};
+use crate::media::registry::Owner;
 
 /// How long a client has to accept a `newConsumer` request.
 const NEW_CONSUMER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -91,7 +92,8 @@ pub async fn consume(
         }
     };
     let close = observe::consumer(&ctx.engine, &transport.id(), &consumer);
-    ctx.registry.add_consumer(&consumer);
+    let owner = Owner::new(&consumer_peer.room_id, &consumer_peer.id);
+    ctx.registry.add_consumer(&consumer, owner);
     placed.count_consumer(&consumer);
     follow(consumer_peer, &consumer, Arc::clone(&close));
     {

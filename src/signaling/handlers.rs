@@ -18,6 +18,7 @@ use super::decode::Call;
 use super::method::Method;
 use super::peer::{Peer, Slot, TransportEntry};
 use super::protocol::{self as p, SignalingError};
+use crate::media::registry::Owner;
 use crate::media::{listen_info, observe};
 
 type Reply = Result<Value, SignalingError>;
@@ -301,7 +302,8 @@ async fn produce(ctx: &Arc<Signaling>, peer: &Arc<Peer>, req: p::Produce) -> Rep
         .await
         .map_err(SignalingError::media)?;
     observe::producer(&ctx.engine, &transport.id(), &producer);
-    ctx.registry.add_producer(&producer);
+    let owner = Owner::new(&peer.room_id, &peer.id);
+    ctx.registry.add_producer(&producer, owner);
     let weak = Arc::downgrade(peer);
     let id = producer.id();
     producer

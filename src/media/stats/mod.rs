@@ -2,11 +2,12 @@
 //! producers and consumers, bounded in concurrency and time, fed to the World.
 //!
 //! Two ways to run it: in the background, a round per interval cut into
-//! slices spread over it ([`pacing`]; each object always in the same slice,
-//! so it is asked once per interval, and first within an interval of its
-//! creation), so that a scrape only renders what the World holds; or at each
-//! scrape ([`StatsCollector::refresh`]), the way the
-//! original exporter did.
+//! slices spread over it ([`pacing`], [`round`]: the objects in the
+//! exporter's order cut into runs, one per slice, so each is asked once per
+//! interval and the text a slice changes is one run of each family; a new
+//! object is first asked at the next slice), so that a scrape only renders
+//! what the World holds; or at each scrape ([`StatsCollector::refresh`]), the
+//! way the original exporter did.
 //!
 //! A serial `get_stats` costs a thread round trip (~28 µs), so the calls run
 //! concurrently with a bounded number in flight. Answers go to the engine in
@@ -15,8 +16,8 @@
 
 mod convert;
 mod pacing;
+mod round;
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,8 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
+use mediasoup::consumer::WeakConsumer;
+use mediasoup::producer::WeakProducer;
 use mediasoup::types::data_structures::TransportTuple as MsTuple;
 use tokio::sync::{Mutex, watch};
 use tokio::time::Instant;
@@ -33,6 +36,7 @@ use crate::engine::EngineHandle;
 use crate::rdns::RdnsService;
 use convert::{Answer, consumer_call, producer_call};
 pub use pacing::Pacer;
+use round::Round;
 
 /// Most answers sent to the engine in one batch: large enough that a burst is
 /// one engine wake-up, small enough that a batch never waits for stragglers.
@@ -130,7 +134,12 @@ impl StatsCollector {
         }
         let started = Instant::now();
         self.want_addresses();
-        let calls = self.calls(|_| true);
+        let producers = self.registry.weak_producers(0).into_iter();
+        let consumers = self.registry.weak_consumers(0).into_iter();
+        let calls = self.calls(
+            producers.map(|l| l.handle).collect(),
+            consumers.map(|l| l.handle).collect(),
+        );
         self.fan_out(calls, started + self.deadline).await;
         self.counters
             .last_duration_nanos
@@ -139,9 +148,9 @@ impl StatsCollector {
     }
 
     /// Refreshes in the background until `stop` turns true: every `interval`,
-    /// one round in slices spread over the interval. An object's slice
-    /// follows from its id, so it is asked at the same point of every round
-    /// whenever it was created.
+    /// one round in slices spread over the interval, each asking its run of
+    /// the objects listed at the round's start and any registered since the
+    /// slice before.
     pub async fn run_background(
         self: Arc<Self>,
         interval: Duration,
@@ -150,17 +159,20 @@ impl StatsCollector {
         let pacer = Pacer::new(interval);
         loop {
             let start = Instant::now();
+            let mut round: Option<Round> = None;
             for k in 0..pacer.slices() {
                 tokio::select! {
                     () = tokio::time::sleep_until(start + pacer.due(k)) => {}
                     _ = stop.wait_for(|s| *s) => return,
                 }
-                if k == 0 {
+                let round = round.get_or_insert_with(|| {
                     self.want_addresses();
-                }
-                let slice = self.calls(|hash| pacer.slice_of(hash) == k);
-                if !slice.is_empty() {
-                    self.fan_out(slice, Instant::now() + self.deadline).await;
+                    Round::start(&self.registry)
+                });
+                let slice = round.slice(k, &pacer, &self.registry);
+                let calls = self.calls(slice.producers, slice.consumers);
+                if !calls.is_empty() {
+                    self.fan_out(calls, Instant::now() + self.deadline).await;
                 }
             }
             tokio::select! {
@@ -174,12 +186,10 @@ impl StatsCollector {
         }
     }
 
-    /// A pending call for every live producer and consumer whose id's hash
-    /// `pick` accepts. Calls hold weak handles until they run, so a waiting
-    /// call never keeps an object open.
-    fn calls(&self, pick: impl Fn(u64) -> bool) -> Vec<Call> {
-        let producers = self.registry.weak_producers(|id| pick(hash(id)));
-        let consumers = self.registry.weak_consumers(|id| pick(hash(id)));
+    /// A pending call for each of `producers` and `consumers`. Calls hold
+    /// weak handles until they run, so a waiting call never keeps an object
+    /// open.
+    fn calls(&self, producers: Vec<WeakProducer>, consumers: Vec<WeakConsumer>) -> Vec<Call> {
         let producers = producers.into_iter().map(producer_call);
         producers
             .chain(
@@ -308,13 +318,6 @@ impl StatsCollector {
         (self.rounds() > 0)
             .then(|| Duration::from_nanos(self.counters.last_round_nanos.load(Ordering::Relaxed)))
     }
-}
-
-/// A stable hash of an object's id (fixed keys: the same for the process's life).
-fn hash(id: &impl Hash) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    id.hash(&mut hasher);
-    hasher.finish()
 }
 
 fn nanos(d: Duration) -> u64 {

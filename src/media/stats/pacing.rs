@@ -1,10 +1,13 @@
 //! When each object is asked in a background stats round: a round is cut
-//! into slices spread evenly over the interval, and each object belongs to
-//! one slice by a hash of its id. The workers see a steady trickle of
-//! requests instead of a burst per scrape, and every object, however new, is
-//! asked once per interval at the same point of it. Pure: the caller owns the
-//! clock and the hashing.
+//! into slices spread evenly over the interval, and the objects, listed in
+//! the exporter's order at the round's start, into as many runs of about the
+//! same length, run `k` asked in slice `k`. The workers see a steady trickle
+//! of requests instead of a burst per scrape, and the series a slice changes
+//! sit side by side in a scrape, so a scrape compresses again only the few
+//! runs asked since the last one. Pure: the caller owns the clock and the
+//! listing.
 
+use std::ops::Range;
 use std::time::Duration;
 
 /// The spacing of slices: short enough that a slice is small, long enough
@@ -36,10 +39,15 @@ impl Pacer {
         self.slices
     }
 
-    /// The slice of an object whose id hashes to `hash`.
-    pub fn slice_of(&self, hash: u64) -> u32 {
-        // The remainder is below `slices`, a u32.
-        (hash % u64::from(self.slices)) as u32
+    /// Which of `n` listed objects slice `k` asks: the `k`th of `slices`
+    /// runs whose lengths differ by one at most.
+    pub fn run(&self, k: u32, n: usize) -> Range<usize> {
+        let at = |k: u32| {
+            let k = u128::from(k.min(self.slices));
+            // At most `n`: k <= slices.
+            (n as u128 * k / u128::from(self.slices)) as usize
+        };
+        at(k)..at(k + 1)
     }
 
     /// When slice `k` is due, from the round's start.
@@ -55,33 +63,27 @@ impl Pacer {
 
 #[cfg(test)]
 mod tests {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-
     use super::*;
 
-    fn hash(i: usize) -> u64 {
-        let mut h = DefaultHasher::new();
-        format!("3f2a9c1e-0000-4000-8000-{i:012}").hash(&mut h);
-        h.finish()
-    }
-
     #[test]
-    fn every_object_has_one_slice_and_slices_are_even() {
+    fn runs_cover_every_object_once_in_order_and_are_even() {
         let pacer = Pacer::new(Duration::from_secs(5));
         assert_eq!(pacer.slices(), 50);
-        let mut per_slice = vec![0usize; 50];
-        for i in 0..10_000 {
-            let k = pacer.slice_of(hash(i));
-            assert!(k < pacer.slices());
-            assert_eq!(k, pacer.slice_of(hash(i)), "stable");
-            per_slice[k as usize] += 1;
+        for n in [0, 1, 49, 50, 51, 1_000, 10_007] {
+            let runs: Vec<Range<usize>> = (0..pacer.slices()).map(|k| pacer.run(k, n)).collect();
+            // Back to back from 0 to n: each object in exactly one run.
+            assert_eq!(runs[0].start, 0);
+            assert_eq!(runs.last().unwrap().end, n);
+            for pair in runs.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start, "n = {n}");
+            }
+            // Never a burst: lengths differ by one at most.
+            let lengths = runs.iter().map(ExactSizeIterator::len);
+            let (min, max) = (lengths.clone().min().unwrap(), lengths.max().unwrap());
+            assert!(max - min <= 1, "n = {n}: {min}..{max}");
         }
-        // 200 per slice on average: never a burst of many times that.
-        let (min, max) = (per_slice.iter().min(), per_slice.iter().max());
-        assert!(
-            *min.unwrap() > 120 && *max.unwrap() < 280,
-            "{min:?}..{max:?}"
-        );
+        // Past the last slice, nothing.
+        assert!(pacer.run(50, 1_000).is_empty());
     }
 
     #[test]
@@ -95,6 +97,6 @@ mod tests {
         assert_eq!(Pacer::new(Duration::from_secs(60)).slices(), MAX_SLICES);
         let short = Pacer::new(Duration::from_millis(30));
         assert_eq!(short.slices(), 1);
-        assert_eq!(short.slice_of(u64::MAX), 0);
+        assert_eq!(short.run(0, 7), 0..7);
     }
 }
