@@ -20,4 +20,5 @@ pub mod media;
 pub mod rdns;
 pub mod server;
 pub mod signaling;
+pub mod slice;
 pub mod usage;

@@ -49,9 +49,15 @@ fn main() -> anyhow::Result<()> {
             EnvFilter::try_new(spec).map_err(|e| format!("invalid filter `{spec}`: {e}"))?;
         handle.reload(filter).map_err(|e| e.to_string())
     });
+    // The main thread (which starts the engine thread and the workers) and
+    // every runtime thread ask for the configured slice; the mediasoup
+    // workers go back to the default as they start.
+    let slice = config.threads.slice();
+    ejtimaa::slice::ask(slice);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ejtimaa-io")
+        .on_thread_start(move || ejtimaa::slice::ask(slice))
         .build()?;
     runtime.block_on(run(config, log))
 }

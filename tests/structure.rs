@@ -14,7 +14,7 @@ const MAX_CODE_LINES: usize = 400;
 /// The server's top-level modules, lowest layer first: a module may use
 /// modules of its own or a lower layer, never a higher one.
 const LAYERS: &[&[&str]] = &[
-    &["config", "usage"],
+    &["config", "usage", "slice"],
     &["cli", "engine"],
     &["rdns", "media", "cluster"],
     &["signaling"],

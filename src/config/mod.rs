@@ -4,6 +4,7 @@
 mod cluster;
 mod secret;
 mod sections;
+mod threads;
 
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -16,6 +17,7 @@ pub use sections::{
     AdminConfig, AuthConfig, CodecName, HttpConfig, LimitsConfig, MediasoupConfig, MetricsSetting,
     PrometheusConfig, Rate, RatesConfig, RoomsConfig, TlsConfig, WorkerLogLevel,
 };
+pub use threads::ThreadsConfig;
 
 /// The whole configuration. Every section and option may be left out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -35,6 +37,8 @@ pub struct Config {
     pub rooms: RoomsConfig,
     /// Limits on what clients may do.
     pub limits: LimitsConfig,
+    /// How the server's own threads ask to be scheduled.
+    pub threads: ThreadsConfig,
     /// Several servers sharing one room directory; absent, the server stands alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterConfig>,
@@ -133,6 +137,12 @@ impl Config {
                 "mediasoup.num_workers must be at least 1".into(),
             ));
         }
+        if (1..100).contains(&self.threads.slice_us) {
+            return Err(ConfigError::Invalid(format!(
+                "threads.slice_us {} is below the kernel's shortest slice: use 0 (the default slice) or 100 to 100000",
+                self.threads.slice_us
+            )));
+        }
         if m.codecs.is_empty() {
             return Err(ConfigError::Invalid(
                 "mediasoup.codecs must name at least one codec".into(),
@@ -190,7 +200,7 @@ impl Config {
         const HOUR_MS: u64 = 3_600_000;
         let l = &self.limits;
         let h = &self.http;
-        let bounds: [(&str, u64, RangeInclusive<u64>); 28] = [
+        let bounds: [(&str, u64, RangeInclusive<u64>); 29] = [
             ("http.header_timeout_ms", h.header_timeout_ms, 100..=600_000),
             // More than socket.io's 25 s ping interval, which a long-polling GET may wait.
             (
@@ -255,6 +265,7 @@ impl Config {
                 self.rooms.empty_grace_ms,
                 0..=24 * HOUR_MS,
             ),
+            ("threads.slice_us", self.threads.slice_us, 0..=100_000),
             (
                 "rooms.consumers_per_router",
                 self.rooms.consumers_per_router as u64,

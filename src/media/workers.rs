@@ -104,6 +104,9 @@ impl WorkerPool {
         settings.rtc_port_range = self.config.rtc_min_port..=self.config.rtc_max_port;
         let slot = Arc::clone(&tid);
         settings.thread_initializer = Some(Arc::new(move || {
+            // Media runs most of the time: the kernel's default slice, not
+            // the short one its creator may have asked for.
+            crate::slice::ask(None);
             // SAFETY: gettid has no preconditions.
             let id = unsafe { libc::gettid() };
             slot.store(u32::try_from(id).unwrap_or(0), Ordering::Relaxed);
