@@ -30,7 +30,7 @@ use std::hint::black_box;
 use std::io::Write;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ejtimaa::exporter::{compress, gzip, gzip_in_parts};
+use ejtimaa::exporter::{Gzipped, compress, gzip, gzip_in_parts};
 use ejtimaa_systems::{Core, ExportOptions, WorldEvent};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -41,6 +41,22 @@ use flate2::write::GzEncoder;
 mod world;
 
 use world::{Series, next_scrape, world};
+
+/// One scrape as the server makes it: render into the spare buffer, gzip
+/// reusing the previous scrape's (`base`) unchanged chunks; the new text and
+/// gzip become the base and the old text's buffer the spare. Returns the
+/// gzip's size and the bytes of text reused.
+fn scrape_reusing(
+    core: &mut Core,
+    spare: &mut String,
+    base: &mut (Gzipped, String),
+) -> (usize, usize) {
+    let text = core.render_owned(std::mem::take(spare));
+    let body = compress(text.as_bytes(), 1, Some((base.1.as_bytes(), &base.0)), 1);
+    let done = (body.bytes().len(), body.reused());
+    *spare = std::mem::replace(base, (body, text)).1;
+    done
+}
 
 /// Scrapes per background round in the `paced_*` benches.
 const FIFTHS: usize = 5;
@@ -151,11 +167,8 @@ fn bench_scrape(c: &mut Criterion) {
             b.iter(|| {
                 next_scrape(&mut stats);
                 core.apply_all(stats.iter().cloned());
-                let text = core.render_owned(std::mem::take(&mut spare));
-                let body = compress(text.as_bytes(), 1, Some((base.1.as_bytes(), &base.0)), 1);
-                reused = body.reused();
-                let size = body.bytes().len();
-                spare = std::mem::replace(&mut base, (body, text)).1;
+                let size;
+                (size, reused) = scrape_reusing(&mut core, &mut spare, &mut base);
                 black_box(size)
             })
         });
@@ -174,11 +187,8 @@ fn bench_scrape(c: &mut Criterion) {
                     next_scrape(&mut parts[k]);
                     core.apply_all(parts[k].iter().cloned());
                     k = (k + 1) % FIFTHS;
-                    let text = core.render_owned(std::mem::take(&mut spare));
-                    let body = compress(text.as_bytes(), 1, Some((base.1.as_bytes(), &base.0)), 1);
-                    reused = body.reused();
-                    let size = body.bytes().len();
-                    spare = std::mem::replace(&mut base, (body, text)).1;
+                    let size;
+                    (size, reused) = scrape_reusing(&mut core, &mut spare, &mut base);
                     black_box(size)
                 })
             });

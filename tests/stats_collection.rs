@@ -482,6 +482,47 @@ async fn deadlines_concurrency_and_overlapping_scrapes() {
     .expect("the test finished in time");
 }
 
+/// A collector running background rounds over a registry, and its engine.
+struct Background {
+    collector: Arc<StatsCollector>,
+    engine: EngineHandle,
+    engine_thread: JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Background {
+    /// Rounds of `interval` over `registry`'s objects, each call given 2 s,
+    /// two at a time.
+    fn start(registry: &Arc<MediaRegistry>, interval: Duration) -> Self {
+        let (engine, engine_thread) = engine::spawn(ExportOptions::default());
+        let collector = Arc::new(StatsCollector::new(
+            Arc::clone(registry),
+            engine.clone(),
+            Duration::from_secs(2),
+            2,
+        ));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(Arc::clone(&collector).run_background(interval, stopped));
+        Self {
+            collector,
+            engine,
+            engine_thread,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops the rounds, then the engine.
+    async fn stop(self) {
+        self.stop.send(true).expect("the background task listens");
+        self.task.await.expect("the background task stops cleanly");
+        self.engine.stop();
+        let thread = self.engine_thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_rounds_ask_everyone_without_keeping_closed_objects() {
     tokio::time::timeout(TEST_DEADLINE, async {
@@ -493,16 +534,9 @@ async fn background_rounds_ask_everyone_without_keeping_closed_objects() {
             registry.add_producer(&producer, Owner::new("room", "peer"));
             producers.push(producer);
         }
-        let (engine, engine_thread) = engine::spawn(ExportOptions::default());
-        let collector = Arc::new(StatsCollector::new(
-            Arc::clone(&registry),
-            engine.clone(),
-            Duration::from_secs(2),
-            2,
-        ));
         let interval = Duration::from_millis(600);
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let background = tokio::spawn(Arc::clone(&collector).run_background(interval, stopped));
+        let background = Background::start(&registry, interval);
+        let collector = &background.collector;
 
         // Nobody scrapes, yet every producer is asked once per round.
         let start = Instant::now();
@@ -542,10 +576,7 @@ async fn background_rounds_ask_everyone_without_keeping_closed_objects() {
         assert_eq!(collector.errors(), 0);
         assert_eq!(collector.timeouts(), 0);
 
-        stop.send(true).expect("the background task listens");
-        background.await.expect("the background task stops cleanly");
-        engine.stop();
-        let _ = tokio::task::spawn_blocking(move || engine_thread.join()).await;
+        background.stop().await;
     })
     .await
     .expect("the test finished in time");
@@ -618,18 +649,10 @@ async fn a_new_object_is_asked_at_the_next_slice_not_the_next_round() {
         let registry = MediaRegistry::new();
         let first = produce(&media.transport, "n0", 4000).await;
         registry.add_producer(&first, Owner::new("room", "peer-a"));
-        let (engine, engine_thread) = engine::spawn(ExportOptions::default());
-        let collector = Arc::new(StatsCollector::new(
-            Arc::clone(&registry),
-            engine.clone(),
-            Duration::from_secs(2),
-            2,
-        ));
         // 30 slices of 100 ms; the one object listed at a round's start is
         // the last slice's run, asked 2.9 s into each round.
-        let interval = Duration::from_secs(3);
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let background = tokio::spawn(Arc::clone(&collector).run_background(interval, stopped));
+        let background = Background::start(&registry, Duration::from_secs(3));
+        let collector = &background.collector;
         let start = Instant::now();
         while collector.answered() < 1 {
             assert!(
@@ -653,10 +676,7 @@ async fn a_new_object_is_asked_at_the_next_slice_not_the_next_round() {
         assert_eq!(collector.rounds(), 1, "asked within the round it came in");
         assert_eq!(collector.errors(), 0);
 
-        stop.send(true).expect("the background task listens");
-        background.await.expect("the background task stops cleanly");
-        engine.stop();
-        let _ = tokio::task::spawn_blocking(move || engine_thread.join()).await;
+        background.stop().await;
         drop((first, newcomer));
     })
     .await

@@ -20,7 +20,9 @@ pub struct Round {
 
 /// The objects one slice asks.
 pub struct Slice {
+    /// The producers to ask.
     pub producers: Vec<WeakProducer>,
+    /// The consumers to ask.
     pub consumers: Vec<WeakConsumer>,
 }
 
