@@ -31,9 +31,9 @@ pub(crate) const MAX_NAME_LEN: usize = 48;
 /// signaling method's name) have at most three labels, far below the bound.
 const MAX_FIXED_VALUE_LEN: usize = 12;
 
-/// The longest sample value: Rust writes an `f64` without an exponent, which
-/// for the smallest subnormals takes 326 characters, and a sign.
-const MAX_SAMPLE_LEN: usize = 327;
+/// The longest sample value: a float's shortest round-trip text with its
+/// exponent and sign (`-2.2250738585072014e-308`); integers take at most 20.
+const MAX_SAMPLE_LEN: usize = 24;
 
 /// Bytes a character can take once escaped: UTF-8 needs at most 4, and the
 /// escaped ones (`\\`, `\"`, `\n`) take 2.
@@ -61,15 +61,31 @@ mod tests {
 
     #[test]
     fn longest_sample_value_fits() {
+        use crate::export::render::text::{Value, push_value};
+        let mut longest = 0;
         for v in [
             f64::MIN_POSITIVE,
             5e-324,
             f64::from_bits(0x000f_ffff_ffff_ffff),
             f64::MAX,
+            -f64::MAX,
+            -f64::MIN_POSITIVE,
+            -9_007_199_254_740_991.0,
+            1.0 / 3.0,
         ] {
-            assert!(format!("{v}").len() < MAX_SAMPLE_LEN, "{v}");
+            for value in [Value::Float(v), Value::Float(-v)] {
+                let mut out = String::new();
+                push_value(&mut out, value);
+                longest = longest.max(out.len() - 1);
+            }
         }
-        assert!(i64::MIN.to_string().len() <= MAX_SAMPLE_LEN);
+        for value in [Value::Signed(i64::MIN), Value::Unsigned(u64::MAX)] {
+            let mut out = String::new();
+            push_value(&mut out, value);
+            longest = longest.max(out.len() - 1);
+        }
+        // The bound is tight: a value reaches it.
+        assert_eq!(longest, MAX_SAMPLE_LEN);
     }
 
     #[test]

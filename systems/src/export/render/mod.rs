@@ -14,7 +14,7 @@ mod rooms;
 mod scrape;
 mod server;
 mod streams;
-mod text;
+pub(crate) mod text;
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;

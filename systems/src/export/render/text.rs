@@ -1,7 +1,5 @@
 //! Writing pieces of the text exposition: family headers and sample values.
 
-use std::fmt::Write;
-
 /// A family's type, as the `# TYPE` line names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -45,16 +43,22 @@ pub(crate) fn header(out: &mut String, name: &str, help: &str, kind: Kind) {
     out.push('\n');
 }
 
+/// Below this magnitude every whole `f64` is an exact `i64` (2^53).
+const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+
 /// Writes a value and ends the line.
 pub(crate) fn push_value(out: &mut String, value: Value) {
     match value {
         Value::Unsigned(v) => out.push_str(itoa::Buffer::new().format(v)),
         Value::Signed(v) => out.push_str(itoa::Buffer::new().format(v)),
-        // Rust's shortest round-trip form never uses an exponent, and
-        // Prometheus reads it back exactly.
-        Value::Float(v) => {
-            let _ = write!(out, "{v}");
+        // Whole numbers as integers, as std writes them; the rest as the
+        // shortest text that reads back as the same number (with an exponent
+        // when very small or large, which Prometheus reads), several times
+        // faster than std's formatting, which took a third of a render.
+        Value::Float(v) if v.fract() == 0.0 && v.abs() < EXACT_INTEGERS => {
+            out.push_str(itoa::Buffer::new().format(v as i64))
         }
+        Value::Float(v) => out.push_str(zmij::Buffer::new().format_finite(v)),
     }
     out.push('\n');
 }
@@ -72,12 +76,26 @@ mod tests {
 
     #[test]
     fn values_read_back_exactly() {
-        for v in [0.0, 0.5, 1.0 / 3.0, 1e-7, 123_456.789, f64::MIN_POSITIVE] {
+        for v in [
+            0.0,
+            0.5,
+            1.0 / 3.0,
+            1e-7,
+            123_456.789,
+            1e300,
+            f64::MIN_POSITIVE,
+        ] {
             let mut out = String::new();
             push_value(&mut out, Value::Float(v));
             assert_eq!(out.trim_end().parse::<f64>(), Ok(v), "{out}");
             assert!(!out.contains("inf") && !out.contains("NaN"));
         }
+        // Whole numbers read as std writes them, without a fraction.
+        let mut out = String::new();
+        for v in [0.0, 1.0, -2.0, 1_700_000_000.0, 9_007_199_254_740_991.0] {
+            push_value(&mut out, Value::Float(v));
+        }
+        assert_eq!(out, "0\n1\n-2\n1700000000\n9007199254740991\n");
         let mut out = String::new();
         push_value(&mut out, Value::Signed(-3));
         push_value(&mut out, Value::Unsigned(u64::MAX));
