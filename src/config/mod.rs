@@ -137,10 +137,12 @@ impl Config {
                 "mediasoup.num_workers must be at least 1".into(),
             ));
         }
-        if (1..100).contains(&self.threads.slice_us) {
+        if (1..threads::SLICE_MIN_US).contains(&self.threads.slice_us) {
             return Err(ConfigError::Invalid(format!(
-                "threads.slice_us {} is below the kernel's shortest slice: use 0 (the default slice) or 100 to 100000",
-                self.threads.slice_us
+                "threads.slice_us {} is below the kernel's shortest slice: use 0 (the default slice) or {} to {}",
+                self.threads.slice_us,
+                threads::SLICE_MIN_US,
+                threads::SLICE_US.end()
             )));
         }
         if m.codecs.is_empty() {
@@ -265,7 +267,7 @@ impl Config {
                 self.rooms.empty_grace_ms,
                 0..=24 * HOUR_MS,
             ),
-            ("threads.slice_us", self.threads.slice_us, 0..=100_000),
+            ("threads.slice_us", self.threads.slice_us, threads::SLICE_US),
             (
                 "rooms.consumers_per_router",
                 self.rooms.consumers_per_router as u64,
