@@ -68,9 +68,7 @@ mod tests {
             5e-324,
             f64::from_bits(0x000f_ffff_ffff_ffff),
             f64::MAX,
-            -f64::MAX,
-            -f64::MIN_POSITIVE,
-            -9_007_199_254_740_991.0,
+            9_007_199_254_740_991.0,
             1.0 / 3.0,
         ] {
             for value in [Value::Float(v), Value::Float(-v)] {

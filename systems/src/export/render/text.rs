@@ -55,7 +55,7 @@ pub(crate) fn push_value(out: &mut String, value: Value) {
         // shortest text that reads back as the same number (with an exponent
         // when very small or large, which Prometheus reads), several times
         // faster than std's formatting, which took a third of a render.
-        Value::Float(v) if v.fract() == 0.0 && v.abs() < EXACT_INTEGERS => {
+        Value::Float(v) if v.abs() < EXACT_INTEGERS && v == (v as i64) as f64 => {
             out.push_str(itoa::Buffer::new().format(v as i64))
         }
         Value::Float(v) => out.push_str(zmij::Buffer::new().format_finite(v)),
