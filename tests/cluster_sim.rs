@@ -43,6 +43,12 @@ fn sample(text: &str, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sim_spreads_rooms_over_three_nodes_and_checks_each_against_its_own_peers() {
+    // The sim's warnings (a join refused, a scrape failed) go to the test's
+    // output, which a failure shows.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("warn")
+        .try_init();
     let redis = Redis::start().await.expect("redis starts");
     let (a, b, c) = tokio::join!(
         Node::start("a", redis.addr, 10_000),
@@ -92,10 +98,26 @@ async fn the_sim_spreads_rooms_over_three_nodes_and_checks_each_against_its_own_
         if full == 6 {
             break placed;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "rooms not each on one node with all their peers: {placed:?}"
-        );
+        // A run that ended already, or rooms still not placed, fail with
+        // what the sim said and what the nodes logged.
+        if sim.is_finished() || started.elapsed() > Duration::from_secs(20) {
+            let outcome = if sim.is_finished() {
+                format!(
+                    "the sim ended: {:?}",
+                    sim.await.map(|r| r.map(|r| r.map(|r| r.table())))
+                )
+            } else {
+                "the sim is still running".to_string()
+            };
+            let logs: Vec<String> = nodes
+                .iter()
+                .map(|n| format!("--- node {}:\n{}", n.id, n.log()))
+                .collect();
+            panic!(
+                "rooms not each on one node with all their peers: {placed:?}; {outcome}\n{}",
+                logs.join("\n")
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let mut used = BTreeSet::new();
