@@ -271,6 +271,7 @@ impl Server {
                 secret: p.secret.as_deref().map(BearerSecret::new),
                 gzip_level: p.gzip_level,
                 max_concurrent_scrapes: p.max_concurrent_scrapes,
+                prepare_ahead: Duration::from_millis(p.prepare_ahead_ms),
             };
             let hooks = ScrapeHooks {
                 // Without a background interval, each scrape collects stats first.

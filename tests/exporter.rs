@@ -4,6 +4,7 @@
 mod support;
 
 use std::io::Read;
+use std::time::Duration;
 
 use flate2::read::GzDecoder;
 use support::*;
@@ -220,5 +221,58 @@ async fn huge_names_and_user_agents_give_bounded_series() {
         peer.leave().await;
     }
     scrape_until(&server, "the peers gone", |t| !t.contains("huge-p1")).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_scraper_finds_its_body_prepared_and_never_misses_a_join() {
+    let mut config = test_config();
+    // Ahead by much more than a join takes, so that the join below falls
+    // between a preparation and the scrape it was made for.
+    config.prometheus.prepare_ahead_ms = 400;
+    let server = start(config).await;
+    let first = tokio::time::Instant::now();
+    let at = |n: u32| first + Duration::from_millis(1000) * n;
+    let outcome = |text: &str, o: &str| {
+        sample(text, &format!("Ejtimaa_scrapes_total{{outcome=\"{o}\"}}")).unwrap()
+    };
+    let age = |text: &str| sample(text, "Ejtimaa_scrape_body_age_seconds").unwrap();
+    // Four evenly spaced scrapes foretell the fifth, which finds its body
+    // made ahead.
+    for n in 0..5 {
+        tokio::time::sleep_until(at(n)).await;
+        scrape(&server).await;
+    }
+    // The sixth scrape's body was prepared 400 ms before it is due; a peer
+    // joins after that. Its scrape must show the peer all the same.
+    tokio::time::sleep_until(at(5) - Duration::from_millis(300)).await;
+    let (client, _incoming) = connect(&server, "r", "alice").await;
+    join_without_transports(&client, "Alice").await;
+    assert!(
+        tokio::time::Instant::now() < at(5) - Duration::from_millis(50),
+        "the join took too long to test anything"
+    );
+    tokio::time::sleep_until(at(5)).await;
+    let text = scrape(&server).await;
+    assert_eq!(
+        sample(&text, "Ejtimaa_peers{room_id=\"r\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    // It reports the scrape before: prepared, its body 400 ms old.
+    assert_eq!(outcome(&text, "prepared"), 1.0, "{text}");
+    assert_eq!(outcome(&text, "rendered"), 4.0, "{text}");
+    assert!((0.2..0.8).contains(&age(&text)), "{text}");
+    // The next, steady again, is prepared; it reports the join's scrape,
+    // rendered on arrival.
+    tokio::time::sleep_until(at(6)).await;
+    let text = scrape(&server).await;
+    assert_eq!(outcome(&text, "rendered"), 5.0, "{text}");
+    assert!(age(&text) < 0.2, "{text}");
+    tokio::time::sleep_until(at(7)).await;
+    let text = scrape(&server).await;
+    assert_eq!(outcome(&text, "prepared"), 2.0, "{text}");
+    assert_eq!(outcome(&text, "rendered"), 5.0, "{text}");
+    assert_eq!(outcome(&text, "shared"), 0.0, "{text}");
     server.shutdown().await;
 }

@@ -202,7 +202,7 @@ impl Config {
         const HOUR_MS: u64 = 3_600_000;
         let l = &self.limits;
         let h = &self.http;
-        let bounds: [(&str, u64, RangeInclusive<u64>); 29] = [
+        let bounds: [(&str, u64, RangeInclusive<u64>); 30] = [
             ("http.header_timeout_ms", h.header_timeout_ms, 100..=600_000),
             // More than socket.io's 25 s ping interval, which a long-polling GET may wait.
             (
@@ -262,6 +262,7 @@ impl Config {
                 p.max_concurrent_scrapes as u64,
                 1..=4096,
             ),
+            ("prometheus.prepare_ahead_ms", p.prepare_ahead_ms, 0..=1000),
             (
                 "rooms.empty_grace_ms",
                 self.rooms.empty_grace_ms,

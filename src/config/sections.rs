@@ -185,6 +185,9 @@ pub struct PrometheusConfig {
     pub gzip_level: u32,
     /// Scrapes that may wait for a render at once; more get a 503.
     pub max_concurrent_scrapes: usize,
+    /// How long before a steady scraper's foretold scrape its body is
+    /// rendered and compressed (ms); 0 renders every scrape on arrival.
+    pub prepare_ahead_ms: u64,
     /// How long a reverse DNS answer is kept (s).
     pub dns_ttl_secs: u64,
     /// How long a reverse DNS lookup may take (ms).
@@ -221,6 +224,7 @@ impl Default for PrometheusConfig {
             stats_concurrency: 64,
             gzip_level: 1,
             max_concurrent_scrapes: 16,
+            prepare_ahead_ms: 50,
             dns_ttl_secs: 300,
             dns_timeout_ms: 1000,
             max_scrape_connections: 64,

@@ -5,6 +5,8 @@
 //! admin queries carry a reply channel. The engine drains whatever is queued,
 //! applies it in one batch, then answers.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -39,19 +41,40 @@ struct Render {
 #[derive(Clone)]
 pub struct EngineHandle {
     tx: Sender<Command>,
+    /// Counts the sends that carried more than figures (see [`Self::changes`]).
+    changes: Arc<AtomicU64>,
 }
 
 impl EngineHandle {
     /// Reports an event. Never blocks; dropped silently once the engine stopped
     /// (at shutdown nobody needs it any more).
     pub fn send(&self, event: WorldEvent) {
+        let figures_only = event.brings_figures_only();
         let _ = self.tx.send(Command::Event(event));
+        self.count_change(figures_only);
     }
 
     /// Reports several events, applied together.
     pub fn send_all(&self, events: Vec<WorldEvent>) {
         if !events.is_empty() {
+            let figures_only = events.iter().all(WorldEvent::brings_figures_only);
             let _ = self.tx.send(Command::Events(events));
+            self.count_change(figures_only);
+        }
+    }
+
+    /// How many sends so far carried more than stream figures (an object
+    /// opened or closed, a peer joined, a label changed). Counted after the
+    /// send: a render asked for after reading `n` here applies every such
+    /// event counted in `n`, so a render whose count is still current
+    /// misses none of them.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    fn count_change(&self, figures_only: bool) {
+        if !figures_only {
+            self.changes.fetch_add(1, Ordering::AcqRel);
         }
     }
 
@@ -108,7 +131,11 @@ pub fn spawn(options: ExportOptions) -> (EngineHandle, JoinHandle<()>) {
         .name("ejtimaa-engine".into())
         .spawn(move || run(Core::new(options), rx))
         .expect("the engine thread starts");
-    (EngineHandle { tx }, thread)
+    let handle = EngineHandle {
+        tx,
+        changes: Arc::default(),
+    };
+    (handle, thread)
 }
 
 fn run(mut core: Core, rx: Receiver<Command>) {
@@ -167,5 +194,40 @@ mod tests {
         engine.stop();
         thread.join().unwrap();
         assert!(engine.render(ServerFigures::default()).await.is_err());
+    }
+
+    #[test]
+    fn only_sends_that_bring_more_than_figures_count_as_changes() {
+        let (engine, thread) = spawn(ExportOptions::default());
+        let score = || WorldEvent::ScoreChanged {
+            owner: ejtimaa_systems::StreamOwner::Producer("p".into()),
+            ssrc: 1,
+            score: ejtimaa_systems::Score::MAX,
+        };
+        assert_eq!(engine.changes(), 0);
+        engine.send(score());
+        engine.send_all(vec![score(), score()]);
+        assert_eq!(engine.changes(), 0);
+        engine.send(WorldEvent::WorkerStarted {
+            worker: "w".into(),
+            pid: 7,
+        });
+        assert_eq!(engine.changes(), 1);
+        // A batch with one such event among figures counts once.
+        engine.send_all(vec![
+            score(),
+            WorldEvent::RoomOpened {
+                room: "r".into(),
+                worker: "w".into(),
+            },
+        ]);
+        assert_eq!(engine.changes(), 2);
+        // Clones share the count.
+        engine
+            .clone()
+            .send(WorldEvent::RoomClosed { room: "r".into() });
+        assert_eq!(engine.changes(), 3);
+        engine.stop();
+        thread.join().unwrap();
     }
 }

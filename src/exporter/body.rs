@@ -2,6 +2,7 @@
 //! newest, and compressed at most once.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use tokio::sync::OnceCell;
@@ -13,15 +14,18 @@ pub struct Body {
     text: String,
     /// Which render this is: later renders have larger numbers.
     seq: u64,
+    /// When its render was asked for: what it shows is at least this recent.
+    begun: Instant,
     gzip: OnceCell<Gzipped>,
 }
 
 impl Body {
-    /// Wraps the text of render number `seq`.
-    pub fn new(text: String, seq: u64) -> Self {
+    /// Wraps the text of render number `seq`, asked for at `begun`.
+    pub fn new(text: String, seq: u64, begun: Instant) -> Self {
         Self {
             text,
             seq,
+            begun,
             gzip: OnceCell::new(),
         }
     }
@@ -29,6 +33,11 @@ impl Body {
     /// Which render this is.
     pub fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// When its render was asked for.
+    pub fn begun(&self) -> Instant {
+        self.begun
     }
 
     /// The text.
@@ -121,7 +130,7 @@ mod tests {
     #[tokio::test]
     async fn gzip_round_trips_and_is_computed_once() {
         let text = "mediasoup_consumer_score{room_id=\"r\"} 10\n".repeat(1000);
-        let body = Arc::new(Body::new(text.clone(), 1));
+        let body = Arc::new(Body::new(text.clone(), 1, Instant::now()));
         assert_eq!(body.gzip_len(), None);
         let first = body.gzip(1, None).await;
         assert_eq!(gunzip(&first), text);
@@ -135,10 +144,10 @@ mod tests {
     #[tokio::test]
     async fn a_later_body_reuses_what_an_earlier_one_compressed() {
         let families = |b: u32| format!("# HELP a A.\n{}# HELP b B.\nb {b}\n", "a 1\n".repeat(100));
-        let first = Arc::new(Body::new(families(1), 1));
+        let first = Arc::new(Body::new(families(1), 1, Instant::now()));
         first.gzip(1, None).await;
         assert_eq!(first.gzip_reused(), Some(0));
-        let second = Arc::new(Body::new(families(2), 2));
+        let second = Arc::new(Body::new(families(2), 2, Instant::now()));
         let bytes = second.gzip(1, Some(Arc::clone(&first))).await;
         assert_eq!(gunzip(&bytes), families(2));
         // Family `a` came from the first body; `b` changed.
@@ -147,15 +156,15 @@ mod tests {
             Some(families(2).find("# HELP b").unwrap())
         );
         // A base never compressed gives nothing to reuse.
-        let plain = Arc::new(Body::new(families(2), 3));
-        let third = Arc::new(Body::new(families(2), 4));
+        let plain = Arc::new(Body::new(families(2), 3, Instant::now()));
+        let third = Arc::new(Body::new(families(2), 4, Instant::now()));
         third.gzip(1, Some(plain)).await;
         assert_eq!(third.gzip_reused(), Some(0));
     }
 
     #[test]
     fn identity_shares_the_text() {
-        let body = Arc::new(Body::new("abc\n".into(), 1));
+        let body = Arc::new(Body::new("abc\n".into(), 1, Instant::now()));
         let bytes = body.identity();
         assert_eq!(&bytes[..], b"abc\n");
         assert_eq!(bytes.as_ptr(), body.text().as_ptr());

@@ -5,11 +5,13 @@
 //! refreshed in the background, or first collected when so configured),
 //! compresses the text once per render when asked for gzip (deflating again
 //! only what changed since the last compressed render), and sends it without
-//! copying. Overlapping scrapes share one render. The HTTP side never touches
-//! the World.
+//! copying. Overlapping scrapes share one render. A scraper whose requests
+//! arrive evenly spaced (Prometheus) finds its body rendered and compressed
+//! just before it comes ([`cadence`]). The HTTP side never touches the World.
 
 mod auth;
 mod body;
+mod cadence;
 mod gzip;
 mod landing;
 mod negotiate;
@@ -18,6 +20,7 @@ mod renders;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -32,6 +35,7 @@ use tokio::sync::Semaphore;
 
 use crate::cluster::Cluster;
 use crate::engine::{EngineGone, EngineHandle};
+use renders::Got;
 
 pub use auth::BearerSecret;
 pub use gzip::{Gzipped, compress, gzip, gzip_in_parts};
@@ -68,6 +72,9 @@ pub struct ExporterOptions {
     pub gzip_level: u32,
     /// Scrapes that may wait for a render at once; more are refused with 503.
     pub max_concurrent_scrapes: usize,
+    /// How long before a steady scraper's foretold scrape its body is
+    /// rendered; zero renders every scrape on arrival.
+    pub prepare_ahead: Duration,
 }
 
 impl Default for ExporterOptions {
@@ -76,6 +83,7 @@ impl Default for ExporterOptions {
             secret: None,
             gzip_level: 1,
             max_concurrent_scrapes: 16,
+            prepare_ahead: Duration::from_millis(50),
         }
     }
 }
@@ -91,6 +99,12 @@ struct Inner {
     renders: renders::Renders,
     waiting: Semaphore,
     tally: Mutex<Tally>,
+    /// Zero when no body is prepared ahead.
+    prepare_ahead: Duration,
+    cadence: Mutex<cadence::Cadence>,
+    /// Scrapes that arrived: a preparation waiting for a scrape that came
+    /// early sees this move and stands down.
+    arrivals: AtomicU64,
 }
 
 /// What the exporter reports about itself in the next render.
@@ -101,11 +115,14 @@ struct Tally {
     last_body: Option<BodySize>,
     rendered: u64,
     shared: u64,
+    prepared: u64,
     rejected: u64,
+    last_age: Option<Duration>,
 }
 
 /// The exporter's routes.
 pub fn router(engine: EngineHandle, hooks: ScrapeHooks, options: ExporterOptions) -> Router {
+    let hooks_refresh = hooks.refresh.is_some();
     let state = Exporter(Arc::new(Inner {
         engine,
         hooks,
@@ -114,6 +131,15 @@ pub fn router(engine: EngineHandle, hooks: ScrapeHooks, options: ExporterOptions
         renders: renders::Renders::default(),
         waiting: Semaphore::new(options.max_concurrent_scrapes.max(1)),
         tally: Mutex::default(),
+        // Stats collected at each scrape would be collected ahead of it
+        // instead: that mode renders on arrival.
+        prepare_ahead: if hooks_refresh {
+            Duration::ZERO
+        } else {
+            options.prepare_ahead
+        },
+        cadence: Mutex::default(),
+        arrivals: AtomicU64::new(0),
     }));
     Router::new()
         .route("/metrics", get(scrape))
@@ -160,8 +186,8 @@ async fn discovery(State(exporter): State<Exporter>, headers: HeaderMap) -> Resp
     }
 }
 
-async fn scrape(State(exporter): State<Exporter>, uri: Uri, headers: HeaderMap) -> Response {
-    let exporter = &exporter.0;
+async fn scrape(State(state): State<Exporter>, uri: Uri, headers: HeaderMap) -> Response {
+    let exporter = &state.0;
     if let Some(refused) = refuse_unauthorized(exporter, &headers) {
         return refused;
     }
@@ -183,12 +209,26 @@ async fn scrape(State(exporter): State<Exporter>, uri: Uri, headers: HeaderMap) 
             .into_response();
     };
     let started = Instant::now();
-    let got = match exporter.renders.get(|spare| render(exporter, spare)).await {
-        Ok(got) => got,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+    let gzip = negotiate::accepts_gzip(&headers);
+    let ready = exporter.renders.prepared(
+        started,
+        exporter.engine.changes(),
+        // A scrape a little late for its foretold time still takes it.
+        exporter.prepare_ahead * 2,
+    );
+    foretell(&state, started, gzip);
+    let got = match ready {
+        Some(body) => Got {
+            body,
+            shared: false,
+            prepared: true,
+        },
+        None => match exporter.renders.get(|spare| render(exporter, spare)).await {
+            Ok(got) => got,
+            Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response(),
+        },
     };
     let rendered = started.elapsed();
-    let gzip = negotiate::accepts_gzip(&headers);
     let payload = if gzip {
         exporter.renders.gzip(&got.body, exporter.gzip_level).await
     } else {
@@ -199,16 +239,20 @@ async fn scrape(State(exporter): State<Exporter>, uri: Uri, headers: HeaderMap) 
         render_us = rendered.as_micros() as u64,
         gzip_us = (started.elapsed() - rendered).as_micros() as u64,
         shared = got.shared,
+        prepared = got.prepared,
         "scrape answered"
     );
     {
         let mut tally = exporter.tally.lock();
         tally.last_duration = Some(started.elapsed());
+        tally.last_age = Some(got.body.begun().elapsed());
         tally.last_body = Some(BodySize {
             identity: got.body.text().len() as u64,
             gzip: got.body.gzip_len().map(|n| n as u64),
         });
-        if got.shared {
+        if got.prepared {
+            tally.prepared += 1;
+        } else if got.shared {
             tally.shared += 1;
         } else {
             tally.rendered += 1;
@@ -228,6 +272,44 @@ async fn scrape(State(exporter): State<Exporter>, uri: Uri, headers: HeaderMap) 
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
+}
+
+/// Notes a scrape that arrived at `at` and, if the arrivals foretell the
+/// next, prepares its body (compressed if this one asked for gzip) a little
+/// before it is due. A scrape that comes before then cancels that and
+/// foretells anew.
+fn foretell(state: &Exporter, at: Instant, gzip: bool) {
+    let exporter = &state.0;
+    if exporter.prepare_ahead.is_zero() {
+        return;
+    }
+    let arrival = exporter.arrivals.fetch_add(1, Ordering::AcqRel) + 1;
+    let next = {
+        let mut cadence = exporter.cadence.lock();
+        cadence.arrived(at);
+        cadence.next()
+    };
+    let Some(next) = next else { return };
+    let when = next.checked_sub(exporter.prepare_ahead).unwrap_or(next);
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(when.into()).await;
+        let exporter = &state.0;
+        if exporter.arrivals.load(Ordering::Acquire) != arrival {
+            return;
+        }
+        let changes = exporter.engine.changes();
+        let Ok(body) = exporter
+            .renders
+            .prepare(changes, |spare| render(exporter, spare))
+            .await
+        else {
+            return;
+        };
+        if gzip {
+            exporter.renders.gzip(&body, exporter.gzip_level).await;
+        }
+    });
 }
 
 fn build_info() -> BuildInfo {
@@ -257,7 +339,9 @@ async fn render(exporter: &Inner, spare: String) -> Result<String, EngineGone> {
             body: tally.last_body,
             rendered: tally.rendered,
             shared: tally.shared,
+            prepared: tally.prepared,
             rejected: tally.rejected,
+            body_age: tally.last_age,
             ..figures.scrape.unwrap_or_default()
         });
     }

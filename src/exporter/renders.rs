@@ -2,10 +2,15 @@
 //! wait for it and send its text, so that a burst of scrapes costs one render
 //! and one compression, and renders never run side by side. The newest
 //! compressed body is kept as the base the next compression reuses from.
+//!
+//! A render may also be made just before a steady scraper's next scrape
+//! ([`Renders::prepare`]); that scrape takes it if it arrives soon enough
+//! and nothing but stream figures changed in between ([`Renders::prepared`]).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use parking_lot::Mutex;
@@ -24,14 +29,25 @@ pub struct Renders {
     /// Bumped by every render that finished.
     finished: AtomicU64,
     running: tokio::sync::Mutex<()>,
+    /// The render made ahead of a foretold scrape.
+    prepared: Mutex<Option<Prepared>>,
 }
 
-/// A body, and whether another scrape's render produced it.
+/// A render made ahead, and the engine's count of changes (beyond figures)
+/// read before it was asked for.
+struct Prepared {
+    body: Arc<Body>,
+    changes: u64,
+}
+
+/// A body, and where its render came from.
 pub struct Got {
     /// The rendered body.
     pub body: Arc<Body>,
     /// Whether the render was started by another scrape.
     pub shared: bool,
+    /// Whether it was made ahead of this scrape ([`Renders::prepare`]).
+    pub prepared: bool,
 }
 
 impl Renders {
@@ -50,16 +66,51 @@ impl Renders {
         {
             // A render finished while we waited: it ran after we arrived, or
             // overlapped our arrival, and is as fresh as ours would be.
-            return Ok(Got { body, shared: true });
+            return Ok(Got {
+                body,
+                shared: true,
+                prepared: false,
+            });
         }
+        let begun = Instant::now();
         let text = render(self.spare()).await?;
-        let body = Arc::new(Body::new(text, seen + 1));
+        let body = Arc::new(Body::new(text, seen + 1, begun));
         *self.latest.lock() = Some(Arc::clone(&body));
         self.finished.fetch_add(1, Ordering::Release);
         Ok(Got {
             body,
             shared: false,
+            prepared: false,
         })
+    }
+
+    /// Renders ahead of a scrape foretold to arrive soon, as [`Self::get`]
+    /// would for it; `changes` is the engine's count of changes read before
+    /// this call. A render shared with a scrape already under way is not
+    /// kept as prepared: it may have been asked for before `changes` was read.
+    pub async fn prepare<F, Fut, E>(&self, changes: u64, render: F) -> Result<Arc<Body>, E>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Result<String, E>>,
+    {
+        let got = self.get(render).await?;
+        if !got.shared {
+            *self.prepared.lock() = Some(Prepared {
+                body: Arc::clone(&got.body),
+                changes,
+            });
+        }
+        Ok(got.body)
+    }
+
+    /// The prepared body, for a scrape arriving at `now` while the engine's
+    /// count of changes is `changes`: if its render began at most `max_age`
+    /// before and no change beyond stream figures was sent since.
+    pub fn prepared(&self, now: Instant, changes: u64, max_age: Duration) -> Option<Arc<Body>> {
+        let prepared = self.prepared.lock();
+        let p = prepared.as_ref()?;
+        (p.changes == changes && now.saturating_duration_since(p.body.begun()) <= max_age)
+            .then(|| Arc::clone(&p.body))
     }
 
     /// `body`'s gzip at `level`, reusing what did not change since the
@@ -220,6 +271,59 @@ mod tests {
         // its buffer to the render after next.
         assert_eq!(pointers[2], pointers[0]);
         assert_eq!(pointers[3], pointers[1]);
+    }
+
+    #[tokio::test]
+    async fn a_prepared_body_serves_while_young_and_unchanged() {
+        let renders = Renders::default();
+        let body = renders
+            .prepare(7, |_| async { Ok::<_, Infallible>("a\n".to_owned()) })
+            .await
+            .unwrap();
+        let age = Duration::from_millis(100);
+        let soon = body.begun() + Duration::from_millis(60);
+        let got = renders.prepared(soon, 7, age).expect("prepared");
+        assert!(Arc::ptr_eq(&got, &body));
+        // A change beyond figures was sent since, or the body is too old.
+        assert!(renders.prepared(soon, 8, age).is_none());
+        assert!(renders.prepared(soon + age, 7, age).is_none());
+        // A later render does not replace it; a later preparation does.
+        renders
+            .get(|_| async { Ok::<_, Infallible>("b\n".to_owned()) })
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&renders.prepared(soon, 7, age).unwrap(), &body));
+        let next = renders
+            .prepare(8, |_| async { Ok::<_, Infallible>("c\n".to_owned()) })
+            .await
+            .unwrap();
+        let got = renders.prepared(next.begun(), 8, age).unwrap();
+        assert_eq!(got.text(), "c\n");
+    }
+
+    #[tokio::test]
+    async fn a_preparation_that_shares_a_scrapes_render_is_not_kept() {
+        let renders = Arc::new(Renders::default());
+        let scrape = {
+            let renders = Arc::clone(&renders);
+            tokio::spawn(async move {
+                renders
+                    .get(|_| async {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Ok::<_, Infallible>("scrape\n".to_owned())
+                    })
+                    .await
+                    .unwrap()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let body = renders
+            .prepare(1, |_| async { Ok::<_, Infallible>("ahead\n".to_owned()) })
+            .await
+            .unwrap();
+        assert_eq!(body.text(), "scrape\n");
+        assert!(!scrape.await.unwrap().shared);
+        assert!(renders.prepared(Instant::now(), 1, Duration::MAX).is_none());
     }
 
     #[tokio::test]

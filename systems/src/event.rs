@@ -212,3 +212,16 @@ pub enum WorldEvent {
         hostname: Option<String>,
     },
 }
+
+impl WorldEvent {
+    /// Whether the event only brings new figures for streams (stats,
+    /// scores), leaving every object, membership and label as it was: a
+    /// render made just before it differs from one made after only in
+    /// values, as one made a stats slice earlier would.
+    pub fn brings_figures_only(&self) -> bool {
+        matches!(
+            self,
+            WorldEvent::StatsUpdated { .. } | WorldEvent::ScoreChanged { .. }
+        )
+    }
+}

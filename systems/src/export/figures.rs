@@ -180,6 +180,12 @@ pub struct ScrapeFigures {
     pub rendered: u64,
     /// Scrapes answered with a render another scrape had started.
     pub shared: u64,
+    /// Scrapes answered with a render made just before they arrived, at
+    /// the time the scraper's steady interval foretold.
+    pub prepared: u64,
+    /// How old the previous scrape's body was when it was sent: from its
+    /// render's start to the response.
+    pub body_age: Option<Duration>,
     /// Scrapes refused because too many were waiting.
     pub rejected: u64,
 }

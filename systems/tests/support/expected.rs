@@ -407,7 +407,7 @@ pub fn families(model: &Model, options: &ExportOptions) -> Families {
 }
 
 /// Families the exporter writes with headers but, without server figures, no series.
-pub const EMPTY_WITHOUT_FIGURES: [&str; 20] = [
+pub const EMPTY_WITHOUT_FIGURES: [&str; 21] = [
     "Ejtimaa_build_info",
     "Ejtimaa_scrape_duration_seconds",
     "Ejtimaa_worker_cpu_seconds_total",
@@ -426,6 +426,7 @@ pub const EMPTY_WITHOUT_FIGURES: [&str; 20] = [
     "Ejtimaa_stats_interval_seconds",
     "Ejtimaa_stats_round_duration_seconds",
     "Ejtimaa_scrape_body_bytes",
+    "Ejtimaa_scrape_body_age_seconds",
     "Ejtimaa_scrapes_total",
     "Ejtimaa_limit_refusals_total",
 ];

@@ -58,11 +58,26 @@ pub(crate) fn render_scrape(out: &mut String, figures: Option<&ScrapeFigures>) {
 
     header(
         out,
+        "Ejtimaa_scrape_body_age_seconds",
+        "Age of the previous scrape's body when it was sent, from the start of its render.",
+        Kind::Gauge,
+    );
+    if let Some(age) = figures.body_age {
+        push_plain(
+            out,
+            "Ejtimaa_scrape_body_age_seconds",
+            Value::Float(age.as_secs_f64()),
+        );
+    }
+
+    header(
+        out,
         "Ejtimaa_scrapes_total",
-        "Scrapes by outcome: rendered for them, shared a render in progress, or rejected (too many waiting).",
+        "Scrapes by outcome: rendered for them, shared a render in progress, prepared just before they arrived (steady scrapers), or rejected (too many waiting).",
         Kind::Counter,
     );
     let outcomes = [
+        ("prepared", figures.prepared),
         ("rejected", figures.rejected),
         ("rendered", figures.rendered),
         ("shared", figures.shared),
@@ -97,6 +112,7 @@ mod tests {
         assert!(out.contains("Ejtimaa_stats_interval_seconds 0\n"), "{out}");
         assert!(!out.contains("\nEjtimaa_stats_round_duration_seconds "));
         assert!(!out.contains("Ejtimaa_scrape_body_bytes{"));
+        assert!(!out.contains("\nEjtimaa_scrape_body_age_seconds "));
         assert!(out.contains("Ejtimaa_scrapes_total{outcome=\"rejected\"} 0\n"));
 
         let mut out = String::new();
@@ -109,7 +125,9 @@ mod tests {
             }),
             rendered: 3,
             shared: 2,
+            prepared: 4,
             rejected: 1,
+            body_age: Some(Duration::from_millis(40)),
         };
         render_scrape(&mut out, Some(&figures));
         for line in [
@@ -120,6 +138,8 @@ mod tests {
             "Ejtimaa_scrapes_total{outcome=\"rendered\"} 3\n",
             "Ejtimaa_scrapes_total{outcome=\"shared\"} 2\n",
             "Ejtimaa_scrapes_total{outcome=\"rejected\"} 1\n",
+            "Ejtimaa_scrapes_total{outcome=\"prepared\"} 4\n",
+            "Ejtimaa_scrape_body_age_seconds 0.04\n",
         ] {
             assert!(out.contains(line), "{line} missing from\n{out}");
         }
