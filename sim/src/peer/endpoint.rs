@@ -6,7 +6,7 @@
 //! mediasoup serves.
 
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -15,9 +15,9 @@ use str0m::config::{DtlsCert, Fingerprint};
 use str0m::ice::IceCreds;
 use str0m::media::{MediaKind as StrKind, Mid, Rid};
 use str0m::{Candidate, Rtc, RtcConfig};
-use tokio::net::UdpSocket;
 
 use super::error::PeerError;
+use super::seat::Seat;
 use super::stats::MediaKind;
 
 /// mediasoup's side of a transport, from `createWebRtcTransport`.
@@ -93,9 +93,9 @@ pub enum Direction {
 /// A str0m endpoint wired against one mediasoup transport, not yet running.
 pub struct Endpoint {
     pub(super) rtc: Rtc,
-    pub(super) socket: UdpSocket,
-    pub(super) local: SocketAddr,
-    /// mediasoup's candidate, the address the socket is connected to.
+    /// Its place on a shared socket (see `hub`).
+    pub(super) seat: Seat,
+    /// mediasoup's candidate, where every datagram goes and comes from.
     pub(super) remote: SocketAddr,
     pub(super) direction: Direction,
 }
@@ -114,23 +114,17 @@ fn shared_dtls_cert() -> Option<DtlsCert> {
 }
 
 impl Endpoint {
-    /// Binds a loopback socket and sets up ICE and DTLS against `remote`.
-    pub async fn new(
+    /// Takes a seat on a hub's socket and sets up ICE and DTLS against
+    /// `remote`. Must run inside a tokio runtime.
+    pub fn new(
         config: RtcConfig,
         remote: &RemoteTransport,
         direction: Direction,
     ) -> Result<Self, PeerError> {
-        let any: IpAddr = if remote.candidate.is_ipv4() {
-            Ipv4Addr::UNSPECIFIED.into()
-        } else {
-            Ipv6Addr::UNSPECIFIED.into()
-        };
-        let socket = UdpSocket::bind(SocketAddr::new(any, 0)).await?;
-        // Connecting picks the source address the kernel routes to the
-        // server from (127.0.0.1 for a local one), which is the host
-        // candidate str0m must announce; it also filters other senders.
-        socket.connect(remote.candidate).await?;
-        let local = socket.local_addr()?;
+        let seat = Seat::take(remote.candidate)?;
+        // The address the kernel sends to the server from (127.0.0.1 for a
+        // local one) and the hub's port: the host candidate to announce.
+        let local = seat.local();
         let config = match shared_dtls_cert() {
             Some(cert) => config.set_dtls_cert(cert),
             None => config,
@@ -163,11 +157,15 @@ impl Endpoint {
         }
         Ok(Endpoint {
             rtc,
-            socket,
-            local,
+            seat,
             remote: remote.candidate,
             direction,
         })
+    }
+
+    /// Our host candidate's address.
+    pub fn local(&self) -> SocketAddr {
+        self.seat.local()
     }
 
     /// `connectWebRtcTransport`'s `dtlsParameters`: our fingerprint, and

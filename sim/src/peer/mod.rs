@@ -3,8 +3,8 @@
 //! A [`Peer`] speaks the server's socket.io signaling exactly as a browser
 //! client would (see `docs/design.md`, "Signaling") and sends and receives
 //! real media through str0m (RTP mode, direct API): ICE controlling against
-//! mediasoup's ICE-lite candidate, DTLS client, SRTP, one UDP socket per
-//! transport on the server's address. It publishes Opus (50 packets/s at a
+//! mediasoup's ICE-lite candidate, DTLS client, SRTP. Its transports sit
+//! on UDP sockets shared with other peers' transports (see `hub`). It publishes Opus (50 packets/s at a
 //! configurable bitrate) and VP8 (configurable bitrate and frame rate,
 //! keyframes on a schedule and on PLI/FIR; optionally as three simulcast
 //! layers, see [`layer_bitrates`]), accepts every consumer the server
@@ -13,8 +13,9 @@
 //! wire it behaves like a browser ([`WireFeatures`]): RTX resends on NACK,
 //! transport-cc feedback, paced video.
 //!
-//! Every peer is a few tokio tasks (signaling, sending transport, receiving
-//! transport) on the caller's runtime: no thread per peer.
+//! Every peer is a few tokio tasks (signaling, its session) on the
+//! caller's runtime, and its two transports run on the thread's hubs: no
+//! thread, and no task, per transport.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ejtimaa_sim::peer::PeerError> {
@@ -30,13 +31,17 @@
 //!
 //! Files: `negotiate` (capabilities and RTP parameters), `offer` (what a
 //! consumer will carry), `media` (packetisation and pacing), `outgoing` (a
-//! published stream), `transport` (str0m and UDP), `probes` (mediasoup's
-//! bandwidth probes), `udp_batch` (several
+//! published stream), `endpoint` (a str0m endpoint against a mediasoup
+//! transport), `driver` (one transport, sans IO), `hub` (a shared socket
+//! and the task that drives its transports), `seat` (which hub a transport
+//! sits on), `probes` (mediasoup's bandwidth probes), `udp_batch` (several
 //! datagrams per system call), `session` (signaling), `stats` (counters).
 
 mod config;
+mod driver;
 mod endpoint;
 mod error;
+mod hub;
 pub mod media;
 mod negotiate;
 mod offer;
@@ -44,10 +49,10 @@ mod opus;
 mod outgoing;
 mod probes;
 mod publish;
+mod seat;
 pub mod seqs;
 mod session;
 mod stats;
-mod transport;
 mod udp_batch;
 mod vp8;
 

@@ -8,35 +8,43 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::config::{PeerConfig, SIMULCAST_LAYERS};
+use super::driver::{Command, Driver};
 use super::endpoint::{Direction, Endpoint, RemoteTransport};
 use super::error::PeerError;
 use super::negotiate::RouterCaps;
 use super::offer::ConsumerOffer;
 use super::publish;
+use super::seat::{Link, Seat, Stopper};
 use super::stats::{ConsumerCounters, MediaKind, PeerStats, ProducerLayer, ProducerSnapshot};
-use super::transport::{Command, Driver};
 use crate::rng::{Rng, seed_from};
 use crate::signaling::{AckResponder, Client, ConnectOptions, Incoming, ServerMessage};
 
 /// How long the receiving task may take to register a consumer's SSRC.
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
-/// Tasks that die with their owner: aborted on drop.
-#[derive(Debug, Default)]
-pub struct Tasks(Vec<JoinHandle<()>>);
+/// Tasks and transports that die with their owner: stopped on drop.
+#[derive(Default)]
+pub struct Tasks {
+    tasks: Vec<JoinHandle<()>>,
+    transports: Vec<Stopper>,
+}
 
 impl Tasks {
     fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
-        self.0.push(tokio::spawn(task));
+        self.tasks.push(tokio::spawn(task));
     }
 
-    /// Aborts every task (they stop at their next await point).
+    /// Aborts every task (they stop at their next await point) and drops
+    /// every transport from its hub without a word, like a crashed tab.
     pub fn abort_all(&self) {
-        for t in &self.0 {
+        for t in &self.transports {
+            t.stop();
+        }
+        for t in &self.tasks {
             t.abort();
         }
     }
@@ -126,14 +134,13 @@ pub async fn establish(
             publish::declare(&mut endpoint, &caps, config, &mut rng, Instant::now())?;
         published = streams;
         connect_transport(&client, &remote, &mut endpoint).await?;
-        let (tx, rx) = mpsc::channel(1);
-        let driver = Driver::new(endpoint, stats.clone(), peer.clone(), outgoing, rx)
+        let driver = Driver::new(endpoint, stats.clone(), peer.clone(), outgoing)
             .with_drop_every(config.drop_every)
             .silent(config.silent)
             .with_lose_every(config.lose_every);
-        let span = tracing::debug_span!("send", peer = %peer);
-        tasks.spawn(driver.run().instrument(span));
-        send_commands = Some(tx);
+        let link = Seat::start(driver);
+        tasks.transports.push(link.stopper());
+        send_commands = Some(link);
         send_transport_id = Some(remote.id);
     }
 
@@ -144,11 +151,10 @@ pub async fn establish(
             endpoint.enable_twcc_feedback();
         }
         connect_transport(&client, &remote, &mut endpoint).await?;
-        let (tx, rx) = mpsc::channel(64);
-        let driver = Driver::new(endpoint, stats.clone(), peer.clone(), Vec::new(), rx);
-        let span = tracing::debug_span!("recv", peer = %peer);
-        tasks.spawn(driver.run().instrument(span));
-        recv_commands = Some(tx);
+        let driver = Driver::new(endpoint, stats.clone(), peer.clone(), Vec::new());
+        let link = Seat::start(driver);
+        tasks.transports.push(link.stopper());
+        recv_commands = Some(link);
     }
 
     let mut join = json!({
@@ -233,7 +239,7 @@ async fn create_transport(
         // Harmless without transport-cc: no stream expects the probes then.
         super::probes::with_probe_codec(caps.receive_config())
     };
-    let endpoint = Endpoint::new(config, &remote, direction).await?;
+    let endpoint = Endpoint::new(config, &remote, direction)?;
     Ok((remote, endpoint))
 }
 
@@ -261,10 +267,12 @@ struct Session {
     requests: tokio::task::JoinSet<()>,
     caps: RouterCaps,
     stats: PeerStats,
-    /// Commands to the receiving task; dropping it ends that task.
-    recv: Option<mpsc::Sender<Command>>,
-    /// Held only so that the sending task lives as long as the session.
-    _send: Option<mpsc::Sender<Command>>,
+    /// Commands to the receiving transport; dropping it closes that
+    /// transport.
+    recv: Option<Link>,
+    /// Held only so that the sending transport lives as long as the
+    /// session.
+    _send: Option<Link>,
 }
 
 impl Session {
@@ -296,8 +304,8 @@ impl Session {
                 }
             }
         }
-        // Dropping the command senders here stops the media tasks: a peer
-        // whose signaling is gone is gone.
+        // Dropping the links here closes the transports: a peer whose
+        // signaling is gone is gone.
     }
 
     /// Registers the consumer's SSRC with the receiving task, then accepts
@@ -365,9 +373,9 @@ impl Session {
             rtx_ssrc: offer.rtx_ssrc,
             done,
         };
-        recv.send(command)
-            .await
-            .map_err(|_| "the receiving transport is gone")?;
+        if !recv.send(command) {
+            return Err("the receiving transport is gone".into());
+        }
         match tokio::time::timeout(REGISTER_TIMEOUT, registered).await {
             Ok(Ok(())) => {}
             _ => return Err("the receiving transport did not register the consumer".into()),
@@ -429,7 +437,7 @@ impl Session {
             return;
         }
         if let Some(recv) = &self.recv {
-            let _ = recv.send(Command::RemoveConsumer { ssrc: c.ssrc }).await;
+            recv.send(Command::RemoveConsumer { ssrc: c.ssrc });
         }
     }
 }

@@ -1,10 +1,13 @@
-//! Several datagrams to or from one connected UDP socket's peer in one
-//! system call (`sendmmsg`, `recvmmsg`): a transport's wake-up usually
-//! produces a few packets (a video frame, its audio, some RTCP) and finds
-//! a few waiting, and a call per packet (plus one more to learn that the
-//! socket is empty) is a large part of what a peer costs.
+//! Several datagrams to or from one UDP socket in one system call
+//! (`sendmmsg`, `recvmmsg`). A hub's socket carries many transports, so a
+//! wake-up finds datagrams from several of them waiting and produces
+//! datagrams for several; a call per datagram (plus one more to learn
+//! that the socket is empty) would be a large part of what a peer costs.
+//! Every datagram carries its address: the socket is not connected.
 
 use std::io;
+use std::mem::size_of;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
 
 use tokio::io::Interest;
@@ -13,20 +16,21 @@ use tokio::net::UdpSocket;
 /// Most datagrams handed to the kernel in one call.
 const MAX_BATCH: usize = 64;
 /// Datagrams read in one call.
-pub const RECV_SLOTS: usize = 8;
+pub const RECV_SLOTS: usize = 32;
 /// Room for one received datagram: more than the path MTU, so that a
 /// longer datagram (none is expected) shows as truncated and is dropped.
 const SLOT: usize = 2048;
 
 /// Buffers for [`RecvBatch::recv`]; allocated at the first read.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct RecvBatch {
     data: Vec<u8>,
     lens: [usize; RECV_SLOTS],
+    sources: Vec<Option<SocketAddr>>,
 }
 
 impl RecvBatch {
-    /// Reads the datagrams waiting on the connected `socket`, at most
+    /// Reads the datagrams waiting on `socket`, at most
     /// [`RECV_SLOTS`], in one `recvmmsg`; returns how many (0: none was
     /// waiting). Fewer than the slots means the socket is empty, and tokio
     /// is told so, so that the next wait is for new data without another
@@ -35,21 +39,25 @@ impl RecvBatch {
         if self.data.is_empty() {
             self.data = vec![0; RECV_SLOTS * SLOT];
         }
+        // SAFETY: an all-zero sockaddr_storage is valid (family unspec).
+        let mut names: [libc::sockaddr_storage; RECV_SLOTS] = unsafe { std::mem::zeroed() };
         let mut iovecs: [libc::iovec; RECV_SLOTS] = std::array::from_fn(|i| libc::iovec {
             iov_base: self.data[i * SLOT..].as_mut_ptr().cast(),
             iov_len: SLOT,
         });
         // SAFETY: an all-zero mmsghdr is valid (no name, no control).
         let mut headers: [libc::mmsghdr; RECV_SLOTS] = unsafe { std::mem::zeroed() };
-        for (hdr, iov) in headers.iter_mut().zip(iovecs.iter_mut()) {
+        for ((hdr, iov), name) in headers.iter_mut().zip(iovecs.iter_mut()).zip(&mut names) {
             hdr.msg_hdr.msg_iov = iov;
             hdr.msg_hdr.msg_iovlen = 1;
+            hdr.msg_hdr.msg_name = std::ptr::from_mut(name).cast();
+            hdr.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         }
         let fd = socket.as_raw_fd();
         let mut got = 0;
         let result = socket.try_io(Interest::READABLE, || {
-            // SAFETY: each header points at its own iovec, each iovec at
-            // its own SLOT bytes of `data`; all outlive the call.
+            // SAFETY: each header points at its own iovec and name, each
+            // iovec at its own SLOT bytes of `data`; all outlive the call.
             let n = unsafe {
                 libc::recvmmsg(
                     fd,
@@ -70,9 +78,11 @@ impl RecvBatch {
                 Ok(())
             }
         });
-        for (len, hdr) in self.lens.iter_mut().zip(&headers).take(got) {
+        self.sources.clear();
+        for ((len, hdr), name) in self.lens.iter_mut().zip(&headers).zip(&names).take(got) {
             let truncated = hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             *len = if truncated { 0 } else { hdr.msg_len as usize };
+            self.sources.push(from_raw(name, hdr.msg_hdr.msg_namelen));
         }
         match result {
             Err(e) if got == 0 && e.kind() != io::ErrorKind::WouldBlock => Err(e),
@@ -85,18 +95,24 @@ impl RecvBatch {
     pub fn datagram(&self, i: usize) -> &[u8] {
         &self.data[i * SLOT..i * SLOT + self.lens[i]]
     }
+
+    /// Who sent the `i`th datagram of the last [`RecvBatch::recv`].
+    pub fn source(&self, i: usize) -> Option<SocketAddr> {
+        self.sources.get(i).copied().flatten()
+    }
 }
 
-/// Datagrams waiting for the next [`SendBatch::flush`].
+/// Datagrams waiting for the next [`SendBatch::flush`], each with its
+/// destination.
 #[derive(Debug, Default)]
 pub struct SendBatch {
-    queued: Vec<Vec<u8>>,
+    queued: Vec<(SocketAddr, Vec<u8>)>,
 }
 
 impl SendBatch {
-    /// Queues a datagram for the socket's connected peer.
-    pub fn push(&mut self, datagram: Vec<u8>) {
-        self.queued.push(datagram);
+    /// Queues a datagram for `destination`.
+    pub fn push(&mut self, destination: SocketAddr, datagram: Vec<u8>) {
+        self.queued.push((destination, datagram));
     }
 
     /// Whether nothing is queued.
@@ -104,7 +120,7 @@ impl SendBatch {
         self.queued.is_empty()
     }
 
-    /// Sends every queued datagram on `socket` (connected); returns how
+    /// Sends every queued datagram on `socket`; returns how
     /// many the kernel took. What it refuses (a full buffer) is dropped, as
     /// a congested network would; the queue is empty afterwards.
     pub fn flush(&mut self, socket: &UdpSocket) -> usize {
@@ -129,33 +145,37 @@ impl SendBatch {
     }
 }
 
-/// One `sendmmsg` of `datagrams` (at most [`MAX_BATCH`]) on the connected
-/// `socket`; how many were sent.
-fn send_many(socket: &UdpSocket, datagrams: &[Vec<u8>]) -> io::Result<usize> {
+/// One `sendmmsg` of `datagrams` (at most [`MAX_BATCH`]) on `socket`;
+/// how many were sent.
+fn send_many(socket: &UdpSocket, datagrams: &[(SocketAddr, Vec<u8>)]) -> io::Result<usize> {
     let datagrams = &datagrams[..datagrams.len().min(MAX_BATCH)];
+    let mut names: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
+        datagrams.iter().map(|(to, _)| to_raw(to)).collect();
     let mut iovecs: Vec<libc::iovec> = datagrams
         .iter()
-        .map(|d| libc::iovec {
+        .map(|(_, d)| libc::iovec {
             iov_base: d.as_ptr() as *mut libc::c_void,
             iov_len: d.len(),
         })
         .collect();
     let mut headers: Vec<libc::mmsghdr> = iovecs
         .iter_mut()
-        .map(|iov| {
+        .zip(&mut names)
+        .map(|(iov, (name, len))| {
             // SAFETY: an all-zero msghdr is valid (no name, no control).
             let mut hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
             hdr.msg_hdr.msg_iov = iov;
             hdr.msg_hdr.msg_iovlen = 1;
+            hdr.msg_hdr.msg_name = std::ptr::from_mut(name).cast();
+            hdr.msg_hdr.msg_namelen = *len;
             hdr
         })
         .collect();
     // Straight to the kernel, not through tokio's readiness: nothing ever
     // waits for this socket to become writable (a full buffer drops), and
     // a socket tokio has not polled yet would refuse to try.
-    // SAFETY: `headers` points at `iovecs`, which point at the datagrams;
-    // all outlive the call, and the lengths are theirs. The socket is
-    // connected, so no address is needed.
+    // SAFETY: `headers` points at `iovecs` and `names`, the iovecs at the
+    // datagrams; all outlive the call, and the lengths are theirs.
     let n = unsafe {
         libc::sendmmsg(
             socket.as_raw_fd(),
@@ -171,24 +191,109 @@ fn send_many(socket: &UdpSocket, datagrams: &[Vec<u8>]) -> io::Result<usize> {
     }
 }
 
+/// `addr` as the kernel takes it.
+fn to_raw(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: an all-zero sockaddr_storage is valid.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*a.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for
+            // every sockaddr type.
+            unsafe { std::ptr::write(std::ptr::from_mut(&mut storage).cast(), sin) };
+            size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo().to_be(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: as above.
+            unsafe { std::ptr::write(std::ptr::from_mut(&mut storage).cast(), sin6) };
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// The address the kernel wrote into `storage`, if it is IPv4 or IPv6.
+fn from_raw(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    let len = len as usize;
+    match i32::from(storage.ss_family) {
+        libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says the storage holds a sockaddr_in, and
+            // the storage is aligned for it.
+            let sin: &libc::sockaddr_in = unsafe { &*std::ptr::from_ref(storage).cast() };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddrV4::new(ip, u16::from_be(sin.sin_port)).into())
+        }
+        libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6: &libc::sockaddr_in6 = unsafe { &*std::ptr::from_ref(storage).cast() };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            let port = u16::from_be(sin6.sin6_port);
+            Some(
+                SocketAddrV6::new(
+                    ip,
+                    port,
+                    u32::from_be(sin6.sin6_flowinfo),
+                    sin6.sin6_scope_id,
+                )
+                .into(),
+            )
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[test]
+    fn addresses_survive_the_round_trip_through_the_kernels_form() {
+        for addr in [
+            "127.0.0.1:40000",
+            "10.1.2.3:1",
+            "[::1]:5000",
+            "[fe80::1%7]:65535",
+        ] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            let (raw, len) = to_raw(&addr);
+            assert_eq!(from_raw(&raw, len), Some(addr));
+            assert_eq!(from_raw(&raw, len - 1), None, "a short name is refused");
+        }
+    }
+
     #[tokio::test]
-    async fn sends_every_datagram_in_order() {
-        let rx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    async fn sends_every_datagram_in_order_to_its_own_destination() {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        tx.connect(rx.local_addr().unwrap()).await.unwrap();
+        let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
         let mut batch = SendBatch::default();
         for i in 0..100u8 {
-            batch.push(vec![i; 1 + usize::from(i)]);
+            let to = if i % 3 == 0 { to_b } else { to_a };
+            batch.push(to, vec![i; 1 + usize::from(i)]);
         }
         assert_eq!(batch.queued.len(), 100);
         assert_eq!(batch.flush(&tx), 100);
         assert!(batch.is_empty());
         let mut buf = [0u8; 512];
         for i in 0..100u8 {
+            let rx = if i % 3 == 0 { &b } else { &a };
             let (n, from) = rx.recv_from(&mut buf).await.unwrap();
             assert_eq!(from, tx.local_addr().unwrap());
             assert_eq!(&buf[..n], &vec![i; 1 + usize::from(i)][..]);
@@ -196,17 +301,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn receives_in_batches_until_empty() {
+    async fn receives_in_batches_until_empty_with_each_sender() {
         let rx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let other = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         tx.connect(rx.local_addr().unwrap()).await.unwrap();
-        rx.connect(tx.local_addr().unwrap()).await.unwrap();
         let mut inbox = RecvBatch::default();
         // Nothing waiting: zero, not an error.
         assert_eq!(inbox.recv(&rx).unwrap(), 0);
         let count = RECV_SLOTS * 2 + 3;
         for i in 0..count {
-            tx.send(&[i as u8; 100]).await.unwrap();
+            if i == 5 {
+                other
+                    .send_to(&[i as u8; 100], rx.local_addr().unwrap())
+                    .await
+                    .unwrap();
+            } else {
+                tx.send(&[i as u8; 100]).await.unwrap();
+            }
         }
         // A datagram longer than a slot is dropped, not cut.
         tx.send(&vec![7u8; SLOT + 1]).await.unwrap();
@@ -218,13 +330,15 @@ mod tests {
             assert!(n <= RECV_SLOTS);
             batches += usize::from(n > 0);
             for i in 0..n {
-                seen.push(inbox.datagram(i).to_vec());
+                seen.push((inbox.datagram(i).to_vec(), inbox.source(i).unwrap()));
             }
         }
         assert!(batches <= 4, "{batches} calls for {} datagrams", count + 1);
-        for (i, d) in seen.iter().take(count).enumerate() {
+        for (i, (d, from)) in seen.iter().take(count).enumerate() {
             assert_eq!(d, &vec![i as u8; 100]);
+            let sender = if i == 5 { &other } else { &tx };
+            assert_eq!(*from, sender.local_addr().unwrap());
         }
-        assert!(seen[count].is_empty(), "truncated datagram dropped");
+        assert!(seen[count].0.is_empty(), "truncated datagram dropped");
     }
 }

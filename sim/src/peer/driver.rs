@@ -1,9 +1,11 @@
-//! One WebRTC transport of a peer: a str0m `Rtc` (RTP mode, direct API)
-//! against one mediasoup WebRtcTransport, over its own UDP socket on
-//! 127.0.0.1, driven by a tokio task.
+//! One WebRTC transport of a peer, sans IO: a str0m `Rtc` (RTP mode,
+//! direct API) against one mediasoup WebRtcTransport, the media it
+//! publishes on schedule and the counters of what it receives.
 //!
-//! The endpoint itself is set up in `endpoint.rs`; this file runs it:
-//! sockets in, str0m events, media out on schedule.
+//! The driver owns no socket and no clock: the hub that carries it (see
+//! `hub`) hands it each datagram from its server with the time, asks it to
+//! advance when its deadline comes, and sends what it queued. The endpoint
+//! itself is set up in `endpoint.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use str0m::media::{Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo, Ssrc};
 use str0m::{Event, IceConnectionState, Input, Output};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::endpoint::{Direction, Endpoint, str_kind};
 use super::media::RtpOut;
@@ -22,16 +24,13 @@ use super::outgoing::{Outgoing, egress_stats, keyframe_request};
 use super::probes::PROBE_SSRC;
 use super::seqs::{layer_tag, read_tag, write_tag};
 use super::stats::{ConsumerCounters, PeerStats};
-use super::udp_batch::{RECV_SLOTS, RecvBatch, SendBatch};
+use super::udp_batch::SendBatch;
 
-/// Longest sleep between two looks at the clock: keeps the loop responsive
-/// even if str0m asks to be woken much later.
+/// Longest wait between two advances: keeps a driver responsive even if
+/// str0m asks to be woken much later.
 const MAX_WAIT: Duration = Duration::from_millis(100);
-/// Most datagrams read in one wake-up before the loop looks at its timer
-/// and commands again.
-const RECV_BATCH: usize = 64;
 
-/// What the session tells the receiving task.
+/// What the session tells the receiving transport.
 #[derive(Debug)]
 pub enum Command {
     /// Expect this consumer's SSRC on its mid; answers once str0m knows it.
@@ -52,7 +51,7 @@ pub enum Command {
     },
 }
 
-/// The running state of one transport task.
+/// The state of one transport.
 pub struct Driver {
     endpoint: Endpoint,
     stats: PeerStats,
@@ -66,25 +65,19 @@ pub struct Driver {
     lose_every: Option<u64>,
     /// Datagrams sent since connected.
     transmitted: u64,
-    commands: mpsc::Receiver<Command>,
     /// Consumers by SSRC.
     consumers: HashMap<u32, Arc<ConsumerCounters>>,
     connected: bool,
-    /// Datagrams str0m produced, sent together at the end of a wake-up.
-    outbox: SendBatch,
-    /// Buffers for reading several datagrams per system call.
-    inbox: RecvBatch,
 }
 
 impl Driver {
     /// A driver for `endpoint`; `outgoing` are the streams to publish once
-    /// connected; `commands` ends the task when its sender is dropped.
+    /// connected.
     pub fn new(
         endpoint: Endpoint,
         stats: PeerStats,
         peer: String,
         outgoing: Vec<Outgoing>,
-        commands: mpsc::Receiver<Command>,
     ) -> Self {
         let next_seqs = outgoing
             .iter()
@@ -99,11 +92,8 @@ impl Driver {
             drop_every: None,
             lose_every: None,
             transmitted: 0,
-            commands,
             consumers: HashMap::new(),
             connected: false,
-            outbox: SendBatch::default(),
-            inbox: RecvBatch::default(),
         }
     }
 
@@ -129,38 +119,32 @@ impl Driver {
         self
     }
 
-    /// Runs until the session drops its command sender, str0m fails, or
-    /// the task is aborted.
-    ///
-    /// Cheap per packet, since a sim machine must load a server machine:
-    /// one timer re-armed only when its deadline moves, every datagram
-    /// waiting on the socket read in one wake-up, and what str0m wants sent
-    /// handed to the kernel in one `sendmmsg` per wake-up.
-    pub async fn run(mut self) {
-        let dir = self.endpoint.direction;
-        let timer = tokio::time::sleep(MAX_WAIT);
-        tokio::pin!(timer);
-        let mut armed: Option<Instant> = None;
+    /// The endpoint it drives (its seat on a hub, its addresses).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Does what is due at `now`: str0m's timeouts and the media whose
+    /// time has come, queuing what str0m wants sent in `out`. Returns when
+    /// it next wants to advance, or `None` once it is finished (str0m
+    /// failed or closed).
+    pub fn advance(&mut self, mut now: Instant, out: &mut SendBatch) -> Option<Instant> {
         loop {
-            let Some(timeout) = self.drain_output() else {
-                self.flush();
-                return;
-            };
-            self.flush();
+            let timeout = self.drain_output(out)?;
             if !self.endpoint.rtc.is_alive() {
-                tracing::debug!(peer = %self.peer, ?dir, "rtc closed");
-                return;
+                tracing::debug!(peer = %self.peer, dir = ?self.endpoint.direction, "rtc closed");
+                return None;
             }
-            let now = Instant::now();
             if self.connected && self.write_due_media(now) {
                 // Let str0m move the queued packets out now, then loop to
-                // transmit them.
+                // queue them.
                 self.input(Input::Timeout(now));
                 continue;
             }
             if timeout <= now {
-                // Due already: no need to go through the timer.
                 self.input(Input::Timeout(now));
+                // str0m may ask again for the same instant; time moves on.
+                now = Instant::now();
                 continue;
             }
             let mut deadline = timeout.min(now + MAX_WAIT);
@@ -169,85 +153,33 @@ impl Driver {
                     deadline = deadline.min(o.next_due());
                 }
             }
-            if armed != Some(deadline) {
-                timer.as_mut().reset(deadline.into());
-                armed = Some(deadline);
-            }
-            let socket = &self.endpoint.socket;
-            tokio::select! {
-                ready = socket.readable() => match ready {
-                    Ok(()) => self.receive_waiting(),
-                    Err(e) => {
-                        tracing::debug!(peer = %self.peer, ?dir, "udp readable: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                },
-                command = self.commands.recv() => match command {
-                    Some(c) => self.command(c),
-                    None => {
-                        self.endpoint.rtc.disconnect();
-                        let _ = self.drain_output();
-                        self.flush();
-                        return;
-                    }
-                },
-                () = &mut timer => {
-                    armed = None;
-                    self.input(Input::Timeout(Instant::now()));
-                }
-            }
+            return Some(deadline);
         }
     }
 
-    /// Reads the datagrams waiting on the socket (at most [`RECV_BATCH`],
-    /// a few per system call) into str0m, handling its output after each.
-    fn receive_waiting(&mut self) {
-        let (source, destination) = (self.endpoint.remote, self.endpoint.local);
-        let mut inbox = std::mem::take(&mut self.inbox);
-        let mut read = 0;
-        while read < RECV_BATCH {
-            let n = match inbox.recv(&self.endpoint.socket) {
-                Ok(n) => n,
-                // ICMP "port unreachable" shows up as an error on Linux
-                // (once per datagram); the server may come back, so keep
-                // going.
-                Err(e) => {
-                    tracing::debug!(peer = %self.peer, dir = ?self.endpoint.direction, "udp recv: {e}");
-                    break;
-                }
-            };
-            let now = Instant::now();
-            for i in 0..n {
-                // The socket is connected: every datagram is the server's.
-                // Anything str0m cannot classify (not STUN, DTLS, RTP or
-                // RTCP), or a truncated one, is dropped, as a browser would.
-                if let Ok(contents) = inbox.datagram(i).try_into() {
-                    let r = Receive {
-                        proto: Protocol::Udp,
-                        source,
-                        destination,
-                        contents,
-                    };
-                    self.input(Input::Receive(now, r));
-                    if self.drain_output().is_none() {
-                        break;
-                    }
-                }
-            }
-            read += n;
-            if n < RECV_SLOTS {
-                break;
-            }
-        }
-        self.inbox = inbox;
+    /// Hands str0m a datagram from the server, received at `now`, and
+    /// queues what it answers; false once it failed. Anything str0m cannot
+    /// classify (not STUN, DTLS, RTP or RTCP), or a truncated one, is
+    /// dropped, as a browser would.
+    pub fn receive(&mut self, now: Instant, datagram: &[u8], out: &mut SendBatch) -> bool {
+        let Ok(contents) = datagram.try_into() else {
+            return true;
+        };
+        let r = Receive {
+            proto: Protocol::Udp,
+            source: self.endpoint.remote,
+            destination: self.endpoint.local(),
+            contents,
+        };
+        self.input(Input::Receive(now, r));
+        self.drain_output(out).is_some()
     }
 
-    /// Hands every datagram str0m produced since the last flush to the
-    /// kernel at once.
-    fn flush(&mut self) {
-        if !self.outbox.is_empty() {
-            self.outbox.flush(&self.endpoint.socket);
-        }
+    /// Closes the transport as a leaving browser does (RTCP BYE, DTLS
+    /// close_notify), queuing the goodbyes in `out`.
+    pub fn close(&mut self, out: &mut SendBatch) {
+        self.endpoint.rtc.disconnect();
+        let _ = self.drain_output(out);
     }
 
     fn input(&mut self, input: Input<'_>) {
@@ -258,7 +190,7 @@ impl Driver {
 
     /// Queues what str0m wants sent and handles its events; returns when
     /// it next wants to be woken, or `None` if it failed.
-    fn drain_output(&mut self) -> Option<Instant> {
+    fn drain_output(&mut self, out: &mut SendBatch) -> Option<Instant> {
         loop {
             match self.endpoint.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => return Some(t),
@@ -272,15 +204,9 @@ impl Driver {
                             continue;
                         }
                     }
-                    if t.destination == self.endpoint.remote {
-                        self.outbox.push(t.contents.into());
-                    } else {
-                        // Not the connected address (never, with one remote
-                        // candidate): send it on its own. A full socket
-                        // buffer drops the datagram, like a congested
-                        // network would; never block the loop on it.
-                        let _ = self.endpoint.socket.try_send_to(&t.contents, t.destination);
-                    }
+                    // A full socket buffer drops the datagram, like a
+                    // congested network would.
+                    out.push(t.destination, t.contents.into());
                 }
                 Ok(Output::Event(e)) => self.event(e),
                 Err(e) => {
@@ -355,7 +281,8 @@ impl Driver {
         }
     }
 
-    fn command(&mut self, command: Command) {
+    /// Applies a command of the session's.
+    pub fn command(&mut self, command: Command) {
         match command {
             Command::AddConsumer {
                 counters,
