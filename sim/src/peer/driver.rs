@@ -7,7 +7,7 @@
 //! advance when its deadline comes, and sends what it queued. The endpoint
 //! itself is set up in `endpoint.rs`.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -66,7 +66,7 @@ pub struct Driver {
     /// Datagrams sent since connected.
     transmitted: u64,
     /// Consumers by SSRC.
-    consumers: HashMap<u32, Arc<ConsumerCounters>>,
+    consumers: FxHashMap<u32, Arc<ConsumerCounters>>,
     connected: bool,
 }
 
@@ -92,7 +92,7 @@ impl Driver {
             drop_every: None,
             lose_every: None,
             transmitted: 0,
-            consumers: HashMap::new(),
+            consumers: FxHashMap::default(),
             connected: false,
         }
     }

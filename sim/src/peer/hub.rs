@@ -11,12 +11,13 @@
 //! sees the same thing as from browsers on one host: a client address
 //! per transport's ICE pair, ICE, DTLS and SRTP each their own.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxHashMap;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
@@ -63,9 +64,9 @@ struct Slot {
 pub struct Hub {
     socket: UdpSocket,
     commands: UnboundedReceiver<ToHub>,
-    slots: HashMap<u64, Slot>,
+    slots: FxHashMap<u64, Slot>,
     /// Which driver a datagram from a server address is for.
-    routes: HashMap<SocketAddr, u64>,
+    routes: FxHashMap<SocketAddr, u64>,
     /// Drivers by deadline.
     due: BTreeSet<(Instant, u64)>,
     touched: Vec<u64>,
@@ -92,8 +93,8 @@ impl Hub {
         let hub = Hub {
             socket,
             commands,
-            slots: HashMap::new(),
-            routes: HashMap::new(),
+            slots: FxHashMap::default(),
+            routes: FxHashMap::default(),
             due: BTreeSet::new(),
             touched: Vec::new(),
             inbox: RecvBatch::default(),
