@@ -435,14 +435,7 @@ async fn exporter_speaks_http_properly() {
 /// WebRtcServer's port instead of taking one from the range.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webrtc_server_mode_shares_one_port_per_worker() {
-    // A port free now, and outside the range other tests' transports use.
-    let port = loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if !(40000..=49999).contains(&port) {
-            break port;
-        }
-    };
+    let port = webrtc_server_port();
     let mut config = test_config();
     config.mediasoup.webrtc_server_port = Some(port);
     let server = start(config).await;

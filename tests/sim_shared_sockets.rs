@@ -18,16 +18,8 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_on_one_server_port_each_get_their_own_media() {
-    // A port free now, and outside the range other tests' transports use.
-    let port = loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if !(40000..=49999).contains(&port) {
-            break port;
-        }
-    };
     let mut config = test_config();
-    config.mediasoup.webrtc_server_port = Some(port);
+    config.mediasoup.webrtc_server_port = Some(webrtc_server_port());
     let server = start(config).await;
     let url = format!("http://{}", server.signaling_addr);
     tokio::time::timeout(DEADLINE, async {

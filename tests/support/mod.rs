@@ -25,6 +25,18 @@ pub fn test_config() -> Config {
     config
 }
 
+/// A UDP port free now and outside the range the tests' transports take
+/// (the default 40000-49999), for a WebRtcServer.
+pub fn webrtc_server_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if !(40000..=49999).contains(&port) {
+            break port;
+        }
+    }
+}
+
 /// Starts a server with `config`.
 pub async fn start(config: Config) -> Server {
     Server::start(config).await.expect("server starts")

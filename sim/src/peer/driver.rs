@@ -119,7 +119,7 @@ impl Driver {
         self
     }
 
-    /// The endpoint it drives (its seat on a hub, its addresses).
+    /// The endpoint it drives (its addresses).
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
@@ -168,7 +168,7 @@ impl Driver {
         let r = Receive {
             proto: Protocol::Udp,
             source: self.endpoint.remote,
-            destination: self.endpoint.local(),
+            destination: self.endpoint.local,
             contents,
         };
         self.input(Input::Receive(now, r));

@@ -17,7 +17,6 @@ use str0m::media::{MediaKind as StrKind, Mid, Rid};
 use str0m::{Candidate, Rtc, RtcConfig};
 
 use super::error::PeerError;
-use super::seat::Seat;
 use super::stats::MediaKind;
 
 /// mediasoup's side of a transport, from `createWebRtcTransport`.
@@ -28,7 +27,7 @@ pub struct RemoteTransport {
     ice_ufrag: String,
     ice_pwd: String,
     /// Its UDP candidate.
-    candidate: SocketAddr,
+    pub candidate: SocketAddr,
     /// Its sha-256 certificate fingerprint.
     fingerprint: Vec<u8>,
 }
@@ -93,8 +92,8 @@ pub enum Direction {
 /// A str0m endpoint wired against one mediasoup transport, not yet running.
 pub struct Endpoint {
     pub(super) rtc: Rtc,
-    /// Its place on a shared socket (see `hub`).
-    pub(super) seat: Seat,
+    /// Our host candidate: the address the server sees us at.
+    pub(super) local: SocketAddr,
     /// mediasoup's candidate, where every datagram goes and comes from.
     pub(super) remote: SocketAddr,
     pub(super) direction: Direction,
@@ -114,17 +113,14 @@ fn shared_dtls_cert() -> Option<DtlsCert> {
 }
 
 impl Endpoint {
-    /// Takes a seat on a hub's socket and sets up ICE and DTLS against
-    /// `remote`. Must run inside a tokio runtime.
+    /// Sets up ICE and DTLS against `remote`, announcing `local` (the
+    /// address of our seat on a hub, see `seat`) as our host candidate.
     pub fn new(
         config: RtcConfig,
         remote: &RemoteTransport,
         direction: Direction,
+        local: SocketAddr,
     ) -> Result<Self, PeerError> {
-        let seat = Seat::take(remote.candidate)?;
-        // The address the kernel sends to the server from (127.0.0.1 for a
-        // local one) and the hub's port: the host candidate to announce.
-        let local = seat.local();
         let config = match shared_dtls_cert() {
             Some(cert) => config.set_dtls_cert(cert),
             None => config,
@@ -157,15 +153,10 @@ impl Endpoint {
         }
         Ok(Endpoint {
             rtc,
-            seat,
+            local,
             remote: remote.candidate,
             direction,
         })
-    }
-
-    /// Our host candidate's address.
-    pub fn local(&self) -> SocketAddr {
-        self.seat.local()
     }
 
     /// `connectWebRtcTransport`'s `dtlsParameters`: our fingerprint, and

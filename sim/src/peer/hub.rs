@@ -7,14 +7,15 @@
 //! socket, one task. Each wake-up reads every datagram waiting for all of
 //! them in a few calls, hands each to the driver of the server address it
 //! came from, advances the drivers whose deadlines have come, and sends
-//! what they all queued in one `sendmmsg` per 64 datagrams. The server
-//! sees the same thing as from browsers on one host: a client address
-//! per transport's ICE pair, ICE, DTLS and SRTP each their own.
+//! what they all queued in one `sendmmsg` per 64 datagrams. Each
+//! transport keeps its own ICE, DTLS and SRTP; only the client port is
+//! shared, between transports to different server addresses (see `seat`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
@@ -38,10 +39,49 @@ const MAX_TRANSPORTS: usize = 64;
 /// How long an idle hub sleeps when no driver has a deadline.
 const IDLE: Duration = Duration::from_secs(1);
 
+/// The server addresses a hub's transports talk to (see `seat`).
+pub type Remotes = Arc<Mutex<HashSet<SocketAddr>>>;
+
+/// The set of `remotes`, however a holder of its lock ended.
+pub fn lock(remotes: &Remotes) -> MutexGuard<'_, HashSet<SocketAddr>> {
+    remotes.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A server address held on a hub for one transport; dropping it frees
+/// the address for another transport.
+pub struct Reservation {
+    remotes: Remotes,
+    remote: SocketAddr,
+}
+
+impl Reservation {
+    /// Holds `remote` in `remotes`.
+    pub fn new(remotes: &Remotes, remote: SocketAddr) -> Self {
+        lock(remotes).insert(remote);
+        Reservation {
+            remotes: Arc::clone(remotes),
+            remote,
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        lock(&self.remotes).remove(&self.remote);
+    }
+}
+
 /// What a hub is told.
 pub enum ToHub {
-    /// Run this driver from now on.
-    Start(Box<Driver>),
+    /// Run this driver from now on, under this key.
+    Start {
+        /// The transport's key (see `seat`).
+        key: u64,
+        /// Its driver.
+        driver: Box<Driver>,
+        /// Its server address on this hub, held while it runs.
+        reservation: Reservation,
+    },
     /// A command for a driver.
     Command(u64, Command),
     /// Close a driver gracefully (its session ended).
@@ -54,6 +94,8 @@ pub enum ToHub {
 struct Slot {
     driver: Driver,
     remote: SocketAddr,
+    /// Freed with the slot.
+    _reservation: Reservation,
     /// Its entry in `Hub::due`.
     due_at: Option<Instant>,
     /// Received datagrams in this wake-up: advance it afterwards.
@@ -146,13 +188,17 @@ impl Hub {
 
     fn command(&mut self, command: ToHub) {
         match command {
-            ToHub::Start(driver) => {
-                let key = driver.endpoint().seat.key();
+            ToHub::Start {
+                key,
+                driver,
+                reservation,
+            } => {
                 let remote = driver.endpoint().remote;
                 self.routes.insert(remote, key);
                 let slot = Slot {
                     driver: *driver,
                     remote,
+                    _reservation: reservation,
                     due_at: None,
                     touched: false,
                 };
@@ -261,7 +307,7 @@ impl Hub {
         }
     }
 
-    /// Forgets a driver; dropping it frees its seat.
+    /// Forgets a driver; dropping its slot frees its server address.
     fn remove(&mut self, key: u64) {
         if let Some(slot) = self.slots.remove(&key) {
             self.routes.remove(&slot.remote);

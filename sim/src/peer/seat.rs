@@ -11,23 +11,14 @@
 //! gone (its channel closed) is forgotten at the next seat taken.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::driver::{Command, Driver};
-use super::hub::{Hub, ToHub};
-
-/// The server addresses a hub's transports talk to.
-type Remotes = Arc<Mutex<HashSet<SocketAddr>>>;
-
-fn lock(remotes: &Remotes) -> std::sync::MutexGuard<'_, HashSet<SocketAddr>> {
-    remotes.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use super::hub::{Hub, Remotes, Reservation, ToHub, lock};
 
 /// A running hub, as the thread that started it knows it.
 #[derive(Clone)]
@@ -57,10 +48,11 @@ thread_local! {
 static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 
 /// A transport's place on a hub: the server address it holds there, and
-/// the local address str0m announces. Dropping it frees the address.
+/// the local address str0m announces. Dropping it before
+/// [`Seat::start`] frees the address.
 pub struct Seat {
-    hub: HubHandle,
-    remote: SocketAddr,
+    to_hub: UnboundedSender<ToHub>,
+    reservation: Reservation,
     local: SocketAddr,
     key: u64,
 }
@@ -78,11 +70,11 @@ impl Seat {
             hubs.push(h.clone());
             Ok(h)
         })?;
-        lock(&hub.remotes).insert(remote);
+        let reservation = Reservation::new(&hub.remotes, remote);
         let local = SocketAddr::new(source_ip(remote)?, hub.port);
         Ok(Seat {
-            hub,
-            remote,
+            to_hub: hub.to_hub,
+            reservation,
             local,
             key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
         })
@@ -93,29 +85,21 @@ impl Seat {
         self.local
     }
 
-    /// Its key on the hub.
-    pub fn key(&self) -> u64 {
-        self.key
-    }
-
-    /// Hands the driver sitting here to the hub, which runs it from now on;
-    /// the link sends it the session's commands.
-    pub fn start(driver: Driver) -> Link {
-        let seat = &driver.endpoint().seat;
+    /// Hands `driver`, the transport sitting here, to the hub, which runs
+    /// it from now on; the link sends it the session's commands.
+    pub fn start(self, driver: Driver) -> Link {
         let link = Link {
-            to_hub: seat.hub.to_hub.clone(),
-            key: seat.key,
+            to_hub: self.to_hub,
+            key: self.key,
         };
         // A closed hub (its runtime is shutting down) drops the driver, and
         // with it the transport: nothing would carry it anyway.
-        let _ = link.to_hub.send(ToHub::Start(Box::new(driver)));
+        let _ = link.to_hub.send(ToHub::Start {
+            key: self.key,
+            driver: Box::new(driver),
+            reservation: self.reservation,
+        });
         link
-    }
-}
-
-impl Drop for Seat {
-    fn drop(&mut self) {
-        lock(&self.hub.remotes).remove(&self.remote);
     }
 }
 
@@ -202,7 +186,7 @@ mod tests {
         let b = Seat::take(addr(40_001)).unwrap();
         assert_eq!(a.local(), b.local(), "two servers: one socket");
         assert_eq!(a.local().ip(), IpAddr::from(Ipv4Addr::LOCALHOST));
-        assert_ne!(a.key(), b.key());
+        assert_ne!(a.key, b.key);
         // One server address twice (a WebRtcServer): a second socket.
         let c = Seat::take(addr(40_000)).unwrap();
         assert_ne!(c.local(), a.local());

@@ -129,7 +129,8 @@ pub async fn establish(
     let mut send_commands = None;
     let mut send_transport_id = None;
     if config.publish_audio || config.publish_video {
-        let (remote, mut endpoint) = create_transport(&client, &caps, Direction::Send).await?;
+        let (remote, mut endpoint, seat) =
+            create_transport(&client, &caps, Direction::Send).await?;
         let (outgoing, streams) =
             publish::declare(&mut endpoint, &caps, config, &mut rng, Instant::now())?;
         published = streams;
@@ -138,7 +139,7 @@ pub async fn establish(
             .with_drop_every(config.drop_every)
             .silent(config.silent)
             .with_lose_every(config.lose_every);
-        let link = Seat::start(driver);
+        let link = seat.start(driver);
         tasks.transports.push(link.stopper());
         send_commands = Some(link);
         send_transport_id = Some(remote.id);
@@ -146,13 +147,14 @@ pub async fn establish(
 
     let mut recv_commands = None;
     if config.consume {
-        let (remote, mut endpoint) = create_transport(&client, &caps, Direction::Recv).await?;
+        let (remote, mut endpoint, seat) =
+            create_transport(&client, &caps, Direction::Recv).await?;
         if config.wire.twcc {
             endpoint.enable_twcc_feedback();
         }
         connect_transport(&client, &remote, &mut endpoint).await?;
         let driver = Driver::new(endpoint, stats.clone(), peer.clone(), Vec::new());
-        let link = Seat::start(driver);
+        let link = seat.start(driver);
         tasks.transports.push(link.stopper());
         recv_commands = Some(link);
     }
@@ -219,12 +221,13 @@ pub async fn establish(
     Ok(Established { client, tasks })
 }
 
-/// `createWebRtcTransport` and a str0m endpoint wired against it.
+/// `createWebRtcTransport`, a seat on a hub for it, and a str0m endpoint
+/// wired against it.
 async fn create_transport(
     client: &Client,
     caps: &RouterCaps,
     direction: Direction,
-) -> Result<(RemoteTransport, Endpoint), PeerError> {
+) -> Result<(RemoteTransport, Endpoint, Seat), PeerError> {
     let sending = direction == Direction::Send;
     let reply = request(
         client,
@@ -239,8 +242,9 @@ async fn create_transport(
         // Harmless without transport-cc: no stream expects the probes then.
         super::probes::with_probe_codec(caps.receive_config())
     };
-    let endpoint = Endpoint::new(config, &remote, direction)?;
-    Ok((remote, endpoint))
+    let seat = Seat::take(remote.candidate)?;
+    let endpoint = Endpoint::new(config, &remote, direction, seat.local())?;
+    Ok((remote, endpoint, seat))
 }
 
 /// `connectWebRtcTransport`, before any packet flows: mediasoup must know
