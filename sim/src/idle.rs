@@ -3,14 +3,18 @@
 //!
 //! Resting lets datagrams and due timers pile up, so that one wake-up
 //! serves many of them: a fraction of the wake-ups and system calls, for at
-//! most the rest's length of delay on a packet. Latency-bound phases (a
-//! join burst) turn it off for their length with [`pause`].
+//! most the rest's length of delay on a packet. Signaling is not media:
+//! while a request waits for its answer (a join's dozen round trips), or a
+//! latency-bound phase runs (a join burst), an [`awake`] guard keeps the
+//! runtime from resting, so a rest delays packets, never a join.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The current rest, microseconds (0: none).
 static REST_US: AtomicU64 = AtomicU64::new(0);
+/// Live [`Awake`] guards: no rest while any is held.
+static AWAKE: AtomicUsize = AtomicUsize::new(0);
 
 /// Sets the rest (zero: the runtime parks at once, as tokio does).
 pub fn set(rest: Duration) {
@@ -23,29 +27,29 @@ pub fn get() -> Duration {
     Duration::from_micros(REST_US.load(Ordering::Relaxed))
 }
 
-/// Rests (blocks the calling thread) for the current rest, if any.
+/// Rests (blocks the calling thread) for the current rest, if any and if
+/// no [`Awake`] guard is held.
 pub fn rest() {
     let rest = get();
-    if !rest.is_zero() {
+    if !rest.is_zero() && AWAKE.load(Ordering::Relaxed) == 0 {
         std::thread::sleep(rest);
     }
 }
 
-/// No rest until the guard drops; then the rest in force before.
-#[must_use = "the rest comes back when the guard drops"]
-pub fn pause() -> Paused {
-    let before = get();
-    set(Duration::ZERO);
-    Paused(before)
+/// No rest until the guard drops (nor while any other is held).
+#[must_use = "the runtime may rest again once the guard drops"]
+pub fn awake() -> Awake {
+    AWAKE.fetch_add(1, Ordering::Relaxed);
+    Awake(())
 }
 
-/// See [`pause`].
+/// See [`awake`].
 #[derive(Debug)]
-pub struct Paused(Duration);
+pub struct Awake(());
 
-impl Drop for Paused {
+impl Drop for Awake {
     fn drop(&mut self) {
-        set(self.0);
+        AWAKE.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -54,18 +58,28 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
-    #[test]
-    fn rests_and_pauses() {
-        set(Duration::from_millis(3));
-        assert_eq!(get(), Duration::from_millis(3));
+    fn rested(rest_for: Duration) -> bool {
         let t = Instant::now();
         rest();
-        assert!(t.elapsed() >= Duration::from_millis(3));
+        t.elapsed() >= rest_for
+    }
+
+    #[test]
+    fn rests_unless_held_awake() {
+        let rest_for = Duration::from_millis(3);
+        set(rest_for);
+        assert_eq!(get(), rest_for);
+        assert!(rested(rest_for));
         {
-            let _awake = pause();
-            assert_eq!(get(), Duration::ZERO);
+            let _one = awake();
+            let two = awake();
+            assert!(!rested(rest_for));
+            drop(two);
+            // One guard still held.
+            assert!(!rested(rest_for));
         }
-        assert_eq!(get(), Duration::from_millis(3));
+        assert!(rested(rest_for));
+        assert_eq!(get(), rest_for);
         set(Duration::ZERO);
         let t = Instant::now();
         rest();

@@ -71,9 +71,10 @@ struct Cli {
     /// When the peers' runtime runs out of work, it rests this long before
     /// waiting for more, ms (0: never rests). What arrives meanwhile is
     /// handled in one go: a fraction of the wake-ups and system calls, for
-    /// at most this much delay on a packet (a browser's pacer sends in 5 ms
-    /// bursts). A capacity run's join burst runs without it.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=20))]
+    /// at most this much delay on a packet sent (half an audio frame; what
+    /// arrives keeps the kernel's arrival time). No rest while a signaling
+    /// request waits for its answer, nor during a capacity run's join burst.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=20))]
     tick_ms: u64,
     /// The server's join-token secret (its `[auth]` secret): each peer
     /// presents a token minted with it. A server the sim starts is given

@@ -157,11 +157,12 @@ impl Driver {
         }
     }
 
-    /// Hands str0m a datagram from the server, received at `now`, and
-    /// queues what it answers; false once it failed. Anything str0m cannot
-    /// classify (not STUN, DTLS, RTP or RTCP), or a truncated one, is
-    /// dropped, as a browser would.
-    pub fn receive(&mut self, now: Instant, datagram: &[u8], out: &mut SendBatch) -> bool {
+    /// Hands str0m a datagram from the server that arrived at `arrived`
+    /// (perhaps before the driver last advanced: str0m then runs no timer
+    /// for it), and queues what it answers; false once it failed. Anything
+    /// str0m cannot classify (not STUN, DTLS, RTP or RTCP), or a truncated
+    /// one, is dropped, as a browser would.
+    pub fn receive(&mut self, arrived: Instant, datagram: &[u8], out: &mut SendBatch) -> bool {
         let Ok(contents) = datagram.try_into() else {
             return true;
         };
@@ -171,7 +172,7 @@ impl Driver {
             destination: self.endpoint.local,
             contents,
         };
-        self.input(Input::Receive(now, r));
+        self.input(Input::Receive(arrived, r));
         self.drain_output(out).is_some()
     }
 
@@ -351,7 +352,7 @@ impl Driver {
                         if frame.keyframe {
                             stats.keyframes_sent.fetch_add(1, Ordering::Relaxed);
                         }
-                        pacer.push(frame.packets);
+                        pacer.push(now, frame.packets);
                     }
                     while let Some(mut p) = pacer.pop(now) {
                         next_seq.store(p.seq + 1, Ordering::Relaxed);

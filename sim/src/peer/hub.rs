@@ -23,7 +23,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use super::driver::{Command, Driver};
-use super::udp_batch::{RECV_SLOTS, RecvBatch, SendBatch};
+use super::udp_batch::{RECV_SLOTS, RecvBatch, SendBatch, stamp_arrivals};
 
 /// Most datagrams read in one wake-up before the drivers' deadlines and
 /// commands are looked at again.
@@ -129,6 +129,10 @@ impl Hub {
         let socket = std::net::UdpSocket::bind(SocketAddr::new(any, 0))?;
         socket.set_nonblocking(true)?;
         let capacity = capacity(grow_buffers(&socket));
+        if let Err(e) = stamp_arrivals(&socket) {
+            // Then a datagram's arrival is the time it was read.
+            tracing::debug!("hub socket: no arrival stamps: {e}");
+        }
         let socket = UdpSocket::from_std(socket)?;
         let port = socket.local_addr()?.port();
         let (tx, commands) = mpsc::unbounded_channel();
@@ -229,7 +233,6 @@ impl Hub {
                     break;
                 }
             };
-            let now = Instant::now();
             for i in 0..n {
                 // Only the servers' addresses are known: anything else is
                 // dropped unread.
@@ -239,9 +242,12 @@ impl Hub {
                 let Some(slot) = self.slots.get_mut(&key) else {
                     continue;
                 };
+                // The time it arrived, not when it was read: a datagram
+                // that waited out a rest is not reported late.
+                let arrived = inbox.arrival(i);
                 if !slot
                     .driver
-                    .receive(now, inbox.datagram(i), &mut self.outbox)
+                    .receive(arrived, inbox.datagram(i), &mut self.outbox)
                 {
                     self.remove(key);
                     continue;

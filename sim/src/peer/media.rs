@@ -384,8 +384,14 @@ impl Pacer {
         }
     }
 
-    /// Queues a frame's packets.
-    pub fn push(&mut self, packets: impl IntoIterator<Item = RtpOut>) {
+    /// Queues a frame's packets at `now`. An idle bucket banks no credit:
+    /// it drains from when the frame came.
+    pub fn push(&mut self, now: Instant, packets: impl IntoIterator<Item = RtpOut>) {
+        if self.queue.is_empty()
+            && let Some(free_at) = &mut self.free_at
+        {
+            *free_at = (*free_at).max(now);
+        }
         self.queue.extend(packets);
     }
 
@@ -411,13 +417,15 @@ impl Pacer {
             return None;
         }
         let p = self.queue.pop_front()?;
-        // The bucket drains from when it was free, or from now if it was
-        // idle (no banked credit, save a millisecond of timer lateness),
-        // or from now again if the backlog is over the limit.
+        // The bucket drains from when it was free: polled late (a rest, a
+        // busy machine), the packets that waited leave together, as a
+        // browser's pacer catches up, rather than the stream running slow
+        // with a growing queue. It catches up on at most the backlog limit,
+        // and starts from now once a packet is over it.
         let start = if behind >= MAX_PACING_DELAY {
             now
         } else {
-            free_at.max(now.checked_sub(Duration::from_millis(1)).unwrap_or(now))
+            free_at.max(now.checked_sub(MAX_PACING_DELAY).unwrap_or(now))
         };
         let bits = (p.payload.len() as u64) * 8;
         let cost = Duration::from_nanos(bits * 1_000_000_000 / rate);
@@ -608,7 +616,7 @@ mod tests {
         let t0 = Instant::now();
         // 400 kbit/s paces at 1 Mbit/s: a 1000-byte packet takes 8 ms.
         let mut p = Pacer::new(400_000, true);
-        p.push((0..4).map(|s| packet(s, 1000)));
+        p.push(t0, (0..4).map(|s| packet(s, 1000)));
         let mut t = t0;
         let mut sent = Vec::new();
         while sent.len() < 4 {
@@ -618,8 +626,7 @@ mod tests {
             t += Duration::from_millis(1);
         }
         let times: Vec<u64> = sent.iter().map(|(_, d)| d.as_millis() as u64).collect();
-        // The first leaves at once, then one every 8 ms (within the 1 ms
-        // the idle bucket starts early).
+        // The first leaves at once, then one every 8 ms (polled each 1 ms).
         assert_eq!(sent.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
         for (i, ms) in times.iter().enumerate() {
             let want = 8 * i as u64;
@@ -629,20 +636,57 @@ mod tests {
     }
 
     #[test]
+    fn a_pacer_polled_late_keeps_up_with_its_stream() {
+        // 480 kbit/s of video (two 1000-byte packets every 33 ms) paced at
+        // 1.25 Mbit/s, polled every 20 ms (a rest, a busy machine): a
+        // packet's 6.4 ms of pacing passes between polls and must not be
+        // lost, or the queue grows without end and the stream runs slow.
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut p = Pacer::new(500_000, true);
+        let (mut pushed, mut sent, mut next_frame) = (0u64, 0u64, t0);
+        let mut t = t0;
+        while t < t0 + ms(3_000) {
+            while next_frame <= t {
+                p.push(next_frame, (0..2).map(|s| packet(pushed + s, 1000)));
+                pushed += 2;
+                next_frame += ms(33);
+            }
+            sent += std::iter::from_fn(|| p.pop(t)).count() as u64;
+            t += ms(20);
+        }
+        assert!(pushed - sent <= 4, "{sent} of {pushed} sent");
+    }
+
+    #[test]
+    fn an_idle_pacer_banks_no_credit() {
+        // After a second with nothing to send, a frame is still paced.
+        let t0 = Instant::now();
+        let mut p = Pacer::new(400_000, true);
+        p.push(t0, [packet(0, 1000)]);
+        assert!(p.pop(t0).is_some());
+        let later = t0 + Duration::from_secs(1);
+        p.push(later, (1..3).map(|s| packet(s, 1000)));
+        assert!(p.pop(later).is_some());
+        assert!(p.pop(later).is_none(), "the second waits its 8 ms");
+        assert!(p.pop(later + Duration::from_millis(8)).is_some());
+    }
+
+    #[test]
     fn unpaced_sends_everything_at_once_and_a_backlog_is_flushed() {
         let t0 = Instant::now();
         let mut p = Pacer::new(400_000, false);
-        p.push((0..10).map(|s| packet(s, 1000)));
+        p.push(t0, (0..10).map(|s| packet(s, 1000)));
         assert_eq!(std::iter::from_fn(|| p.pop(t0)).count(), 10);
         // Paced at 20 kbit/s, a 1000-byte packet holds the next for 400 ms.
         let mut p = Pacer::new(8_000, true);
-        p.push((0..2).map(|s| packet(s, 1000)));
+        p.push(t0, (0..2).map(|s| packet(s, 1000)));
         assert!(p.pop(t0).is_some());
         assert!(p.pop(t0 + Duration::from_millis(390)).is_none());
         assert!(p.pop(t0 + Duration::from_millis(400)).is_some());
         // A backlog longer than the limit (600 ms a packet) goes out at once.
         let mut p = Pacer::new(8_000, true);
-        p.push((0..3).map(|s| packet(s, 1500)));
+        p.push(t0, (0..3).map(|s| packet(s, 1500)));
         assert_eq!(std::iter::from_fn(|| p.pop(t0)).count(), 3);
     }
 }

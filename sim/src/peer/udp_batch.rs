@@ -9,6 +9,7 @@ use std::io;
 use std::mem::size_of;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -21,12 +22,45 @@ pub const RECV_SLOTS: usize = 32;
 /// longer datagram (none is expected) shows as truncated and is dropped.
 const SLOT: usize = 2048;
 
+/// Room for one datagram's control messages: its arrival time (a
+/// `timespec`), with slack for one more the kernel may add.
+const CONTROL: usize = 64;
+/// The oldest arrival believed: a stamp further back means the wall
+/// clock stepped, and the time of the read is used instead.
+const MAX_AGE: Duration = Duration::from_secs(1);
+
 /// Buffers for [`RecvBatch::recv`]; allocated at the first read.
 #[derive(Default)]
 pub struct RecvBatch {
     data: Vec<u8>,
     lens: [usize; RECV_SLOTS],
     sources: Vec<Option<SocketAddr>>,
+    /// Per slot, `cmsghdr`-aligned room for control messages.
+    control: Vec<[u64; CONTROL / 8]>,
+    arrivals: Vec<Instant>,
+}
+
+/// Asks the kernel to stamp each datagram `socket` receives with the time
+/// it arrived (`SO_TIMESTAMPNS`), read back by [`RecvBatch::arrival`]: a
+/// datagram read a while after it arrived (the peers' runtime rests
+/// between wake-ups) still reports when it arrived.
+pub fn stamp_arrivals(socket: &std::net::UdpSocket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a c_int, as the option expects, valid for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            std::ptr::from_ref(&on).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 impl RecvBatch {
@@ -38,6 +72,7 @@ impl RecvBatch {
     pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
         if self.data.is_empty() {
             self.data = vec![0; RECV_SLOTS * SLOT];
+            self.control = vec![[0; CONTROL / 8]; RECV_SLOTS];
         }
         // SAFETY: an all-zero sockaddr_storage is valid (family unspec).
         let mut names: [libc::sockaddr_storage; RECV_SLOTS] = unsafe { std::mem::zeroed() };
@@ -47,11 +82,14 @@ impl RecvBatch {
         });
         // SAFETY: an all-zero mmsghdr is valid (no name, no control).
         let mut headers: [libc::mmsghdr; RECV_SLOTS] = unsafe { std::mem::zeroed() };
-        for ((hdr, iov), name) in headers.iter_mut().zip(iovecs.iter_mut()).zip(&mut names) {
+        let slots = headers.iter_mut().zip(iovecs.iter_mut()).zip(&mut names);
+        for (((hdr, iov), name), control) in slots.zip(&mut self.control) {
             hdr.msg_hdr.msg_iov = iov;
             hdr.msg_hdr.msg_iovlen = 1;
             hdr.msg_hdr.msg_name = std::ptr::from_mut(name).cast();
             hdr.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdr.msg_hdr.msg_control = control.as_mut_ptr().cast();
+            hdr.msg_hdr.msg_controllen = CONTROL;
         }
         let fd = socket.as_raw_fd();
         let mut got = 0;
@@ -78,11 +116,15 @@ impl RecvBatch {
                 Ok(())
             }
         });
+        let (read_at, wall) = (Instant::now(), SystemTime::now());
         self.sources.clear();
+        self.arrivals.clear();
         for ((len, hdr), name) in self.lens.iter_mut().zip(&headers).zip(&names).take(got) {
             let truncated = hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             *len = if truncated { 0 } else { hdr.msg_len as usize };
             self.sources.push(from_raw(name, hdr.msg_hdr.msg_namelen));
+            self.arrivals
+                .push(arrived_at(read_at, wall, stamp(&hdr.msg_hdr)));
         }
         match result {
             Err(e) if got == 0 && e.kind() != io::ErrorKind::WouldBlock => Err(e),
@@ -100,6 +142,50 @@ impl RecvBatch {
     pub fn source(&self, i: usize) -> Option<SocketAddr> {
         self.sources.get(i).copied().flatten()
     }
+
+    /// When the `i`th datagram of the last [`RecvBatch::recv`] arrived, if
+    /// the socket stamps arrivals (see [`stamp_arrivals`]); otherwise when
+    /// it was read.
+    pub fn arrival(&self, i: usize) -> Instant {
+        self.arrivals[i]
+    }
+}
+
+/// The arrival, on the monotonic clock, of a datagram read at `read_at`
+/// (`wall` on the wall clock) and stamped `stamp` (wall clock) by the
+/// kernel; the time of the read if unstamped, or if the stamp is in the
+/// future or more than [`MAX_AGE`] old (the wall clock stepped).
+fn arrived_at(read_at: Instant, wall: SystemTime, stamp: Option<SystemTime>) -> Instant {
+    stamp
+        .and_then(|t| wall.duration_since(t).ok())
+        .filter(|age| *age <= MAX_AGE)
+        .and_then(|age| read_at.checked_sub(age))
+        .unwrap_or(read_at)
+}
+
+/// The arrival stamp (`SCM_TIMESTAMPNS`) among a received message's
+/// control messages.
+fn stamp(msg: &libc::msghdr) -> Option<SystemTime> {
+    // SAFETY: `msg` was filled by `recvmmsg`, whose control buffer and
+    // length describe the control messages it wrote; the macros only walk
+    // within them, and the stamp is read unaligned.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::timespec>());
+                let since_epoch = Duration::new(
+                    u64::try_from(ts.tv_sec).ok()?,
+                    u32::try_from(ts.tv_nsec).ok()?,
+                );
+                return SystemTime::UNIX_EPOCH.checked_add(since_epoch);
+            }
+            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+        }
+    }
+    None
 }
 
 /// Datagrams waiting for the next [`SendBatch::flush`], each with its
@@ -298,6 +384,49 @@ mod tests {
             assert_eq!(from, tx.local_addr().unwrap());
             assert_eq!(&buf[..n], &vec![i; 1 + usize::from(i)][..]);
         }
+    }
+
+    #[test]
+    fn arrivals_come_from_the_stamp_unless_the_clock_stepped() {
+        let read_at = Instant::now();
+        let wall = SystemTime::now();
+        let ms = Duration::from_millis;
+        assert_eq!(
+            arrived_at(read_at, wall, Some(wall - ms(7))),
+            read_at - ms(7)
+        );
+        assert_eq!(arrived_at(read_at, wall, None), read_at);
+        assert_eq!(arrived_at(read_at, wall, Some(wall + ms(7))), read_at);
+        assert_eq!(arrived_at(read_at, wall, Some(wall - ms(1_001))), read_at);
+    }
+
+    #[tokio::test]
+    async fn a_stamped_socket_reports_when_a_datagram_arrived_not_when_it_was_read() {
+        let std_rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        std_rx.set_nonblocking(true).unwrap();
+        stamp_arrivals(&std_rx).unwrap();
+        let rx = UdpSocket::from_std(std_rx).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let sent = Instant::now();
+        tx.send_to(b"early", rx.local_addr().unwrap())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let mut inbox = RecvBatch::default();
+        rx.readable().await.unwrap();
+        let before_read = Instant::now();
+        assert_eq!(inbox.recv(&rx).unwrap(), 1);
+        let arrived = inbox.arrival(0);
+        assert!(
+            arrived >= sent - Duration::from_millis(5),
+            "{:?}",
+            sent - arrived
+        );
+        assert!(
+            arrived + Duration::from_millis(20) < before_read,
+            "arrival {:?} before the read, not the read's time",
+            before_read - arrived
+        );
     }
 
     #[tokio::test]

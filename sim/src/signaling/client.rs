@@ -158,6 +158,8 @@ impl Client {
         user_agent: Option<&str>,
         options: ConnectOptions,
     ) -> Result<(Client, Incoming), Error> {
+        // A handshake is signaling: the runtime does not rest meanwhile.
+        let _awake = crate::idle::awake();
         let mut url = url.to_owned();
         let mut hops = 0;
         loop {
@@ -364,6 +366,8 @@ impl Client {
         timeout: Duration,
         what: impl FnOnce() -> String,
     ) -> Result<Vec<Value>, Error> {
+        // The answer is awaited: the runtime does not rest meanwhile.
+        let _awake = crate::idle::awake();
         let shared = &self.inner.shared;
         let (id, answer) = shared.register()?;
         // Frees the slot however this future ends, including being dropped.
