@@ -23,7 +23,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use super::driver::{Command, Driver};
-use super::udp_batch::{RECV_SLOTS, RecvBatch, SendBatch, stamp_arrivals};
+use super::udp_batch::{RECV_SLOTS, RecvBatch, SendBatch, set_socket_option, stamp_arrivals};
 
 /// Most datagrams read in one wake-up before the drivers' deadlines and
 /// commands are looked at again.
@@ -339,8 +339,8 @@ fn grow_buffers(socket: &std::net::UdpSocket) -> usize {
         (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
         (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
     ] {
-        if setsockopt(fd, forced, size).is_err() {
-            let _ = setsockopt(fd, plain, size);
+        if set_socket_option(fd, forced, size).is_err() {
+            let _ = set_socket_option(fd, plain, size);
         }
     }
     let mut got: libc::c_int = 0;
@@ -356,24 +356,6 @@ fn grow_buffers(socket: &std::net::UdpSocket) -> usize {
         )
     };
     if rc == 0 { got.max(0) as usize } else { 0 }
-}
-
-fn setsockopt(fd: libc::c_int, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
-    // SAFETY: `value` is a c_int, as the option expects, valid for the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            option,
-            std::ptr::from_ref(&value).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// How many transports a socket with `buffer` bytes of receive buffer

@@ -45,14 +45,22 @@ pub struct RecvBatch {
 /// datagram read a while after it arrived (the peers' runtime rests
 /// between wake-ups) still reports when it arrived.
 pub fn stamp_arrivals(socket: &std::net::UdpSocket) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: `on` is a c_int, as the option expects, valid for the call.
+    set_socket_option(socket.as_raw_fd(), libc::SO_TIMESTAMPNS, 1)
+}
+
+/// Sets the integer socket option `option` (level `SOL_SOCKET`) of `fd`.
+pub fn set_socket_option(
+    fd: libc::c_int,
+    option: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `value` is a c_int, as the option expects, valid for the call.
     let rc = unsafe {
         libc::setsockopt(
-            socket.as_raw_fd(),
+            fd,
             libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            std::ptr::from_ref(&on).cast(),
+            option,
+            std::ptr::from_ref(&value).cast(),
             size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
