@@ -93,7 +93,6 @@ pub enum ToHub {
 /// A driver the hub runs, with where it sits in the schedule.
 struct Slot {
     driver: Driver,
-    remote: SocketAddr,
     /// Freed with the slot.
     _reservation: Reservation,
     /// Its entry in `Hub::due`.
@@ -197,11 +196,9 @@ impl Hub {
                 driver,
                 reservation,
             } => {
-                let remote = driver.endpoint().remote;
-                self.routes.insert(remote, key);
+                self.routes.insert(driver.endpoint().remote, key);
                 let slot = Slot {
                     driver: *driver,
-                    remote,
                     _reservation: reservation,
                     due_at: None,
                     touched: false,
@@ -316,7 +313,7 @@ impl Hub {
     /// Forgets a driver; dropping its slot frees its server address.
     fn remove(&mut self, key: u64) {
         if let Some(slot) = self.slots.remove(&key) {
-            self.routes.remove(&slot.remote);
+            self.routes.remove(&slot.driver.endpoint().remote);
             if let Some(at) = slot.due_at {
                 self.due.remove(&(at, key));
             }
