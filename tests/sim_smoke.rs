@@ -124,6 +124,19 @@ async fn capacity_ramps_in_steps_and_reports_them() {
         assert_eq!(step.consumers, peers * 4);
         assert_eq!(step.joins.count, 3);
         assert!(step.expected > 0 && step.received > 0, "{step:?}");
+        // Every frame the peers' schedules made due is counted, made or
+        // skipped: 50 Opus packets and the video's frame rate per peer
+        // and second (give or take a frame per source at each end).
+        let per_peer = 50.0 + f64::from(scenario.video_fps);
+        let due = per_peer * peers as f64 * step.secs;
+        let slack = 4.0 * peers as f64;
+        assert!(
+            (step.frames_due as f64 - due).abs() <= slack,
+            "{} frames due, {due:.0} scheduled",
+            step.frames_due
+        );
+        assert_eq!(step.frames_skipped, 0, "{step:?}");
+        assert_eq!(step.on_schedule, Some(1.0));
         assert_eq!(step.lost, step.expected.saturating_sub(step.received));
         assert!(step.sim_cpu.is_some(), "the sim reads its own /proc");
         assert!(step.server_cpu.is_none(), "no server pid was given");

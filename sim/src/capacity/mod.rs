@@ -286,6 +286,7 @@ impl Ramp<'_> {
         let total = window.total();
         let (expected, received) = (total.expected, total.received);
         let (mut sent, mut recv, mut recv_bytes, mut sent_bytes) = (0u64, 0u64, 0u64, 0u64);
+        let (mut made, mut skipped) = (0u64, 0u64);
         let (mut producers, mut consumers, mut duplicates) = (0, 0, 0);
         for (id, b) in &after {
             producers += b.producers.len();
@@ -296,6 +297,8 @@ impl Ramp<'_> {
                 recv += b.received.packets.saturating_sub(a.received.packets);
                 recv_bytes += b.received.bytes.saturating_sub(a.received.bytes);
                 sent_bytes += run_report::sent_bytes(b).saturating_sub(run_report::sent_bytes(a));
+                made += b.frames_made.saturating_sub(a.frames_made);
+                skipped += b.frames_skipped.saturating_sub(a.frames_skipped);
             }
         }
         let cores = |p: Option<(CpuSample, CpuSample)>| p.and_then(|(a, b)| b.cores_since(&a));
@@ -314,6 +317,9 @@ impl Ramp<'_> {
             received,
             lost: expected.saturating_sub(received),
             delivered_ratio: (expected > 0).then(|| received as f64 / expected as f64),
+            frames_due: made + skipped,
+            frames_skipped: skipped,
+            on_schedule: (made + skipped > 0).then(|| made as f64 / (made + skipped) as f64),
             joins: LatencyReport::of(&latencies, failed),
             sim_cpu: cores(cpu_before.0.zip(cpu_after.0)),
             server_cpu: cores(cpu_before.1.zip(cpu_after.1)),

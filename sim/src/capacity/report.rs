@@ -84,7 +84,7 @@ impl CapacityReport {
         }
         let _ = writeln!(
             t,
-            "{:>4} {:>5} {:>5} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>7} {:>7} {:>7} {:>10}",
+            "{:>4} {:>5} {:>5} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>7} {:>8} {:>8} {:>7} {:>7} {:>7} {:>10}",
             "step",
             "peers",
             "prod",
@@ -93,6 +93,7 @@ impl CapacityReport {
             "pkts/s r",
             "Mb/s sent",
             "Mb/s recv",
+            "on sched",
             "delivered",
             "lost",
             "join p50",
@@ -105,7 +106,7 @@ impl CapacityReport {
         for s in &self.steps {
             let _ = writeln!(
                 t,
-                "{:>4} {:>5} {:>5} {:>5} {:>9.0} {:>9.0} {:>9.2} {:>9.2} {:>9} {:>7} {:>6.0}ms {:>6.0}ms {:>7} {:>7} {:>7} {:>10}",
+                "{:>4} {:>5} {:>5} {:>5} {:>9.0} {:>9.0} {:>9.2} {:>9.2} {:>8} {:>9} {:>7} {:>6.0}ms {:>6.0}ms {:>7} {:>7} {:>7} {:>10}",
                 s.step,
                 s.peers,
                 s.producers,
@@ -114,6 +115,7 @@ impl CapacityReport {
                 s.received_pps,
                 s.sent_bps / 1e6,
                 s.received_bps / 1e6,
+                opt(s.on_schedule, |r| format!("{:.2}%", r * 100.0)),
                 opt(s.delivered_ratio, |d| format!("{:.2}%", d * 100.0)),
                 s.lost,
                 s.joins.p50_ms,
@@ -168,6 +170,11 @@ impl CapacityReport {
                 "delivery fell below {:.2}% ({})",
                 self.min_delivered() * 100.0,
                 opt(*delivered_ratio, |d| format!("{:.2}%", d * 100.0))
+            ),
+            Some(StopReason::SimBehind { on_schedule }) => format!(
+                "the sim fell behind: it sent {:.2}% of the frames due (below {:.2}%), so the step did not carry its load",
+                on_schedule * 100.0,
+                self.min_delivered() * 100.0
             ),
             Some(StopReason::JoinsFailed { failed }) => format!("{failed} joins failed"),
             Some(StopReason::MaxPeers) => "max_peers reached".into(),

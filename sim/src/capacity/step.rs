@@ -37,6 +37,15 @@ pub struct StepResult {
     pub lost: u64,
     /// `received / expected`.
     pub delivered_ratio: Option<f64>,
+    /// Media frames (Opus packets, VP8 frames) the peers' schedules made
+    /// due over the measurement.
+    pub frames_due: u64,
+    /// Of those, frames skipped because the sim stalled: load it owed and
+    /// never sent.
+    pub frames_skipped: u64,
+    /// Share of the due frames the sim sent: below the threshold the step
+    /// did not carry its nominal load, whatever it delivered.
+    pub on_schedule: Option<f64>,
     /// Latency of this step's joins.
     pub joins: LatencyReport,
     /// CPU cores the sim used (1.0 = one core), when /proc tells.
@@ -46,10 +55,19 @@ pub struct StepResult {
 }
 
 impl StepResult {
-    /// Every join came up and at least `min_delivered` of the expected
-    /// packets arrived (a step with nothing expected cannot pass).
+    /// Every join came up, the sim sent at least `min_delivered` of the
+    /// frames due, and at least `min_delivered` of the expected packets
+    /// arrived (a step with nothing expected cannot pass).
     pub fn passed(&self, min_delivered: f64) -> bool {
-        self.joins.failed == 0 && self.delivered_ratio.is_some_and(|d| d >= min_delivered)
+        self.joins.failed == 0
+            && self.kept_schedule(min_delivered)
+            && self.delivered_ratio.is_some_and(|d| d >= min_delivered)
+    }
+
+    /// The sim sent at least `min` of the frames due (no frame due: no
+    /// schedule to keep).
+    fn kept_schedule(&self, min: f64) -> bool {
+        self.on_schedule.is_none_or(|s| s >= min)
     }
 
     /// Sim CPU over server CPU (below 1: the sim is the cheaper side).
@@ -84,6 +102,12 @@ pub enum StopReason {
         /// Its delivered ratio.
         delivered_ratio: Option<f64>,
     },
+    /// The sim skipped frames (it stalled): the step did not carry its
+    /// nominal load, so it says nothing about the server.
+    SimBehind {
+        /// Share of the due frames it sent.
+        on_schedule: f64,
+    },
     /// Joins of a step failed.
     JoinsFailed {
         /// How many.
@@ -96,7 +120,9 @@ pub enum StopReason {
 }
 
 /// After `last`: stop (and why), or `None` to add `step_peers` more.
-/// Failures come first: a failing step ends the ramp even at the limit.
+/// Failures come first: a failing step ends the ramp even at the limit;
+/// a sim that fell behind comes before degraded delivery, which it makes
+/// meaningless.
 pub fn after_step(
     last: &StepResult,
     min_delivered: f64,
@@ -107,6 +133,11 @@ pub fn after_step(
         return Some(StopReason::JoinsFailed {
             failed: last.joins.failed,
         });
+    }
+    if let Some(on_schedule) = last.on_schedule
+        && !last.kept_schedule(min_delivered)
+    {
+        return Some(StopReason::SimBehind { on_schedule });
     }
     if !last.passed(min_delivered) {
         return Some(StopReason::Degraded {
@@ -142,6 +173,9 @@ mod tests {
             received,
             lost: expected.saturating_sub(received),
             delivered_ratio: (expected > 0).then(|| received as f64 / expected as f64),
+            frames_due: 0,
+            frames_skipped: 0,
+            on_schedule: None,
             joins: LatencyReport {
                 count: 5 - failed,
                 failed,
@@ -187,6 +221,37 @@ mod tests {
             after_step(&step(40, 200, 1000, 500, 0), 0.99, 5, 200),
             Some(StopReason::Degraded { .. })
         ));
+    }
+
+    #[test]
+    fn a_sim_that_fell_behind_fails_the_step_whatever_arrived() {
+        let mut s = step(3, 15, 1000, 1000, 0);
+        s.frames_due = 10_000;
+        s.frames_skipped = 50;
+        s.on_schedule = Some(0.995);
+        assert!(s.passed(0.99));
+        assert_eq!(after_step(&s, 0.99, 5, 200), None);
+        s.frames_skipped = 200;
+        s.on_schedule = Some(0.98);
+        assert!(!s.passed(0.99));
+        assert_eq!(
+            after_step(&s, 0.99, 5, 200),
+            Some(StopReason::SimBehind { on_schedule: 0.98 })
+        );
+        // Before degraded delivery, which it explains; after failed joins.
+        s.received = 500;
+        s.delivered_ratio = Some(0.5);
+        assert_eq!(
+            after_step(&s, 0.99, 5, 200),
+            Some(StopReason::SimBehind { on_schedule: 0.98 })
+        );
+        s.joins.failed = 1;
+        assert_eq!(
+            after_step(&s, 0.99, 5, 200),
+            Some(StopReason::JoinsFailed { failed: 1 })
+        );
+        let steps = [step(1, 5, 1000, 1000, 0), s];
+        assert_eq!(capacity(&steps, 0.99).map(|s| s.peers), Some(5));
     }
 
     #[test]

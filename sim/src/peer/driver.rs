@@ -323,7 +323,9 @@ impl Driver {
         for (o, next_seq) in self.outgoing.iter_mut().zip(&self.next_seqs) {
             match o {
                 Outgoing::Audio { ssrc, pt, source } => {
+                    let skipped = source.skipped();
                     while let Some(p) = source.poll(now) {
+                        stats.frames_made.fetch_add(1, Ordering::Relaxed);
                         let Some(stream) = api.stream_tx(&Ssrc::from(*ssrc)) else {
                             break;
                         };
@@ -335,6 +337,7 @@ impl Driver {
                         stream.write_rtp(rtp_write(*pt, now, p));
                         wrote = true;
                     }
+                    count_skipped(&stats.frames_skipped, source.skipped() - skipped);
                 }
                 Outgoing::Video {
                     ssrc,
@@ -348,12 +351,15 @@ impl Driver {
                     let Some(stream) = api.stream_tx(&Ssrc::from(*ssrc)) else {
                         continue;
                     };
+                    let skipped = source.skipped();
                     while let Some(frame) = source.poll(now) {
+                        stats.frames_made.fetch_add(1, Ordering::Relaxed);
                         if frame.keyframe {
                             stats.keyframes_sent.fetch_add(1, Ordering::Relaxed);
                         }
                         pacer.push(now, frame.packets);
                     }
+                    count_skipped(&stats.frames_skipped, source.skipped() - skipped);
                     while let Some(mut p) = pacer.pop(now) {
                         next_seq.store(p.seq + 1, Ordering::Relaxed);
                         if dropped(p.seq) {
@@ -373,6 +379,13 @@ impl Driver {
             }
         }
         wrote
+    }
+}
+
+/// Adds frames a source skipped (rare: only after a stall) to the count.
+fn count_skipped(counter: &AtomicU64, skipped: u64) {
+    if skipped > 0 {
+        counter.fetch_add(skipped, Ordering::Relaxed);
     }
 }
 

@@ -52,6 +52,8 @@ struct Clock {
     ticks: u64,
     base_ts: u32,
     seq: u64,
+    /// Frames skipped after stalls (see [`Clock::due`]).
+    skipped: u64,
 }
 
 impl Clock {
@@ -65,6 +67,7 @@ impl Clock {
             // Below 2^15 so that str0m's first SeqNo has ROC 0 (it warns
             // otherwise: the receiver cannot know a non-zero ROC).
             seq: rng.next_u64() % 0x8000,
+            skipped: 0,
         }
     }
 
@@ -81,6 +84,7 @@ impl Clock {
         if now - due > MAX_LAG {
             let behind = ((now - due).as_nanos() / self.interval.as_nanos().max(1)) as u64;
             self.frame += behind;
+            self.skipped += behind;
         }
         true
     }
@@ -144,6 +148,12 @@ impl AudioSource {
     /// Makes the next packet due at `now` (the transport just connected).
     pub fn restart(&mut self, now: Instant) {
         self.clock.restart(now);
+    }
+
+    /// Packets that were due but skipped because the source was polled
+    /// over [`MAX_LAG`] late: load the sim owed and never sent.
+    pub fn skipped(&self) -> u64 {
+        self.clock.skipped
     }
 
     /// The packet due at `now`, if any.
@@ -237,6 +247,12 @@ impl VideoSource {
     /// Makes the next frame due at `now` (the transport just connected).
     pub fn restart(&mut self, now: Instant) {
         self.clock.restart(now);
+    }
+
+    /// Frames that were due but skipped because the source was polled
+    /// over [`MAX_LAG`] late: load the sim owed and never sent.
+    pub fn skipped(&self) -> u64 {
+        self.clock.skipped
     }
 
     /// Makes the next frame a keyframe (a PLI or FIR arrived).
@@ -575,6 +591,40 @@ mod tests {
             burst += 1;
         }
         assert!(burst <= 1, "{burst}");
+        // What it skipped is owed load, counted: with what it made, every
+        // packet due from 0 to 5 s (251 of them) is accounted for.
+        assert_eq!(a.skipped() + 2 + burst, 251);
+    }
+
+    #[test]
+    fn a_source_kept_on_time_skips_nothing() {
+        let t0 = Instant::now();
+        let params = VideoParams {
+            bitrate: 500_000,
+            fps: 30,
+            keyframe_interval: Duration::from_secs(2),
+        };
+        let mut v = VideoSource::new(t0, params, Rng::new(3));
+        let mut t = t0;
+        let mut frames = 0;
+        // Polled late, but never by more than the lag limit.
+        while t <= t0 + Duration::from_secs(3) {
+            while v.poll(t).is_some() {
+                frames += 1;
+            }
+            t += Duration::from_millis(300);
+        }
+        t -= Duration::from_millis(300);
+        assert_eq!(v.skipped(), 0);
+        assert_eq!(frames, 3 * 30 + 1);
+        // One stall over the limit: the frames it passed are skipped.
+        let late = t + Duration::from_secs(2);
+        while v.poll(late).is_some() {
+            frames += 1;
+        }
+        let due = (late - t0).as_millis() as u64 * 30 / 1000 + 1;
+        assert!(v.skipped() > 0);
+        assert_eq!(v.skipped() + frames, due);
     }
 
     #[test]

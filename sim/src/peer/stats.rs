@@ -224,6 +224,11 @@ pub struct PeerStatsSnapshot {
     pub video_sent: Counts,
     /// VP8 keyframes sent (scheduled and requested).
     pub keyframes_sent: u64,
+    /// Media frames made (an Opus packet, a VP8 frame of any layer).
+    pub frames_made: u64,
+    /// Media frames that were due but skipped: the peer's sending was
+    /// stalled over half a second, so it never sent that load.
+    pub frames_skipped: u64,
     /// PLI/FIR received on the sending transport.
     pub keyframe_requests: u64,
     /// NACKs received for our video (str0m's count).
@@ -264,6 +269,8 @@ pub(crate) struct Inner {
     pub(crate) audio_sent: Counter,
     pub(crate) video_sent: Counter,
     pub(crate) keyframes_sent: AtomicU64,
+    pub(crate) frames_made: AtomicU64,
+    pub(crate) frames_skipped: AtomicU64,
     pub(crate) keyframe_requests: AtomicU64,
     pub(crate) nacks_received: AtomicU64,
     pub(crate) retransmissions: AtomicU64,
@@ -317,6 +324,8 @@ impl PeerStats {
             audio_sent: i.audio_sent.get(),
             video_sent: i.video_sent.get(),
             keyframes_sent: i.keyframes_sent.load(Ordering::Relaxed),
+            frames_made: i.frames_made.load(Ordering::Relaxed),
+            frames_skipped: i.frames_skipped.load(Ordering::Relaxed),
             keyframe_requests: i.keyframe_requests.load(Ordering::Relaxed),
             nacks_received: i.nacks_received.load(Ordering::Relaxed),
             retransmissions: i.retransmissions.load(Ordering::Relaxed),
