@@ -135,6 +135,12 @@ pub struct RoomReport {
     pub sent_mbps: Option<f64>,
     /// Payload bitrate received by the room's peers during the window, Mbit/s.
     pub received_mbps: Option<f64>,
+    /// Media frames (Opus packets, VP8 frames) the peers' schedules made
+    /// due, whole run.
+    pub frames_due: u64,
+    /// Of those, frames skipped because the sim stalled: load it owed and
+    /// never sent.
+    pub frames_skipped: u64,
     /// Packets that should have arrived during the window.
     pub window_expected: u64,
     /// Packets that arrived during the window.
@@ -148,6 +154,14 @@ pub struct RoomReport {
     /// The cluster node the room ended up on (cluster runs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+}
+
+impl RoomReport {
+    /// Share of the frames due that the sim made (`None`: none was due).
+    pub fn on_schedule(&self) -> Option<f64> {
+        let made = self.frames_due - self.frames_skipped.min(self.frames_due);
+        ratio(made, self.frames_due)
+    }
 }
 
 /// What one subscribing peer received.
@@ -315,6 +329,8 @@ pub fn rooms(
         r.bytes_sent += s.audio_sent.bytes + s.video_sent.bytes;
         r.packets_received += s.received.packets;
         r.bytes_received += s.received.bytes;
+        r.frames_due += s.frames_made + s.frames_skipped;
+        r.frames_skipped += s.frames_skipped;
     }
     let mbps = |bytes: u64, secs: f64| (secs > 0.0).then(|| bytes as f64 * 8.0 / secs / 1e6);
     let mut total_bytes = (0, 0);
@@ -428,7 +444,7 @@ impl Report {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>9} {:>9} {:>7} {:>5}",
+            "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>9} {:>8} {:>9} {:>7} {:>5}",
             "room",
             "peers",
             "prod",
@@ -437,6 +453,7 @@ impl Report {
             "pkts recv",
             "Mb/s sent",
             "Mb/s recv",
+            "on sched",
             "delivered",
             "lost",
             "viol"
@@ -445,7 +462,7 @@ impl Report {
         for r in self.rooms.iter().chain([&self.total]) {
             let _ = writeln!(
                 t,
-                "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>9} {:>9} {:>7} {:>5}",
+                "{:<24} {:>5} {:>5} {:>5} {:>11} {:>11} {:>9} {:>9} {:>8} {:>9} {:>7} {:>5}",
                 r.room_id,
                 r.peers,
                 r.producers,
@@ -454,6 +471,7 @@ impl Report {
                 r.packets_received,
                 mbps(r.sent_mbps),
                 mbps(r.received_mbps),
+                percent(r.on_schedule()),
                 percent(r.delivered_ratio),
                 r.window_lost,
                 r.violations

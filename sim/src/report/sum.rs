@@ -22,6 +22,8 @@ pub fn sum_rooms(label: &str, rooms: &[&RoomReport]) -> RoomReport {
         total.packets_received += r.packets_received;
         total.bytes_sent += r.bytes_sent;
         total.bytes_received += r.bytes_received;
+        total.frames_due += r.frames_due;
+        total.frames_skipped += r.frames_skipped;
         total.window_expected += r.window_expected;
         total.window_received += r.window_received;
         total.window_lost += r.window_lost;
