@@ -8,7 +8,8 @@
 //! fidelity table comes from it); the assertions are only the robust ones:
 //! both peers' streams flow, each figure of the sim is within a generous
 //! factor of chromium's, and chromium decodes the sim's video (it asks for
-//! next to no keyframes).
+//! next to no keyframes). The sim peer runs on a runtime like the one
+//! `ejtimaa-sim` gives its peers (one thread, the default rest).
 //!
 //! Run: `cargo test --release --workspace --test sim_fidelity -- --nocapture`.
 
@@ -185,8 +186,12 @@ async fn scenario(server: &ejtimaa::server::Server, browser: &Browser) {
          the sim sends {video_bitrate} and {} bit/s of payload",
         video.kbps, video.packets_per_sec, audio.kbps, audio.bytes_per_packet, config.audio_bitrate
     );
-    let sim = Peer::spawn(&base, config)
+    let peers = PeersRuntime::start();
+    let sim = peers
+        .handle
+        .spawn(async move { Peer::spawn(&base, config).await })
         .await
+        .expect("the join task")
         .expect("the sim peer joins");
     tokio::time::sleep(SIM_SETTLE).await;
     let t1 = Instant::now();
@@ -240,8 +245,49 @@ async fn scenario(server: &ejtimaa::server::Server, browser: &Browser) {
         "chromium asked for {} keyframes of the sim's video in {secs:.0} s: it cannot decode it",
         sim_video.plis
     );
-    sim.leave().await;
+    peers
+        .handle
+        .spawn(sim.leave())
+        .await
+        .expect("the leave task");
+    peers.stop();
     browser.close(&page).await;
+}
+
+/// The sim peer runs as `ejtimaa-sim` runs its peers: on a runtime of its
+/// own (one thread) that rests the default time when out of work, not on
+/// the test's.
+struct PeersRuntime {
+    handle: tokio::runtime::Handle,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl PeersRuntime {
+    fn start() -> Self {
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rest = Duration::from_millis(ejtimaa_sim::idle::DEFAULT_REST_MS);
+            let runtime = ejtimaa_sim::idle::runtime(1, rest).expect("the peers' runtime");
+            handle_tx
+                .send(runtime.handle().clone())
+                .expect("the test waits for the handle");
+            // Runs its tasks (and rests) until told to stop.
+            let _ = runtime.block_on(stopped);
+        });
+        let handle = handle_rx.recv().expect("the peers' runtime started");
+        PeersRuntime {
+            handle,
+            stop,
+            thread,
+        }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        self.thread.join().expect("the peers' runtime thread");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

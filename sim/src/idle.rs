@@ -11,6 +11,9 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+/// The rest `ejtimaa-sim` uses unless told otherwise: half an audio frame.
+pub const DEFAULT_REST_MS: u64 = 10;
+
 /// The current rest, microseconds (0: none).
 static REST_US: AtomicU64 = AtomicU64::new(0);
 /// Live [`Awake`] guards: no rest while any is held.
@@ -34,6 +37,27 @@ pub fn rest() {
     if !rest.is_zero() && AWAKE.load(Ordering::Relaxed) == 0 {
         std::thread::sleep(rest);
     }
+}
+
+/// The runtime the peers run on, as `ejtimaa-sim` builds it: `threads`
+/// threads (one: a current-thread runtime) that rest `rest` whenever they
+/// run out of work. The rest is the process's: it applies to every
+/// runtime built here.
+pub fn runtime(threads: usize, rest: Duration) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match threads {
+        0 | 1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+    };
+    set(rest);
+    builder
+        .on_thread_park(self::rest)
+        .enable_all()
+        .thread_name("ejtimaa-sim")
+        .build()
 }
 
 /// No rest until the guard drops (nor while any other is held).

@@ -74,7 +74,7 @@ struct Cli {
     /// at most this much delay on a packet sent (half an audio frame; what
     /// arrives keeps the kernel's arrival time). No rest while a signaling
     /// request waits for its answer, nor during a capacity run's join burst.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=20))]
+    #[arg(long, default_value_t = ejtimaa_sim::idle::DEFAULT_REST_MS, value_parser = clap::value_parser!(u64).range(0..=20))]
     tick_ms: u64,
     /// The server's join-token secret (its `[auth]` secret): each peer
     /// presents a token minted with it. A server the sim starts is given
@@ -154,17 +154,10 @@ fn real_main(cli: Cli) -> anyhow::Result<bool> {
         "ejtimaa-sim: scenario {} ({} rooms x {} peers, {} s) against {}",
         scenario.name, scenario.rooms, scenario.peers_per_room, scenario.duration_secs, opts.server
     );
-    let mut builder = match cli.threads {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        n => {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(usize::from(n));
-            builder
-        }
-    };
-    ejtimaa_sim::idle::set(std::time::Duration::from_millis(cli.tick_ms));
-    builder.on_thread_park(ejtimaa_sim::idle::rest);
-    let runtime = builder.enable_all().thread_name("ejtimaa-sim").build()?;
+    let runtime = ejtimaa_sim::idle::runtime(
+        usize::from(cli.threads),
+        std::time::Duration::from_millis(cli.tick_ms),
+    )?;
     let title = format!("ejtimaa-sim {}", scenario.name);
     let (passed, json, svg) = if scenario.capacity.is_some() {
         let pid = server.as_ref().map(launch::Launched::pid);
