@@ -16,6 +16,7 @@ use str0m::ice::IceCreds;
 use str0m::media::{MediaKind as StrKind, Mid, Rid};
 use str0m::{Candidate, Rtc, RtcConfig};
 
+use super::dtls;
 use super::error::PeerError;
 use super::stats::MediaKind;
 
@@ -104,12 +105,8 @@ pub struct Endpoint {
 /// and mediasoup only checks the fingerprint we announce.
 fn shared_dtls_cert() -> Option<DtlsCert> {
     static CERT: OnceLock<Option<DtlsCert>> = OnceLock::new();
-    CERT.get_or_init(|| {
-        str0m::crypto::from_feature_flags()
-            .dtls_provider
-            .generate_certificate()
-    })
-    .clone()
+    CERT.get_or_init(|| dtls::crypto_provider().dtls_provider.generate_certificate())
+        .clone()
 }
 
 impl Endpoint {
@@ -126,6 +123,7 @@ impl Endpoint {
             None => config,
         };
         let mut rtc = config
+            .set_crypto_provider(dtls::crypto_provider())
             .set_rtp_mode(true)
             .set_stats_interval(Some(Duration::from_secs(1)))
             .build(Instant::now());

@@ -39,6 +39,7 @@
 
 mod config;
 mod driver;
+mod dtls;
 mod endpoint;
 mod error;
 mod hub;
