@@ -2,9 +2,10 @@
 
 fn main() {
     // mediasoup-sys' libmediasoup-worker.a is built against Debian's shared
-    // libuv, libsrtp2 and OpenSSL by tools/mediasoup-offline (their meson
-    // stand-ins only hand out empty archives), so the final link needs them.
-    for lib in ["uv", "srtp2", "ssl", "crypto"] {
+    // libuv and OpenSSL by tools/mediasoup-offline (their meson stand-ins
+    // only hand out empty archives), so the final link needs them. libsrtp is
+    // inside the archive (built from tools/mediasoup-offline/stubs/libsrtp3).
+    for lib in ["uv", "ssl", "crypto"] {
         println!("cargo:rustc-link-lib={lib}");
     }
 

@@ -79,6 +79,23 @@ fn mediasoup_completes_ice_and_dtls_with_str0m() {
 /// Sets up mediasoup and a str0m client, then drives the client's UDP loop
 /// until mediasoup reports ICE Completed + DTLS Connected (and str0m
 /// `Connected`), DTLS fails, or `HANDSHAKE_DEADLINE` passes.
+/// SRTP is libsrtp built into the worker with OpenSSL's ciphers
+/// (`tools/mediasoup-offline/stubs/libsrtp3`), not Debian's shared libsrtp2,
+/// which is built with NSS and made SRTP about a fifth of a worker's CPU.
+/// Shared libraries a binary needs are mapped when it starts, so this
+/// process's map shows what the worker links.
+#[test]
+fn srtp_uses_openssl_not_nss() {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+    assert!(
+        maps.contains("libcrypto.so"),
+        "the worker's OpenSSL is not mapped:\n{maps}"
+    );
+    for lib in ["libsrtp2.so", "libnss3.so", "libsoftokn3.so"] {
+        assert!(!maps.contains(lib), "{lib} is mapped:\n{maps}");
+    }
+}
+
 fn handshake() -> Outcome {
     str0m::crypto::from_feature_flags().install_process_default();
 

@@ -6,16 +6,15 @@
 # developers' machines are root); falls back to sudo otherwise.
 #
 # Why these packages: the worker's meson subprojects normally come from GitHub;
-# our stand-ins in stubs/ use Debian's libuv, OpenSSL, libsrtp2 and flatbuffers
-# instead (headers and pkg-config files at build time, shared libraries at run
-# time). meson/ninja are NOT taken from Debian (too old): meson-offline installs
+# our stand-ins in stubs/ use Debian's libuv, OpenSSL and flatbuffers instead
+# (headers and pkg-config files at build time, shared libraries at run time),
+# and build libsrtp from the sources in stubs/libsrtp3/libsrtp. meson/ninja are NOT taken from Debian (too old): meson-offline installs
 # them from PyPI, and mediasoup-sys' build.rs pip-installs `invoke` itself.
 set -euo pipefail
 
 PKGS=(
   libuv1-dev           # libuv (the worker's event loop)
-  libssl-dev           # OpenSSL 3 (DTLS)
-  libsrtp2-dev         # libsrtp2, under our libsrtp3 shim
+  libssl-dev           # OpenSSL 3 (DTLS, and SRTP's ciphers)
   libflatbuffers-dev   # flatbuffers headers (worker <-> Rust messages)
   flatbuffers-compiler # flatc, run by the worker's meson.build
   pkg-config           # how the stand-ins find the libraries above
