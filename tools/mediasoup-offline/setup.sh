@@ -8,8 +8,9 @@
 # Why these packages: the worker's meson subprojects normally come from GitHub;
 # our stand-ins in stubs/ use Debian's libuv, OpenSSL and flatbuffers instead
 # (headers and pkg-config files at build time, shared libraries at run time),
-# and build libsrtp from the sources in stubs/libsrtp3/libsrtp. meson/ninja are NOT taken from Debian (too old): meson-offline installs
-# them from PyPI, and mediasoup-sys' build.rs pip-installs `invoke` itself.
+# and build libsrtp from the sources in stubs/libsrtp3/libsrtp. meson/ninja
+# are NOT taken from Debian (too old): meson-offline installs them from PyPI,
+# and mediasoup-sys' build.rs pip-installs `invoke` itself.
 set -euo pipefail
 
 PKGS=(
