@@ -26,6 +26,17 @@ impl Rng {
         z ^ (z >> 31)
     }
 
+    /// Fills `buf` with random bytes, eight per draw.
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        let mut chunks = buf.chunks_exact_mut(8);
+        for chunk in &mut chunks {
+            chunk.copy_from_slice(&self.next_u64().to_le_bytes());
+        }
+        let rest = chunks.into_remainder();
+        let n = rest.len();
+        rest.copy_from_slice(&self.next_u64().to_le_bytes()[..n]);
+    }
+
     /// Uniform in `lo..=hi`.
     pub fn range(&mut self, lo: usize, hi: usize) -> usize {
         lo + (self.next_u64() % (hi - lo + 1) as u64) as usize
@@ -74,5 +85,17 @@ mod tests {
             b.unit();
             b.range(3, 5);
         }
+    }
+
+    #[test]
+    fn fill_draws_eight_bytes_at_a_time_and_covers_every_byte() {
+        let (mut a, mut b) = (Rng::new(7), Rng::new(7));
+        let mut buf = [0u8; 21];
+        a.fill(&mut buf);
+        let expected: Vec<u8> = (0..3).flat_map(|_| b.next_u64().to_le_bytes()).collect();
+        assert_eq!(buf[..], expected[..21]);
+        assert_eq!(a.next_u64(), b.next_u64(), "three draws for 21 bytes");
+        let mut empty = [0u8; 0];
+        a.fill(&mut empty);
     }
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use str0m::media::{Mid, Pt};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, Transmit};
 use str0m::rtp::{RtpWrite, SeqNo, Ssrc};
 use str0m::{Event, IceConnectionState, Input, Output};
 use tokio::sync::oneshot;
@@ -157,9 +157,21 @@ impl Driver {
         }
     }
 
+    /// Runs str0m's timers up to `now`, before the datagrams that arrived
+    /// by then are handed over (see [`Driver::receive`]): str0m runs them
+    /// with every datagram newer than its clock, so catching up first runs
+    /// them once per wake-up instead of once per datagram. Nothing is
+    /// judged early: a missing packet is only NACKed once a later one was
+    /// handed over, and transport-cc reports what it was given so far.
+    pub fn catch_up(&mut self, now: Instant) {
+        self.input(Input::Timeout(now));
+    }
+
     /// Hands str0m a datagram from the server that arrived at `arrived`
-    /// (perhaps before the driver last advanced: str0m then runs no timer
-    /// for it), and queues what it answers; false once it failed. Anything
+    /// (before its clock after [`Driver::catch_up`]: str0m then runs no
+    /// timer for it) and takes the packet str0m holds for us, leaving what
+    /// it wants sent and its next deadline to the [`Driver::advance`] that
+    /// follows the wake-up's datagrams; false once str0m failed. Anything
     /// str0m cannot classify (not STUN, DTLS, RTP or RTCP), or a truncated
     /// one, is dropped, as a browser would.
     pub fn receive(&mut self, arrived: Instant, datagram: &[u8], out: &mut SendBatch) -> bool {
@@ -173,7 +185,7 @@ impl Driver {
             contents,
         };
         self.input(Input::Receive(arrived, r));
-        self.drain_output(out).is_some()
+        self.take_packet(out)
     }
 
     /// Closes the transport as a leaving browser does (RTCP BYE, DTLS
@@ -189,26 +201,38 @@ impl Driver {
         }
     }
 
+    /// Handles str0m's events up to the received RTP packet it holds in
+    /// its one slot for it (events come before transmissions, so any
+    /// other event waiting is handled too), queuing what it sends on the
+    /// way; false if it failed. Stopping there spares str0m working out
+    /// its next deadline once per datagram.
+    fn take_packet(&mut self, out: &mut SendBatch) -> bool {
+        loop {
+            match self.endpoint.rtc.poll_output() {
+                Ok(Output::Timeout(_)) => return true,
+                Ok(Output::Event(e)) => {
+                    let packet = matches!(e, Event::RtpPacket(_));
+                    self.event(e);
+                    if packet {
+                        return true;
+                    }
+                }
+                Ok(Output::Transmit(t)) => self.transmit(t, out),
+                Err(e) => {
+                    tracing::warn!(peer = %self.peer, dir = ?self.endpoint.direction, "str0m failed: {e}");
+                    return false;
+                }
+            }
+        }
+    }
+
     /// Queues what str0m wants sent and handles its events; returns when
     /// it next wants to be woken, or `None` if it failed.
     fn drain_output(&mut self, out: &mut SendBatch) -> Option<Instant> {
         loop {
             match self.endpoint.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => return Some(t),
-                Ok(Output::Transmit(t)) => {
-                    if self.connected {
-                        self.transmitted += 1;
-                        if self
-                            .lose_every
-                            .is_some_and(|n| self.transmitted.is_multiple_of(n))
-                        {
-                            continue;
-                        }
-                    }
-                    // A full socket buffer drops the datagram, like a
-                    // congested network would.
-                    out.push(t.destination, t.contents.into());
-                }
+                Ok(Output::Transmit(t)) => self.transmit(t, out),
                 Ok(Output::Event(e)) => self.event(e),
                 Err(e) => {
                     tracing::warn!(peer = %self.peer, dir = ?self.endpoint.direction, "str0m failed: {e}");
@@ -216,6 +240,22 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Queues a datagram str0m sends, unless the lossy link loses it.
+    fn transmit(&mut self, t: Transmit, out: &mut SendBatch) {
+        if self.connected {
+            self.transmitted += 1;
+            if self
+                .lose_every
+                .is_some_and(|n| self.transmitted.is_multiple_of(n))
+            {
+                return;
+            }
+        }
+        // A full socket buffer drops the datagram, like a congested
+        // network would.
+        out.push(t.destination, t.contents.into());
     }
 
     fn event(&mut self, event: Event) {

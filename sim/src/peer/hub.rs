@@ -230,6 +230,8 @@ impl Hub {
                     break;
                 }
             };
+            // Every datagram of the batch arrived by now.
+            let now = Instant::now();
             for i in 0..n {
                 // Only the servers' addresses are known: anything else is
                 // dropped unread.
@@ -239,6 +241,11 @@ impl Hub {
                 let Some(slot) = self.slots.get_mut(&key) else {
                     continue;
                 };
+                if !slot.touched {
+                    slot.touched = true;
+                    self.touched.push(key);
+                    slot.driver.catch_up(now);
+                }
                 // The time it arrived, not when it was read: a datagram
                 // that waited out a rest is not reported late.
                 let arrived = inbox.arrival(i);
@@ -247,11 +254,6 @@ impl Hub {
                     .receive(arrived, inbox.datagram(i), &mut self.outbox)
                 {
                     self.remove(key);
-                    continue;
-                }
-                if !slot.touched {
-                    slot.touched = true;
-                    self.touched.push(key);
                 }
             }
             read += n;

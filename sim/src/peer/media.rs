@@ -167,7 +167,7 @@ impl AudioSource {
             .range(self.size * 9 / 10, self.size * 11 / 10)
             .max(MIN_AUDIO_PAYLOAD);
         // Silence, and filler in the padding that makes up the size.
-        let mut payload = opus::silent_packet(len, || self.rng.next_u64() as u8);
+        let mut payload = opus::silent_packet(len, |filler| self.rng.fill(filler));
         let seq = self.clock.next_seq();
         // The receivers' delivery count reads it (see `seqs`).
         write_tag(&mut payload, seq);
@@ -328,9 +328,8 @@ impl VideoSource {
         let size = size.max(frame.len() + TAG_LEN);
         let mut data = Vec::with_capacity(size);
         data.extend_from_slice(frame);
-        while data.len() < size {
-            data.push(self.rng.next_u64() as u8);
-        }
+        data.resize(size, 0);
+        self.rng.fill(&mut data[frame.len()..]);
         data
     }
 
