@@ -3,8 +3,9 @@
 //! it; with RTX the consumers still get every video packet, without it 5 %
 //! go missing; the publisher counts the NACKs and its resends), and
 //! transport-cc reaches mediasoup's send-side estimate
-//! (it probes a sim's downlink only when transport-cc is on), against a
-//! real in-process server.
+//! (it probes a sim's downlink only when transport-cc is on), and a
+//! loss-free link draws no resends (no peer NACKs a packet that is on its
+//! way), against a real in-process server.
 
 mod support;
 
@@ -68,6 +69,36 @@ async fn nacks_and_resends_are_counted() {
     })
     .await;
     println!("publisher a: {nacks} NACKs received, {resent} packets resent");
+    for p in peers {
+        p.leave().await;
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loss_free_link_draws_no_resends() {
+    let server = start(test_config()).await;
+    // RTX and transport-cc on, as browsers have them.
+    let peers = two_peers(&server, "clean", true).await;
+    let stats = wait_for("media both ways", Duration::from_secs(20), async || {
+        let mut stats = Vec::new();
+        for t in server.signaling.registry().transports() {
+            stats.extend(t.get_stats().await.ok()?);
+        }
+        // Each consumer has had a few hundred video packets.
+        let forwarded = stats.iter().filter(|s| s.rtp_bytes_sent > 300_000).count();
+        (stats.len() >= 4 && forwarded >= 2).then_some(stats)
+    })
+    .await;
+    let rtx: Vec<(u64, u64)> = stats
+        .iter()
+        .map(|s| (s.rtx_bytes_sent, s.rtx_bytes_received))
+        .collect();
+    println!("per transport, RTX bytes sent / received: {rtx:?}");
+    // A NACK for a packet that arrived (or was still on its way) would
+    // have the server resend it to the consumer, or the publisher resend
+    // it to the server.
+    assert!(rtx.iter().all(|&r| r == (0, 0)), "{rtx:?}");
     for p in peers {
         p.leave().await;
     }
