@@ -37,10 +37,10 @@ bench:
 connect *ARGS:
     ${CARGO_TARGET_DIR:-target}/release/ejtimaa connect {{ARGS}}
 
-# run a simulator scenario (sim/scenarios/SCENARIO.toml) against a fresh release server; ARGS override its fields (--rooms 3 --duration 20s ...; ejtimaa-sim --help)
+# run a simulator scenario (a built-in one, the files of sim/scenarios/, by name, or a TOML path) against a fresh release server; ARGS override its fields (--rooms 3 --duration 20s ...; ejtimaa-sim --help)
 sim SCENARIO="default" *ARGS:
     cargo build --release --workspace --all-targets
-    ${CARGO_TARGET_DIR:-target}/release/ejtimaa-sim sim/scenarios/{{SCENARIO}}.toml {{ARGS}}
+    ${CARGO_TARGET_DIR:-target}/release/ejtimaa-sim {{SCENARIO}} {{ARGS}}
 
 # load a running server at URL (http/https/ws/wss) with the default run changed by ARGS (--exporter URL, --insecure, --rooms 3, ...); secrets from EJTIMAA_AUTH_SECRET and EJTIMAA_EXPORTER_SECRET
 sim-at URL *ARGS:

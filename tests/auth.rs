@@ -240,7 +240,7 @@ async fn the_sim_joins_a_server_that_requires_tokens() {
     use ejtimaa_sim::tokens::Tokens;
 
     let server = secured().await;
-    let mut scenario = Scenario::load(&Scenario::resolve("smoke")).expect("smoke.toml loads");
+    let mut scenario = Scenario::named("smoke").expect("smoke is built in");
     scenario.duration_secs = 5.0;
     scenario.warm_up_secs = 3.0;
     let signaling = format!("http://{}", server.signaling_addr);

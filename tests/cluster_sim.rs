@@ -56,7 +56,7 @@ async fn the_sim_spreads_rooms_over_three_nodes_and_checks_each_against_its_own_
         Node::start("c", redis.addr, 10_000)
     );
     let nodes = [a.expect("a"), b.expect("b"), c.expect("c")];
-    let scenario = Scenario::load(&Scenario::resolve("cluster")).expect("cluster.toml loads");
+    let scenario = Scenario::named("cluster").expect("cluster is built in");
     let peers_per_room = scenario.peers_per_room as f64;
 
     // Only b is named: the sim finds a and c through b's GET /sd.

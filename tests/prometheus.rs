@@ -71,7 +71,7 @@ impl Loaded {
         config.prometheus.metrics = metrics;
         let grace = Duration::from_millis(config.rooms.empty_grace_ms);
         let server = start(config).await;
-        let mut scenario = Scenario::load(&Scenario::resolve("smoke")).expect("smoke.toml loads");
+        let mut scenario = Scenario::named("smoke").expect("smoke is built in");
         scenario.rooms = rooms;
         scenario.peers_per_room = peers_per_room;
         scenario.duration_secs = secs;

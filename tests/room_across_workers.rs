@@ -26,7 +26,7 @@ const CONSUMERS: usize = PEERS * (PEERS - 1) * 2;
 const DEADLINE: Duration = Duration::from_secs(60);
 
 fn scenario() -> Scenario {
-    let mut s = Scenario::load(&Scenario::resolve("big-room")).expect("big-room.toml loads");
+    let mut s = Scenario::named("big-room").expect("big-room is built in");
     s.rooms = 1;
     s.peers_per_room = PEERS;
     // Light media (the test machine is small) and a slow ramp, so that the
@@ -275,7 +275,7 @@ async fn churn_in_a_spread_room_leaves_nothing_behind() {
     config.rooms.consumers_per_router = 6;
     let grace = Duration::from_millis(config.rooms.empty_grace_ms);
     let server = start(config).await;
-    let mut scenario = Scenario::load(&Scenario::resolve("churn")).expect("churn.toml loads");
+    let mut scenario = Scenario::named("churn").expect("churn is built in");
     scenario.rooms = 1;
     scenario.peers_per_room = 6;
     scenario.ramp_up = 3.0;

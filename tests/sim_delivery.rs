@@ -20,7 +20,7 @@ async fn run_fresh(scenario: &Scenario) -> Report {
 }
 
 fn smoke(duration: f64) -> Scenario {
-    let mut scenario = Scenario::load(&Scenario::resolve("smoke")).expect("smoke.toml loads");
+    let mut scenario = Scenario::named("smoke").expect("smoke is built in");
     scenario.duration_secs = duration;
     scenario.warm_up_secs = 3.0;
     scenario

@@ -144,7 +144,7 @@ async fn each_consumer_gets_its_preferred_layer_and_every_packet_of_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulcast_run_reports_every_layer_delivered() {
-    let mut scenario = Scenario::load(&Scenario::resolve("smoke")).expect("smoke.toml loads");
+    let mut scenario = Scenario::named("smoke").expect("smoke is built in");
     scenario.duration_secs = 8.0;
     scenario.warm_up_secs = 3.0;
     scenario.simulcast = true;
@@ -185,7 +185,7 @@ async fn transport_cc_lets_every_consumer_up_to_the_top_layer() {
     // together need more than mediasoup's initial downlink estimate, so it
     // must probe the downlinks and read the sim's feedback on the probes to
     // let them all up. Without the probes reported, most stay on layer 1.
-    let mut scenario = Scenario::load(&Scenario::resolve("smoke")).expect("smoke.toml loads");
+    let mut scenario = Scenario::named("smoke").expect("smoke is built in");
     scenario.rooms = 1;
     scenario.peers_per_room = 4;
     scenario.video_bitrate = 500_000;

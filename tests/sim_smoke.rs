@@ -23,7 +23,7 @@ async fn run_against_fresh_server(scenario: &Scenario) -> Report {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_scenario_passes_every_live_check() {
-    let mut scenario = Scenario::load(&Scenario::resolve("smoke")).expect("smoke.toml loads");
+    let mut scenario = Scenario::named("smoke").expect("smoke is built in");
     // Shorter than the shipped 10 s, still past the warm-up so that rises
     // and scores are judged.
     scenario.duration_secs = 8.0;
@@ -56,7 +56,7 @@ async fn smoke_scenario_passes_every_live_check() {
 /// ones included, must be gone one scrape after it left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn churn_passes_every_live_check() {
-    let mut scenario = Scenario::load(&Scenario::resolve("churn")).expect("churn.toml loads");
+    let mut scenario = Scenario::named("churn").expect("churn is built in");
     scenario.rooms = 2;
     scenario.peers_per_room = 3;
     scenario.duration_secs = 10.0;
@@ -84,7 +84,7 @@ async fn churn_passes_every_live_check() {
 async fn capacity_ramps_in_steps_and_reports_them() {
     use ejtimaa_sim::capacity::{self, StopReason};
 
-    let mut scenario = Scenario::load(&Scenario::resolve("capacity")).expect("capacity.toml loads");
+    let mut scenario = Scenario::named("capacity").expect("capacity is built in");
     scenario.peers_per_room = 3;
     let cap = scenario
         .capacity
@@ -162,7 +162,7 @@ async fn capacity_ramps_in_steps_and_reports_them() {
 /// (`Ejtimaa_room_streams`) instead, and must all be there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_passes_against_an_aggregated_server() {
-    let mut scenario = Scenario::load(&Scenario::resolve("smoke")).expect("smoke.toml loads");
+    let mut scenario = Scenario::named("smoke").expect("smoke is built in");
     scenario.duration_secs = 6.0;
     scenario.warm_up_secs = 3.0;
     let mut config = test_config();

@@ -20,7 +20,7 @@ use support::*;
 const DEADLINE: Duration = Duration::from_secs(40);
 
 fn lossy(rtx: bool) -> Scenario {
-    let mut scenario = Scenario::load(&Scenario::resolve("smoke")).expect("smoke.toml loads");
+    let mut scenario = Scenario::named("smoke").expect("smoke is built in");
     scenario.duration_secs = 8.0;
     scenario.warm_up_secs = 3.0;
     // Video only: Opus has no RTX, so its losses would blur the figure.

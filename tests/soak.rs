@@ -99,7 +99,7 @@ async fn churn_rounds_leave_nothing_behind() {
     let baseline = leftovers(&server).await;
     assert_eq!(baseline.world, (0, 0, 0, 0, 0), "{baseline:?}");
 
-    let mut scenario = Scenario::load(&Scenario::resolve("churn")).expect("churn.toml loads");
+    let mut scenario = Scenario::named("churn").expect("churn is built in");
     scenario.rooms = 2;
     scenario.peers_per_room = 3;
     scenario.duration_secs = ROUND_SECS;

@@ -24,9 +24,10 @@ use ejtimaa_token::JoinSecret;
 #[derive(Debug, Parser)]
 #[command(name = "ejtimaa-sim", version, about)]
 struct Cli {
-    /// A scenario name in `sim/scenarios/` (e.g. `smoke`) or a TOML path.
-    /// Without one, the built-in default run (`default.toml`); either way
-    /// the scenario flags below change single fields.
+    /// A built-in scenario (`smoke`, `capacity`, `churn`, ...: the files of
+    /// `sim/scenarios/`, built in) or a TOML path. Without one, the
+    /// built-in default run; either way the scenario flags below change
+    /// single fields.
     scenario: Option<String>,
     #[command(flatten)]
     overrides: Overrides,
@@ -107,7 +108,7 @@ fn main() -> ExitCode {
 
 fn real_main(cli: Cli) -> anyhow::Result<bool> {
     let base = match &cli.scenario {
-        Some(name) => Scenario::load(&Scenario::resolve(name))?,
+        Some(name) => Scenario::named(name)?,
         None => Scenario::builtin(),
     };
     let scenario = cli.overrides.apply(base)?;

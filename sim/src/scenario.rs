@@ -36,7 +36,30 @@ pub enum ScenarioError {
         /// What is wrong.
         reason: String,
     },
+    /// A bare name that is no built-in scenario (nor a file).
+    #[error("no scenario {name}: give a TOML path or one of {}", BUILT_IN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))]
+    Unknown {
+        /// The name given.
+        name: String,
+    },
 }
+
+/// The scenarios of `sim/scenarios/`, built into the binary so that a bare
+/// name works wherever it runs, by name.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("default", include_str!("../scenarios/default.toml")),
+    ("smoke", include_str!("../scenarios/smoke.toml")),
+    ("capacity", include_str!("../scenarios/capacity.toml")),
+    ("churn", include_str!("../scenarios/churn.toml")),
+    ("big-room", include_str!("../scenarios/big-room.toml")),
+    (
+        "big-room-spread",
+        include_str!("../scenarios/big-room-spread.toml"),
+    ),
+    ("cluster", include_str!("../scenarios/cluster.toml")),
+    ("exporter-1k", include_str!("../scenarios/exporter-1k.toml")),
+    ("exporter-2k", include_str!("../scenarios/exporter-2k.toml")),
+];
 
 /// One simulator run: rooms of peers that publish and consume for a while.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -318,9 +341,22 @@ impl Scenario {
     /// The default run (`sim/scenarios/default.toml`, built in), for runs
     /// given by flags alone.
     pub fn builtin() -> Scenario {
-        let text = include_str!("../scenarios/default.toml");
-        Scenario::from_toml(text, "default", Path::new("default.toml"))
-            .expect("the built-in default scenario is valid")
+        Scenario::named("default").expect("the built-in default scenario is valid")
+    }
+
+    /// A scenario given as a TOML path (an existing file, or an argument
+    /// with a `/` or ending in `.toml`), or else as the name of a built-in
+    /// one (`smoke`, `capacity`, ...: see [`BUILT_IN`]).
+    pub fn named(arg: &str) -> Result<Scenario, ScenarioError> {
+        let path = Path::new(arg);
+        if path.exists() || arg.contains('/') || arg.ends_with(".toml") {
+            return Scenario::load(path);
+        }
+        let (name, text) = BUILT_IN
+            .iter()
+            .find(|(name, _)| *name == arg)
+            .ok_or_else(|| ScenarioError::Unknown { name: arg.into() })?;
+        Scenario::from_toml(text, name, Path::new(&format!("{name}.toml")))
     }
 
     /// Loads a scenario file.
@@ -333,28 +369,6 @@ impl Scenario {
             .file_stem()
             .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
         Scenario::from_toml(&text, &stem, path)
-    }
-
-    /// Finds a scenario given as a path or as a bare name looked up in
-    /// `sim/scenarios/` (relative to the working directory, then to this
-    /// crate's source directory).
-    pub fn resolve(arg: &str) -> PathBuf {
-        let direct = PathBuf::from(arg);
-        if direct.exists() || arg.contains('/') || arg.ends_with(".toml") {
-            return direct;
-        }
-        let file = format!("{arg}.toml");
-        let candidates = [
-            PathBuf::from("sim/scenarios").join(&file),
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("scenarios")
-                .join(&file),
-        ];
-        candidates
-            .iter()
-            .find(|p| p.exists())
-            .cloned()
-            .unwrap_or_else(|| candidates[0].clone())
     }
 
     /// Checks that the values make sense.
@@ -480,13 +494,46 @@ mod tests {
             "capacity",
             "cluster",
         ] {
-            let path = Scenario::resolve(name);
-            let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let s = Scenario::named(name).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(s.name, name);
             assert_eq!(s.churn.is_some(), name == "churn");
             assert_eq!(s.capacity.is_some(), name == "capacity");
             assert_eq!(s.cluster.is_some(), name == "cluster");
         }
+    }
+
+    #[test]
+    fn every_scenario_file_is_built_in_and_a_path_still_loads_a_file() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut built_in: Vec<String> = BUILT_IN.iter().map(|(n, _)| n.to_string()).collect();
+        built_in.sort();
+        assert_eq!(files, built_in);
+        for name in files {
+            let path = dir.join(format!("{name}.toml"));
+            let from_file = Scenario::named(path.to_str().unwrap()).unwrap();
+            assert_eq!(Scenario::named(&name).unwrap(), from_file, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_name_is_an_error_that_lists_the_built_ins() {
+        let e = Scenario::named("no-such-run").unwrap_err();
+        assert!(matches!(e, ScenarioError::Unknown { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains("no-such-run") && text.contains("smoke, capacity"),
+            "{text}"
+        );
+        // A path is a path: a missing file is a read error, not a name.
+        let e = Scenario::named("nowhere/run.toml").unwrap_err();
+        assert!(matches!(e, ScenarioError::Read { .. }), "{e:?}");
     }
 
     fn capacity_toml(extra: &str) -> Result<Scenario, ScenarioError> {
