@@ -33,8 +33,10 @@ impl Rng {
             chunk.copy_from_slice(&self.next_u64().to_le_bytes());
         }
         let rest = chunks.into_remainder();
-        let n = rest.len();
-        rest.copy_from_slice(&self.next_u64().to_le_bytes()[..n]);
+        if !rest.is_empty() {
+            let n = rest.len();
+            rest.copy_from_slice(&self.next_u64().to_le_bytes()[..n]);
+        }
     }
 
     /// Uniform in `lo..=hi`.
@@ -95,7 +97,15 @@ mod tests {
         let expected: Vec<u8> = (0..3).flat_map(|_| b.next_u64().to_le_bytes()).collect();
         assert_eq!(buf[..], expected[..21]);
         assert_eq!(a.next_u64(), b.next_u64(), "three draws for 21 bytes");
-        let mut empty = [0u8; 0];
-        a.fill(&mut empty);
+        // Whole draws only: no value is drawn for nothing.
+        a.fill(&mut [0u8; 16]);
+        a.fill(&mut []);
+        b.next_u64();
+        b.next_u64();
+        assert_eq!(
+            a.next_u64(),
+            b.next_u64(),
+            "two draws for 16 bytes, none for 0"
+        );
     }
 }

@@ -37,7 +37,7 @@ pub enum ScenarioError {
         reason: String,
     },
     /// A bare name that is no built-in scenario (nor a file).
-    #[error("no scenario {name}: give a TOML path or one of {}", BUILT_IN.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))]
+    #[error("no scenario {name}: give a TOML path or one of {}", built_in_names())]
     Unknown {
         /// The name given.
         name: String,
@@ -60,6 +60,15 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("exporter-1k", include_str!("../scenarios/exporter-1k.toml")),
     ("exporter-2k", include_str!("../scenarios/exporter-2k.toml")),
 ];
+
+/// The names of the built-in scenarios, for messages.
+fn built_in_names() -> String {
+    BUILT_IN
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// One simulator run: rooms of peers that publish and consume for a while.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
