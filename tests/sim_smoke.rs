@@ -149,6 +149,10 @@ async fn capacity_ramps_in_steps_and_reports_them() {
         assert_eq!(step.lost, step.expected.saturating_sub(step.received));
         assert!(step.sim_cpu.is_some(), "the sim reads its own /proc");
         assert!(step.server_cpu.is_none(), "no server pid was given");
+        assert!(
+            step.steal.is_some_and(|s| (0.0..=1.0).contains(&s)),
+            "the machine's steal from /proc/stat: {step:?}"
+        );
     }
     assert_eq!(report.stop, Some(StopReason::MaxPeers));
     assert_eq!(report.capacity.as_ref().map(|c| c.peers), Some(6));

@@ -1,6 +1,9 @@
 //! CPU time of a process from `/proc/PID/stat` (user + system, every
-//! thread), to compare what the sim and the server each burn during a step.
-//! Read through the `procfs` crate, as the server reads its own figures.
+//! thread), to compare what the sim and the server each burn during a step,
+//! and the machine's CPU steal from `/proc/stat`: on a virtual machine, the
+//! time the hypervisor gave the virtual CPUs' turns to others, which stalls
+//! sim and server alike. Read through the `procfs` crate, as the server
+//! reads its own figures.
 
 use std::time::{Duration, Instant};
 
@@ -50,9 +53,61 @@ impl CpuSample {
     }
 }
 
+/// The machine's cumulative CPU time (every core), and how much of it was
+/// stolen, in clock ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineSample {
+    /// Ticks the hypervisor ran something else while a virtual CPU wanted
+    /// to run (0 on bare metal).
+    pub steal: u64,
+    /// Ticks of every kind: busy, idle, waiting and stolen.
+    pub total: u64,
+}
+
+impl MachineSample {
+    /// Reads `/proc/stat` now; `None` when it cannot be read.
+    pub fn read() -> Option<MachineSample> {
+        use procfs::CurrentSI as _;
+        let t = procfs::KernelStats::current().ok()?.total;
+        let steal = t.steal.unwrap_or(0);
+        // `guest` time is already counted in `user`.
+        let total = [t.user, t.nice, t.system, t.idle, steal]
+            .into_iter()
+            .chain([t.iowait, t.irq, t.softirq].into_iter().flatten())
+            .fold(0u64, u64::saturating_add);
+        Some(MachineSample { steal, total })
+    }
+
+    /// Share of the machine's CPU time stolen between `earlier` and this
+    /// sample (0 to 1); `None` when no time passed or the counters went
+    /// backwards.
+    pub fn steal_since(&self, earlier: &MachineSample) -> Option<f64> {
+        let total = self.total.checked_sub(earlier.total)?;
+        let steal = self.steal.checked_sub(earlier.steal)?;
+        (total > 0 && steal <= total).then(|| steal as f64 / total as f64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steal_is_the_stolen_share_of_the_ticks_between_samples() {
+        let a = MachineSample {
+            steal: 100,
+            total: 10_000,
+        };
+        let b = MachineSample {
+            steal: 150,
+            total: 10_200,
+        };
+        assert_eq!(b.steal_since(&a), Some(0.25));
+        assert_eq!(a.steal_since(&a), None, "no time passed");
+        assert_eq!(a.steal_since(&b), None, "backwards");
+        let read = MachineSample::read().expect("/proc/stat");
+        assert!(read.steal <= read.total && read.total > 0, "{read:?}");
+    }
 
     #[test]
     fn reads_its_own_process() {

@@ -355,6 +355,8 @@ mod tests {
             joins: crate::report::LatencyReport::default(),
             sim_cpu: Some(sim),
             server_cpu: Some(server),
+            steal: None,
+            discarded: Vec::new(),
         };
         let steps = [step(5, 1.0, 0.1, 0.2), step(10, 0.995, 0.3, 0.4)];
         let text = capacity_svg(&Timeline::default(), &steps, "capacity");

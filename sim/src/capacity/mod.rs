@@ -16,7 +16,9 @@ mod step;
 
 pub use burst::BurstReport;
 pub use report::CapacityReport;
-pub use step::{StepResult, StopReason, after_step, capacity};
+pub use step::{
+    DiscardedWindow, MAX_WINDOWS, StepResult, StopReason, after_step, capacity, measure_again,
+};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -25,7 +27,7 @@ use anyhow::Context;
 use indicatif::ProgressBar;
 use tokio::task::JoinSet;
 
-use crate::cpu::{CpuSample, Process};
+use crate::cpu::{CpuSample, MachineSample, Process};
 use crate::delivery::{DRAIN, Delivery, DeliveryCounts};
 use crate::exporter::Depth;
 use crate::exposition::{Scrape, ScrapeError};
@@ -179,7 +181,20 @@ impl Ramp<'_> {
             }
             self.step += 1;
             let latencies = self.join_step().await;
-            let (result, window) = self.measure(latencies).await;
+            let (mut result, mut window) = self.measure(&latencies, self.cap.settle()).await;
+            while measure_again(&result, self.cap.min_delivered) {
+                tracing::warn!(
+                    step = result.step,
+                    on_schedule = ?result.on_schedule,
+                    steal = ?result.steal,
+                    "the sim fell behind in the step's window; measuring it again"
+                );
+                let mut discarded = std::mem::take(&mut result.discarded);
+                discarded.push(DiscardedWindow::of(&result));
+                // The peers are up and settled: the next window starts now.
+                (result, window) = self.measure(&latencies, Duration::ZERO).await;
+                result.discarded = discarded;
+            }
             tracing::info!(step = result.step, peers = result.peers, delivered = ?result.delivered_ratio, "capacity step");
             self.last_delivered = result.delivered_ratio;
             last_window = (window, result.secs);
@@ -256,12 +271,13 @@ impl Ramp<'_> {
         (latencies, failed)
     }
 
-    /// Settles, then measures the step over `step_secs`.
+    /// Waits `settle`, then measures the step over `step_secs`.
     async fn measure(
         &mut self,
-        (latencies, failed): (Vec<Duration>, usize),
+        (latencies, failed): &(Vec<Duration>, usize),
+        settle: Duration,
     ) -> (StepResult, DeliveryCounts) {
-        self.wait(self.cap.settle()).await;
+        self.wait(settle).await;
         let before = self.snapshots();
         let t0 = Instant::now();
         // Every consumer there now has had the settle time to start
@@ -270,9 +286,11 @@ impl Ramp<'_> {
             self.ledger.observe(id, snap.clone(), t0);
         }
         let cpu_before = self.cpu();
+        let machine_before = MachineSample::read();
         self.wait(self.cap.step()).await;
         let secs = t0.elapsed().as_secs_f64();
         let cpu_after = self.cpu();
+        let machine_after = MachineSample::read();
         let after = self.snapshots();
         let now = Instant::now();
         for (id, snap) in &after {
@@ -320,9 +338,13 @@ impl Ramp<'_> {
             frames_due: made + skipped,
             frames_skipped: skipped,
             on_schedule: run_report::ratio(made, made + skipped),
-            joins: LatencyReport::of(&latencies, failed),
+            joins: LatencyReport::of(latencies, *failed),
             sim_cpu: cores(cpu_before.0.zip(cpu_after.0)),
             server_cpu: cores(cpu_before.1.zip(cpu_after.1)),
+            steal: machine_before
+                .zip(machine_after)
+                .and_then(|(a, b)| b.steal_since(&a)),
+            discarded: Vec::new(),
         };
         (result, window)
     }

@@ -45,6 +45,11 @@ pub struct CapacityReport {
     pub timeline: Timeline,
 }
 
+/// A share as a whole percentage.
+fn percent(share: f64) -> String {
+    format!("{:.0}%", share * 100.0)
+}
+
 fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map_or_else(|| "-".to_string(), f)
 }
@@ -84,7 +89,7 @@ impl CapacityReport {
         }
         let _ = writeln!(
             t,
-            "{:>4} {:>5} {:>5} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>7} {:>8} {:>8} {:>7} {:>7} {:>7} {:>10}",
+            "{:>4} {:>5} {:>5} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>7} {:>8} {:>8} {:>7} {:>7} {:>7} {:>10} {:>6}",
             "step",
             "peers",
             "prod",
@@ -101,12 +106,13 @@ impl CapacityReport {
             "sim cpu",
             "srv cpu",
             "sim/srv",
-            "us/pkt s/s"
+            "us/pkt s/s",
+            "steal"
         );
         for s in &self.steps {
             let _ = writeln!(
                 t,
-                "{:>4} {:>5} {:>5} {:>5} {:>9.0} {:>9.0} {:>9.2} {:>9.2} {:>8} {:>9} {:>7} {:>6.0}ms {:>6.0}ms {:>7} {:>7} {:>7} {:>10}",
+                "{:>4} {:>5} {:>5} {:>5} {:>9.0} {:>9.0} {:>9.2} {:>9.2} {:>8} {:>9} {:>7} {:>6.0}ms {:>6.0}ms {:>7} {:>7} {:>7} {:>10} {:>6}",
                 s.step,
                 s.peers,
                 s.producers,
@@ -128,6 +134,26 @@ impl CapacityReport {
                     (Some(a), None) => format!("{a:.1}/-"),
                     _ => "-".to_string(),
                 },
+                opt(s.steal, percent),
+            );
+        }
+        for s in self.steps.iter().filter(|s| !s.discarded.is_empty()) {
+            let windows: Vec<String> = s
+                .discarded
+                .iter()
+                .map(|w| {
+                    format!(
+                        "{} on schedule, steal {}",
+                        opt(w.on_schedule, |r| format!("{:.2}%", r * 100.0)),
+                        opt(w.steal, percent)
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                t,
+                "step {}: measured again after the sim fell behind ({})",
+                s.step,
+                windows.join("; ")
             );
         }
         for s in self.steps.iter().filter(|s| s.duplicate_consumers > 0) {
@@ -171,10 +197,12 @@ impl CapacityReport {
                 self.min_delivered() * 100.0,
                 opt(*delivered_ratio, |d| format!("{:.2}%", d * 100.0))
             ),
-            Some(StopReason::SimBehind { on_schedule }) => format!(
-                "the sim fell behind: it sent {:.2}% of the frames due (below {:.2}%), so the step did not carry its load",
+            Some(StopReason::SimBehind { on_schedule, steal }) => format!(
+                "the sim fell behind: it sent {:.2}% of the frames due (below {:.2}%) in each of {} windows, so the step did not carry its load (CPU steal {} in the last)",
                 on_schedule * 100.0,
-                self.min_delivered() * 100.0
+                self.min_delivered() * 100.0,
+                self.steps.last().map_or(1, |s| s.discarded.len() + 1),
+                opt(*steal, percent)
             ),
             Some(StopReason::JoinsFailed { failed }) => format!("{failed} joins failed"),
             Some(StopReason::MaxPeers) => "max_peers reached".into(),

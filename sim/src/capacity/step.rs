@@ -52,6 +52,47 @@ pub struct StepResult {
     pub sim_cpu: Option<f64>,
     /// CPU cores the server used, when the sim launched it.
     pub server_cpu: Option<f64>,
+    /// Share of the machine's CPU time the hypervisor took (CPU steal,
+    /// from /proc/stat), when /proc tells: a stall of sim and server that
+    /// neither caused.
+    pub steal: Option<f64>,
+    /// Earlier windows of this step in which the sim fell behind, measured
+    /// again (see [`measure_again`]); empty for most steps.
+    pub discarded: Vec<DiscardedWindow>,
+}
+
+/// A measurement window thrown away because the sim fell behind in it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DiscardedWindow {
+    /// Share of the due frames the sim sent in it.
+    pub on_schedule: Option<f64>,
+    /// The machine's CPU steal over it.
+    pub steal: Option<f64>,
+}
+
+impl DiscardedWindow {
+    /// What `window` showed.
+    pub fn of(window: &StepResult) -> Self {
+        DiscardedWindow {
+            on_schedule: window.on_schedule,
+            steal: window.steal,
+        }
+    }
+}
+
+/// The most windows a step is measured in: a window in which the sim fell
+/// behind says nothing about the server (a stall of the machine's, such
+/// as CPU steal, can cause it), so the step, its peers still up, is
+/// measured again, at most this many times in all.
+pub const MAX_WINDOWS: usize = 3;
+
+/// Whether to measure `last`'s step again: its joins came up, but the sim
+/// fell behind in the window, and fewer than [`MAX_WINDOWS`] were taken.
+/// A window with degraded delivery is never measured again.
+pub fn measure_again(last: &StepResult, min_delivered: f64) -> bool {
+    last.joins.failed == 0
+        && !last.kept_schedule(min_delivered)
+        && last.discarded.len() + 1 < MAX_WINDOWS
 }
 
 impl StepResult {
@@ -105,8 +146,10 @@ pub enum StopReason {
     /// The sim skipped frames (it stalled): the step did not carry its
     /// nominal load, so it says nothing about the server.
     SimBehind {
-        /// Share of the due frames it sent.
+        /// Share of the due frames it sent (in the last window).
         on_schedule: f64,
+        /// The machine's CPU steal over that window.
+        steal: Option<f64>,
     },
     /// Joins of a step failed.
     JoinsFailed {
@@ -137,7 +180,10 @@ pub fn after_step(
     if let Some(on_schedule) = last.on_schedule
         && !last.kept_schedule(min_delivered)
     {
-        return Some(StopReason::SimBehind { on_schedule });
+        return Some(StopReason::SimBehind {
+            on_schedule,
+            steal: last.steal,
+        });
     }
     if !last.passed(min_delivered) {
         return Some(StopReason::Degraded {
@@ -183,6 +229,8 @@ mod tests {
             },
             sim_cpu: None,
             server_cpu: None,
+            steal: None,
+            discarded: Vec::new(),
         }
     }
 
@@ -233,17 +281,24 @@ mod tests {
         assert_eq!(after_step(&s, 0.99, 5, 200), None);
         s.frames_skipped = 200;
         s.on_schedule = Some(0.98);
+        s.steal = Some(0.2);
         assert!(!s.passed(0.99));
         assert_eq!(
             after_step(&s, 0.99, 5, 200),
-            Some(StopReason::SimBehind { on_schedule: 0.98 })
+            Some(StopReason::SimBehind {
+                on_schedule: 0.98,
+                steal: Some(0.2)
+            })
         );
         // Before degraded delivery, which it explains; after failed joins.
         s.received = 500;
         s.delivered_ratio = Some(0.5);
         assert_eq!(
             after_step(&s, 0.99, 5, 200),
-            Some(StopReason::SimBehind { on_schedule: 0.98 })
+            Some(StopReason::SimBehind {
+                on_schedule: 0.98,
+                steal: Some(0.2)
+            })
         );
         s.joins.failed = 1;
         assert_eq!(
@@ -252,6 +307,34 @@ mod tests {
         );
         let steps = [step(1, 5, 1000, 1000, 0), s];
         assert_eq!(capacity(&steps, 0.99).map(|s| s.peers), Some(5));
+    }
+
+    #[test]
+    fn a_window_the_sim_fell_behind_in_is_measured_again_a_bounded_number_of_times() {
+        let mut s = step(38, 190, 1000, 1000, 0);
+        s.frames_due = 10_000;
+        s.on_schedule = Some(0.995);
+        assert!(!measure_again(&s, 0.99), "kept its schedule");
+        s.on_schedule = Some(0.95);
+        let mut windows = 1;
+        while measure_again(&s, 0.99) {
+            s.discarded.push(DiscardedWindow::of(&s));
+            windows += 1;
+        }
+        assert_eq!(windows, MAX_WINDOWS);
+        assert_eq!(s.discarded.len(), MAX_WINDOWS - 1);
+        assert_eq!(s.discarded[0].on_schedule, Some(0.95));
+        // Still behind after the last window: the ramp stops there.
+        assert!(matches!(
+            after_step(&s, 0.99, 5, 200),
+            Some(StopReason::SimBehind { .. })
+        ));
+        // Neither failed joins nor degraded delivery is measured again.
+        let mut joins = step(38, 190, 1000, 1000, 1);
+        joins.on_schedule = Some(0.95);
+        assert!(!measure_again(&joins, 0.99));
+        let degraded = step(38, 190, 1000, 500, 0);
+        assert!(!measure_again(&degraded, 0.99));
     }
 
     #[test]
