@@ -7,10 +7,14 @@
 //! Without `--insecure` the self-signed certificate is refused, and a wrong
 //! scrape secret ends the run before it starts.
 
+mod support;
+
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+use support::sim_bin;
 
 const AUTH_SECRET: &str = "a-join-secret-of-at-least-32-bytes-for-tests";
 const SCRAPE_SECRET: &str = "a-scrape-secret";
@@ -23,17 +27,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// The `ejtimaa-sim` binary, built next to `ejtimaa` by the workspace build.
-fn sim_bin() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_ejtimaa")).with_file_name("ejtimaa-sim");
-    assert!(
-        bin.exists(),
-        "{} is missing: build the workspace first",
-        bin.display()
-    );
-    bin
 }
 
 /// Starts the server with TLS everywhere and both secrets; returns it and

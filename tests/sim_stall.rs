@@ -4,30 +4,21 @@
 //! stopped with SIGSTOP for 0.8 s every 3 s, as a hypervisor stealing its
 //! CPU would stall it, so every window has frames the sim never sent.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ejtimaa_sim::capacity::MAX_WINDOWS;
+use support::sim_bin;
 
 /// How long each stall lasts: over the half second after which a source
 /// skips the frames it missed.
 const STALL: Duration = Duration::from_millis(800);
 /// Time between stalls: a 6 s window holds at least one whole stall.
 const RUN: Duration = Duration::from_millis(2200);
-
-/// The `ejtimaa-sim` binary, built next to `ejtimaa` by the workspace build.
-fn sim_bin() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_ejtimaa")).with_file_name("ejtimaa-sim");
-    assert!(
-        bin.exists(),
-        "{} is missing: build the workspace first",
-        bin.display()
-    );
-    bin
-}
 
 fn signal(child: &Child, sig: libc::c_int) {
     let pid = libc::pid_t::try_from(child.id()).expect("a pid fits");

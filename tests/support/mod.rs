@@ -11,6 +11,17 @@ use ejtimaa_sim::signaling::{Client, Incoming, ServerMessage};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// The `ejtimaa-sim` binary, built next to `ejtimaa` by the workspace build.
+pub fn sim_bin() -> std::path::PathBuf {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_ejtimaa")).with_file_name("ejtimaa-sim");
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace first",
+        bin.display()
+    );
+    bin
+}
+
 /// A configuration for tests: loopback, free ports, one worker, short grace.
 pub fn test_config() -> Config {
     let mut config = Config::default();
