@@ -1,6 +1,6 @@
 //! A capacity step whose windows the sim falls behind in is measured again,
 //! a bounded number of times, and then ends the ramp as "the sim fell
-//! behind": the `ejtimaa-sim` binary (with the server it launches) is
+//! behind": the `ejtimaa-sim` binary (not the server it launches) is
 //! stopped with SIGSTOP for 0.8 s every 3 s, as a hypervisor stealing its
 //! CPU would stall it, so every window has frames the sim never sent.
 
@@ -34,7 +34,9 @@ struct Sim(Child);
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        signal(&self.0, libc::SIGCONT);
+        if matches!(self.0.try_wait(), Ok(None)) {
+            signal(&self.0, libc::SIGCONT);
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -59,17 +61,18 @@ fn a_step_the_sim_falls_behind_in_is_measured_again_then_ends_the_ramp() {
         .stderr(Stdio::null())
         .spawn()
         .expect("the sim starts");
-    let sim = Arc::new(std::sync::Mutex::new(Some(Sim(child))));
+    let sim = Arc::new(std::sync::Mutex::new(Sim(child)));
     let done = Arc::new(AtomicBool::new(false));
     let stalls = {
         let (sim, done) = (Arc::clone(&sim), Arc::clone(&done));
         std::thread::spawn(move || {
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(RUN);
-                let guard = sim.lock().unwrap();
-                let Some(Sim(child)) = guard.as_ref() else {
+                let Sim(child) = &mut *sim.lock().unwrap();
+                // Once reaped, its pid may be another process's.
+                if !matches!(child.try_wait(), Ok(None)) {
                     return;
-                };
+                }
                 signal(child, libc::SIGSTOP);
                 std::thread::sleep(STALL);
                 signal(child, libc::SIGCONT);
@@ -79,29 +82,22 @@ fn a_step_the_sim_falls_behind_in_is_measured_again_then_ends_the_ramp() {
     // Three windows of 6 s and a settle, the server's start and two joins.
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     let status = loop {
-        let mut guard = sim.lock().unwrap();
-        let Sim(child) = guard.as_mut().expect("the sim is held until it exits");
-        if let Some(status) = child.try_wait().expect("the sim's status") {
+        if let Some(status) = sim.lock().unwrap().0.try_wait().expect("the sim's status") {
             break status;
         }
         assert!(
             std::time::Instant::now() < deadline,
             "the sim did not finish"
         );
-        drop(guard);
         std::thread::sleep(Duration::from_millis(200));
     };
     done.store(true, Ordering::Relaxed);
     stalls.join().unwrap();
     let mut out = String::new();
-    if let Some(Sim(child)) = sim.lock().unwrap().as_mut() {
+    {
         use std::io::Read as _;
-        child
-            .stdout
-            .take()
-            .expect("piped")
-            .read_to_string(&mut out)
-            .unwrap();
+        let stdout = sim.lock().unwrap().0.stdout.take();
+        stdout.expect("piped").read_to_string(&mut out).unwrap();
     }
     assert_eq!(
         status.code(),
