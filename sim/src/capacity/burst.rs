@@ -62,6 +62,7 @@ pub async fn run(
     // The burst measures join latency and rate: no resting between
     // wake-ups while it runs.
     let _awake = crate::idle::awake();
+    crate::peer::prepare();
     let server_cpu = || server_pid.and_then(|pid| CpuSample::read(Process::Pid(pid)));
     let cpu_before = (CpuSample::read(Process::Own), server_cpu());
     let permits = Arc::new(Semaphore::new(burst.concurrency));

@@ -100,12 +100,14 @@ pub struct Endpoint {
     pub(super) direction: Direction,
 }
 
+static SHARED_CERT: OnceLock<Option<DtlsCert>> = OnceLock::new();
+
 /// One DTLS certificate for every endpoint of the process: generating a
 /// key pair per transport is a good share of what a join costs the sim,
 /// and mediasoup only checks the fingerprint we announce.
-fn shared_dtls_cert() -> Option<DtlsCert> {
-    static CERT: OnceLock<Option<DtlsCert>> = OnceLock::new();
-    CERT.get_or_init(|| dtls::crypto_provider().dtls_provider.generate_certificate())
+pub(super) fn shared_dtls_cert() -> Option<DtlsCert> {
+    SHARED_CERT
+        .get_or_init(|| dtls::crypto_provider().dtls_provider.generate_certificate())
         .clone()
 }
 
@@ -233,6 +235,18 @@ pub(super) fn str_kind(kind: MediaKind) -> StrKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prepare_makes_the_shared_certificate_every_endpoint_then_uses() {
+        super::super::prepare();
+        let made = SHARED_CERT
+            .get()
+            .cloned()
+            .flatten()
+            .expect("made by prepare");
+        let used = shared_dtls_cert().expect("the same");
+        assert_eq!(made.certificate, used.certificate);
+    }
 
     #[test]
     fn reads_a_transport_and_refuses_garbage() {

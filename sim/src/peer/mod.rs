@@ -69,6 +69,14 @@ pub use stats::{
 use crate::signaling::{Client, Landed};
 use session::Tasks;
 
+/// Does the process's one-time crypto set-up now (the DTLS certificate
+/// every transport shares, and with it the seeding of the random number
+/// generator, tens of milliseconds on a virtual machine), so that it
+/// stalls no join that is being timed.
+pub fn prepare() {
+    endpoint::shared_dtls_cert();
+}
+
 /// A running synthetic peer.
 ///
 /// Dropping it is an abrupt leave (like [`Peer::abort`]): the signaling

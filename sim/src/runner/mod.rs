@@ -148,6 +148,8 @@ pub async fn run(scenario: &Scenario, opts: &RunOptions) -> anyhow::Result<Repor
         let baseline = first_scrape(&node.exporter).await?;
         watches.push(Watch::new(node, &baseline));
     }
+    // The first join would otherwise wait for it (see `peer::prepare`).
+    crate::peer::prepare();
     let bar = progress_bar(opts.progress);
     let mut run = Run {
         scenario,
