@@ -408,6 +408,25 @@ mod tests {
         assert_eq!(arrived_at(read_at, wall, Some(wall - ms(1_001))), read_at);
     }
 
+    /// Waits (a bounded while) until `rx`'s datagrams are stamped on
+    /// arrival. The first socket of the machine to ask for stamps turns
+    /// them on in the kernel from a work queue, after `setsockopt` has
+    /// returned; until then a datagram is stamped when it is read.
+    async fn stamps_live(rx: &UdpSocket, tx: &UdpSocket) {
+        let mut inbox = RecvBatch::default();
+        for _ in 0..50 {
+            tx.send_to(b"warm", rx.local_addr().unwrap()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            rx.readable().await.unwrap();
+            let before_read = Instant::now();
+            if matches!(inbox.recv(rx), Ok(1))
+                && inbox.arrival(0) + Duration::from_millis(2) < before_read
+            {
+                return;
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_stamped_socket_reports_when_a_datagram_arrived_not_when_it_was_read() {
         let std_rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -415,6 +434,7 @@ mod tests {
         stamp_arrivals(&std_rx).unwrap();
         let rx = UdpSocket::from_std(std_rx).unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        stamps_live(&rx, &tx).await;
         let sent = Instant::now();
         tx.send_to(b"early", rx.local_addr().unwrap())
             .await
