@@ -236,8 +236,31 @@ pub(super) fn str_kind(kind: MediaKind) -> StrKind {
 mod tests {
     use super::*;
 
+    /// Set in the process the test below runs itself in.
+    const PREPARE_CHILD: &str = "EJTIMAA_SIM_TEST_PREPARE_ALONE";
+
     #[test]
     fn prepare_makes_the_shared_certificate_every_endpoint_then_uses() {
+        // Any other test of this process may have made the certificate
+        // already, so the check runs in a process of its own, alone.
+        if std::env::var_os(PREPARE_CHILD).is_none() {
+            let (_, module) = module_path!().split_once("::").expect("in a crate");
+            let name =
+                format!("{module}::prepare_makes_the_shared_certificate_every_endpoint_then_uses");
+            let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+                .args(["--exact", &name, "--test-threads", "1"])
+                .env(PREPARE_CHILD, "1")
+                .output()
+                .expect("run the test binary");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("1 passed"),
+                "alone: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+        assert!(SHARED_CERT.get().is_none(), "made before prepare");
         super::super::prepare();
         let made = SHARED_CERT
             .get()
