@@ -123,6 +123,16 @@ async fn capacity_ramps_in_steps_and_reports_them() {
     assert_eq!((burst.joined, burst.latency.failed), (10, 0), "{burst:?}");
     assert!(burst.sim_cpu_ms_per_join.is_some(), "{burst:?}");
     assert!(burst.server_cpu_ms_per_join.is_none(), "no server pid");
+    // The machine's share busy while joining: some, never more than all.
+    assert!(
+        burst.machine_busy.is_some_and(|b| b > 0.0 && b <= 1.0),
+        "{burst:?}"
+    );
+    assert!(
+        burst.steal.is_some_and(|s| (0.0..1.0).contains(&s)),
+        "{burst:?}"
+    );
+    assert!(report.table().contains("while joining the machine was"));
     assert_eq!(report.steps.len(), 2, "{:#?}", report.steps);
     for (i, step) in report.steps.iter().enumerate() {
         let peers = 3 * (i + 1);

@@ -53,13 +53,15 @@ impl CpuSample {
     }
 }
 
-/// The machine's cumulative CPU time (every core), and how much of it was
-/// stolen, in clock ticks.
+/// The machine's cumulative CPU time (every core), how much of it was
+/// stolen and how much idle, in clock ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MachineSample {
     /// Ticks the hypervisor ran something else while a virtual CPU wanted
     /// to run (0 on bare metal).
     pub steal: u64,
+    /// Ticks no task wanted the CPU (idle, and idle waiting for I/O).
+    pub idle: u64,
     /// Ticks of every kind: busy, idle, waiting and stolen.
     pub total: u64,
 }
@@ -70,12 +72,13 @@ impl MachineSample {
         use procfs::CurrentSI as _;
         let t = procfs::KernelStats::current().ok()?.total;
         let steal = t.steal.unwrap_or(0);
+        let idle = t.idle.saturating_add(t.iowait.unwrap_or(0));
         // `guest` time is already counted in `user`.
         let total = [t.user, t.nice, t.system, t.idle, steal]
             .into_iter()
             .chain([t.iowait, t.irq, t.softirq].into_iter().flatten())
             .fold(0u64, u64::saturating_add);
-        Some(MachineSample { steal, total })
+        Some(MachineSample { steal, idle, total })
     }
 
     /// Share of the machine's CPU time stolen between `earlier` and this
@@ -85,6 +88,17 @@ impl MachineSample {
         let total = self.total.checked_sub(earlier.total)?;
         let steal = self.steal.checked_sub(earlier.steal)?;
         (total > 0 && steal <= total).then(|| steal as f64 / total as f64)
+    }
+
+    /// Share of the machine's CPU time some task ran between `earlier` and
+    /// this sample (0 to 1: 1 is every core busy all along); `None` as for
+    /// [`MachineSample::steal_since`].
+    pub fn busy_since(&self, earlier: &MachineSample) -> Option<f64> {
+        let total = self.total.checked_sub(earlier.total)?;
+        let steal = self.steal.checked_sub(earlier.steal)?;
+        let idle = self.idle.checked_sub(earlier.idle)?;
+        let busy = total.checked_sub(steal)?.checked_sub(idle)?;
+        (total > 0).then(|| busy as f64 / total as f64)
     }
 }
 
@@ -96,17 +110,63 @@ mod tests {
     fn steal_is_the_stolen_share_of_the_ticks_between_samples() {
         let a = MachineSample {
             steal: 100,
+            idle: 5_000,
             total: 10_000,
         };
         let b = MachineSample {
             steal: 150,
+            idle: 5_030,
             total: 10_200,
         };
         assert_eq!(b.steal_since(&a), Some(0.25));
         assert_eq!(a.steal_since(&a), None, "no time passed");
         assert_eq!(a.steal_since(&b), None, "backwards");
         let read = MachineSample::read().expect("/proc/stat");
-        assert!(read.steal <= read.total && read.total > 0, "{read:?}");
+        assert!(
+            read.steal + read.idle <= read.total && read.total > 0,
+            "{read:?}"
+        );
+    }
+
+    #[test]
+    fn busy_is_what_was_neither_idle_nor_stolen() {
+        let a = MachineSample {
+            steal: 100,
+            idle: 5_000,
+            total: 10_000,
+        };
+        // 200 ticks: 50 stolen, 30 idle, 120 busy.
+        let b = MachineSample {
+            steal: 150,
+            idle: 5_030,
+            total: 10_200,
+        };
+        assert_eq!(b.busy_since(&a), Some(0.6));
+        assert_eq!(a.busy_since(&a), None, "no time passed");
+        assert_eq!(a.busy_since(&b), None, "backwards");
+        // More idle and stolen than ticks: counters that make no sense.
+        let odd = MachineSample {
+            steal: 300,
+            idle: 5_100,
+            total: 10_200,
+        };
+        assert_eq!(odd.busy_since(&a), None);
+        // Burn CPU between two reads: some of it shows as busy.
+        let before = MachineSample::read().expect("/proc/stat");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut x = 0u64;
+        let mut after = before;
+        while after.total < before.total + 20 && Instant::now() < deadline {
+            for i in 0..1_000_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x);
+            after = MachineSample::read().expect("/proc/stat");
+        }
+        assert!(
+            after.busy_since(&before).is_some_and(|b| b > 0.0),
+            "{before:?} {after:?}"
+        );
     }
 
     #[test]

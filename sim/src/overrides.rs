@@ -199,7 +199,7 @@ impl Overrides {
             if self.burst.is_some() || self.burst_concurrency.is_some() {
                 let burst = cap.burst.get_or_insert(Burst {
                     peers: 100,
-                    concurrency: 25,
+                    concurrency: crate::scenario::DEFAULT_BURST_CONCURRENCY,
                 });
                 set(&mut burst.peers, &self.burst);
                 set(&mut burst.concurrency, &self.burst_concurrency);

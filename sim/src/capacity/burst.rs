@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::cpu::{CpuSample, Process};
+use crate::cpu::{CpuSample, MachineSample, Process};
 use crate::join::{Joined, join};
 use crate::peer::Peer;
 use crate::report::{FailedJoin, LatencyReport};
@@ -40,6 +40,13 @@ pub struct BurstReport {
     /// CPU the server spent per join, milliseconds (only when the sim
     /// launched it): with the sim's, what bounds the join rate.
     pub server_cpu_ms_per_join: Option<f64>,
+    /// Share of the machine's CPU time (every core) busy while the joins
+    /// ran: near 1, the cores bounded the rate; well below, the joins'
+    /// round trips did (then `concurrency` is too low to measure the rate
+    /// the server can take).
+    pub machine_busy: Option<f64>,
+    /// Share of the machine's CPU time the hypervisor took meanwhile.
+    pub steal: Option<f64>,
 }
 
 /// CPU seconds `process` spent between two samples.
@@ -67,6 +74,7 @@ pub async fn run(
     let cpu_before = (CpuSample::read(Process::Own), server_cpu());
     let permits = Arc::new(Semaphore::new(burst.concurrency));
     let mut joins: JoinSet<Joined> = JoinSet::new();
+    let machine_before = MachineSample::read();
     let started = Instant::now();
     for i in 0..burst.peers {
         let room = format!("{tag}-burst{}", i / scenario.peers_per_room);
@@ -119,6 +127,8 @@ pub async fn run(
             }
         }
     }
+    let machine_after = MachineSample::read();
+    let machine = machine_before.zip(machine_after);
     let secs = last_end.duration_since(started).as_secs_f64();
     let joined = peers.len();
     futures_util::future::join_all(peers.into_iter().map(Peer::leave)).await;
@@ -141,5 +151,7 @@ pub async fn run(
         },
         latency: LatencyReport::of(&latencies, failed),
         failures,
+        machine_busy: machine.and_then(|(b, a)| a.busy_since(&b)),
+        steal: machine.and_then(|(b, a)| a.steal_since(&b)),
     }
 }

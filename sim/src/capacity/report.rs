@@ -79,9 +79,11 @@ impl CapacityReport {
             );
             let _ = writeln!(
                 t,
-                "burst CPU per join: sim {}, server {}",
+                "burst CPU per join: sim {}, server {}; while joining the machine was {} busy, steal {}",
                 opt(b.sim_cpu_ms_per_join, |v| format!("{v:.2} ms")),
                 opt(b.server_cpu_ms_per_join, |v| format!("{v:.2} ms")),
+                opt(b.machine_busy, percent),
+                opt(b.steal, percent),
             );
             for f in &b.failures {
                 let _ = writeln!(t, "  burst join failed: {}: {}", f.peer_id, f.error);
