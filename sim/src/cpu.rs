@@ -106,8 +106,8 @@ impl MachineSample {
 mod tests {
     use super::*;
 
-    #[test]
-    fn steal_is_the_stolen_share_of_the_ticks_between_samples() {
+    /// Two samples 200 ticks apart: 50 stolen, 30 idle, 120 busy.
+    fn two_samples() -> (MachineSample, MachineSample) {
         let a = MachineSample {
             steal: 100,
             idle: 5_000,
@@ -118,6 +118,12 @@ mod tests {
             idle: 5_030,
             total: 10_200,
         };
+        (a, b)
+    }
+
+    #[test]
+    fn steal_is_the_stolen_share_of_the_ticks_between_samples() {
+        let (a, b) = two_samples();
         assert_eq!(b.steal_since(&a), Some(0.25));
         assert_eq!(a.steal_since(&a), None, "no time passed");
         assert_eq!(a.steal_since(&b), None, "backwards");
@@ -130,17 +136,7 @@ mod tests {
 
     #[test]
     fn busy_is_what_was_neither_idle_nor_stolen() {
-        let a = MachineSample {
-            steal: 100,
-            idle: 5_000,
-            total: 10_000,
-        };
-        // 200 ticks: 50 stolen, 30 idle, 120 busy.
-        let b = MachineSample {
-            steal: 150,
-            idle: 5_030,
-            total: 10_200,
-        };
+        let (a, b) = two_samples();
         assert_eq!(b.busy_since(&a), Some(0.6));
         assert_eq!(a.busy_since(&a), None, "no time passed");
         assert_eq!(a.busy_since(&b), None, "backwards");
