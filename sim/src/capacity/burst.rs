@@ -41,9 +41,8 @@ pub struct BurstReport {
     /// launched it): with the sim's, what bounds the join rate.
     pub server_cpu_ms_per_join: Option<f64>,
     /// Share of the machine's CPU time (every core) busy while the joins
-    /// ran: near 1, the cores bounded the rate; well below, the joins'
-    /// round trips did (then `concurrency` is too low to measure the rate
-    /// the server can take).
+    /// ran: near 1, the cores bounded the rate; below, waits did (the
+    /// joins' round trips, one thread's queue) or the host (see `steal`).
     pub machine_busy: Option<f64>,
     /// Share of the machine's CPU time the hypervisor took meanwhile.
     pub steal: Option<f64>,
