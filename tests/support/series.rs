@@ -15,7 +15,7 @@ pub fn parse(text: &str) -> Vec<Series> {
 
 /// The samples of metric `name`.
 pub fn named<'a>(series: &'a [Series], name: &str) -> Vec<&'a Series> {
-    series.iter().filter(|s| s.name == name).collect()
+    series.iter().filter(|s| &*s.name == name).collect()
 }
 
 /// A series' identity across scrapes.

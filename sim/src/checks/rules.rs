@@ -120,7 +120,7 @@ fn codec_of(kind: MediaKind) -> &'static str {
 /// family.
 pub fn labels(j: &Judged<'_>, e: &StreamEntry, family: &str, s: &Series, out: &mut Out<'_>) {
     if is_detail(family) {
-        let names: Vec<&str> = s.labels.keys().map(String::as_str).collect();
+        let names: Vec<&str> = s.labels.names().collect();
         let mut want = IDENTITY_LABELS.to_vec();
         want.sort_unstable();
         if names != want {

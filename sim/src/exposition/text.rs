@@ -7,9 +7,12 @@
 //! grammar (names, quoting, escapes, values), so a malformed exposition is
 //! still an error that says where.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use super::{ScrapeError, Series};
+use rustc_hash::FxHashMap;
+
+use super::{Labels, ScrapeError, Series};
 
 /// Every sample of an exposition, in order, and the names its `# TYPE`
 /// lines declare.
@@ -26,6 +29,8 @@ pub struct Samples {
 /// its number.
 pub fn samples(text: &str) -> Result<Samples, ScrapeError> {
     let mut out = Samples::default();
+    let mut strings = Strings::default();
+    let mut pairs = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let bad =
             |why: &str| ScrapeError::Parse(format!("line {}: {why}: {line:.120}", number + 1));
@@ -57,10 +62,10 @@ pub fn samples(text: &str) -> Result<Samples, ScrapeError> {
             return Err(bad("bad metric name"));
         }
         let mut rest = &line[name_end..];
-        let mut labels = BTreeMap::new();
         if let Some(inside) = rest.strip_prefix('{') {
-            rest = read_labels(inside, &mut labels).map_err(bad)?;
+            rest = read_labels(inside, &mut strings, &mut pairs).map_err(bad)?;
         }
+        let labels = Labels::take(&mut pairs).map_err(|_| bad("label given twice"))?;
         let mut fields = rest.split_ascii_whitespace();
         let value = fields.next().ok_or_else(|| bad("no value"))?;
         let value = parse_value(value).ok_or_else(|| bad("bad value"))?;
@@ -73,7 +78,7 @@ pub fn samples(text: &str) -> Result<Samples, ScrapeError> {
             return Err(bad("text after the timestamp"));
         }
         out.series.push(Series {
-            name: name.to_owned(),
+            name: strings.get(name),
             labels,
             value,
         });
@@ -81,11 +86,26 @@ pub fn samples(text: &str) -> Result<Samples, ScrapeError> {
     Ok(out)
 }
 
-/// Reads `name="value",...}` into `labels`; returns what follows the `}`.
-fn read_labels<'a>(
-    mut rest: &'a str,
-    labels: &mut BTreeMap<String, String>,
-) -> Result<&'a str, &'static str> {
+/// One shared copy of each distinct string a scrape repeats (names, label
+/// names and values).
+#[derive(Default)]
+struct Strings<'t> {
+    seen: FxHashMap<&'t str, Arc<str>>,
+}
+
+impl<'t> Strings<'t> {
+    /// The shared copy of `text`.
+    fn get(&mut self, text: &'t str) -> Arc<str> {
+        Arc::clone(self.seen.entry(text).or_insert_with(|| Arc::from(text)))
+    }
+}
+
+/// Reads `name="value",...}` into `pairs`; returns what follows the `}`.
+fn read_labels<'t>(
+    mut rest: &'t str,
+    strings: &mut Strings<'t>,
+    pairs: &mut Vec<(Arc<str>, Arc<str>)>,
+) -> Result<&'t str, &'static str> {
     loop {
         rest = rest.trim_start_matches([' ', '\t']);
         if let Some(after) = rest.strip_prefix('}') {
@@ -101,9 +121,11 @@ fn read_labels<'a>(
             .strip_prefix('"')
             .ok_or("label value not quoted")?;
         let (value, after) = read_quoted(rest)?;
-        if labels.insert(name.to_owned(), value).is_some() {
-            return Err("label given twice");
-        }
+        let value = match value {
+            Value::Plain(text) => strings.get(text),
+            Value::Unescaped(owned) => Arc::from(owned),
+        };
+        pairs.push((strings.get(name), value));
         rest = after.trim_start_matches([' ', '\t']);
         if let Some(after) = rest.strip_prefix(',') {
             rest = after;
@@ -113,19 +135,27 @@ fn read_labels<'a>(
     }
 }
 
+/// A label value as read.
+enum Value<'t> {
+    /// As it stands in the text: nothing escaped.
+    Plain(&'t str),
+    /// With its escapes undone.
+    Unescaped(String),
+}
+
 /// Reads a label value up to its closing quote, undoing `\\`, `\"` and
 /// `\n`; returns it and what follows the quote.
-fn read_quoted(rest: &str) -> Result<(String, &str), &'static str> {
+fn read_quoted(rest: &str) -> Result<(Value<'_>, &str), &'static str> {
     let end = rest.find(['"', '\\']).ok_or("label value not closed")?;
     if rest.as_bytes()[end] == b'"' {
         // The common case: nothing to undo.
-        return Ok((rest[..end].to_owned(), &rest[end + 1..]));
+        return Ok((Value::Plain(&rest[..end]), &rest[end + 1..]));
     }
     let mut value = String::with_capacity(rest.len().min(256));
     let mut chars = rest.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
-            '"' => return Ok((value, &rest[i + 1..])),
+            '"' => return Ok((Value::Unescaped(value), &rest[i + 1..])),
             '\\' => match chars.next() {
                 Some((_, '\\')) => value.push('\\'),
                 Some((_, '"')) => value.push('"'),

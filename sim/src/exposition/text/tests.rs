@@ -20,7 +20,7 @@ fn error(text: &str) -> String {
 #[test]
 fn reads_names_labels_values_and_timestamps() {
     let s = one("a_b:c{x=\"1\",y=\"two\"} 3.5 1700000000000\n");
-    assert_eq!(s.name, "a_b:c");
+    assert_eq!(&*s.name, "a_b:c");
     assert_eq!(s.label("x"), "1");
     assert_eq!(s.label("y"), "two");
     assert_eq!(s.value, 3.5);
@@ -191,11 +191,16 @@ fn ours_all(text: &str) -> Vec<(String, BTreeMap<String, String>, String)> {
         .unwrap()
         .series
         .into_iter()
-        .map(|mut s| {
-            if let Some(le) = s.labels.get_mut("le") {
+        .map(|s| {
+            let mut labels: BTreeMap<String, String> = s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            if let Some(le) = labels.get_mut("le") {
                 *le = format!("{:?}", parse_value(le).unwrap());
             }
-            (s.name, s.labels, format!("{:?}", s.value))
+            (s.name.to_string(), labels, format!("{:?}", s.value))
         })
         .collect();
     out.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
