@@ -253,6 +253,33 @@ mod tests {
     }
 
     #[test]
+    fn labels_are_sorted_found_by_name_and_given_once() {
+        let pair = |k: &str, v: &str| (Arc::<str>::from(k), Arc::<str>::from(v));
+        let mut pairs = vec![pair("room_id", "r"), pair("id", "x"), pair("kind", "audio")];
+        let labels = Labels::take(&mut pairs).unwrap();
+        assert!(pairs.is_empty());
+        assert_eq!(
+            labels.names().collect::<Vec<_>>(),
+            ["id", "kind", "room_id"]
+        );
+        assert_eq!(labels.get("kind"), Some("audio"));
+        assert_eq!(labels.get("peer_id"), None);
+        assert_eq!(labels.len(), 3);
+        let mut twice = vec![pair("a", "1"), pair("b", "2"), pair("a", "3")];
+        assert_eq!(Labels::take(&mut twice).unwrap_err().as_ref(), "a");
+        assert!(twice.is_empty());
+        assert!(Labels::take(&mut Vec::new()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_family_listed_in_two_runs_keeps_all_its_samples() {
+        let families = parse("a 1\nb 2\na 3\n").unwrap();
+        let values: Vec<f64> = families["a"].iter().map(|s| s.value).collect();
+        assert_eq!(values, [1.0, 3.0]);
+        assert_eq!(families["b"].len(), 1);
+    }
+
+    #[test]
     fn staleness_follows_the_exporters_stats_cadence() {
         let scrape = |text: &str| Scrape {
             started: Instant::now(),
