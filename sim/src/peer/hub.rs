@@ -92,7 +92,9 @@ pub enum ToHub {
 
 /// A driver the hub runs, with where it sits in the schedule.
 struct Slot {
-    driver: Driver,
+    /// Boxed: a driver is ~10 KB (str0m's `Rtc` inline), and the slots'
+    /// table moves every entry each time it grows.
+    driver: Box<Driver>,
     /// Freed with the slot.
     _reservation: Reservation,
     /// Its entry in `Hub::due`.
@@ -198,7 +200,7 @@ impl Hub {
             } => {
                 self.routes.insert(driver.endpoint().remote, key);
                 let slot = Slot {
-                    driver: *driver,
+                    driver,
                     _reservation: reservation,
                     due_at: None,
                     touched: false,
@@ -374,6 +376,18 @@ mod tests {
         // Linux's default (212,992 bytes, doubled when read back).
         assert_eq!(capacity(425_984), 3);
         assert_eq!(capacity(2 * RECV_BUFFER), MAX_TRANSPORTS);
+    }
+
+    #[test]
+    fn a_slot_is_small_whatever_a_driver_weighs() {
+        // The slots' table moves every entry each time it grows: a driver
+        // inline (~10 KB) made each growth a fresh multi-megabyte block.
+        assert!(std::mem::size_of::<Driver>() > 1024);
+        assert!(
+            std::mem::size_of::<Slot>() <= 128,
+            "{}",
+            std::mem::size_of::<Slot>()
+        );
     }
 
     #[tokio::test]
