@@ -95,7 +95,7 @@ impl Series {
 /// are shared by every sample of a scrape that repeats them (a stream's
 /// ids appear in a dozen families), so a scrape of a thousand streams
 /// costs one allocation per sample rather than two per label.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Labels(Box<[(Arc<str>, Arc<str>)]>);
 
 impl Labels {

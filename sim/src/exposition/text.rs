@@ -65,7 +65,8 @@ pub fn samples(text: &str) -> Result<Samples, ScrapeError> {
         if let Some(inside) = rest.strip_prefix('{') {
             rest = read_labels(inside, &mut strings, &mut pairs).map_err(bad)?;
         }
-        let labels = Labels::take(&mut pairs).map_err(|_| bad("label given twice"))?;
+        let labels =
+            Labels::take(&mut pairs).map_err(|name| bad(&format!("label given twice ({name})")))?;
         let mut fields = rest.split_ascii_whitespace();
         let value = fields.next().ok_or_else(|| bad("no value"))?;
         let value = parse_value(value).ok_or_else(|| bad("bad value"))?;

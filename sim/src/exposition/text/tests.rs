@@ -59,7 +59,7 @@ fn malformed_lines_are_errors_that_say_where() {
         ("m{a=x} 1", "not quoted"),
         ("m{a=\"x} 1", "not closed"),
         ("m{a=\"x\\t\"} 1", "bad escape"),
-        ("m{a=\"x\",a=\"y\"} 1", "label given twice"),
+        ("m{a=\"x\",a=\"y\"} 1", "label given twice (a)"),
         ("m{a=\"x\" b=\"y\"} 1", "not separated by commas"),
         ("m{a} 1", "label without a value"),
         ("m", "no value"),
